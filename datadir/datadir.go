@@ -1,0 +1,246 @@
+// Package datadir owns pitr's local data directory: the encoded graph
+// (graph.pitrg) and session.json, both written atomically (temp file, fsync,
+// rename, fsync of the directory) so that a crash never leaves a half-written
+// state, and the all-or-nothing installation of a restored session.
+package datadir
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pitr-dev/pitr/session"
+)
+
+// File names inside the data dir.
+const (
+	GraphFile = "graph.pitrg"
+	MetaFile  = "session.json"
+)
+
+// Errors.
+var (
+	// ErrNoSession: the directory holds no session (missing or empty).
+	ErrNoSession = errors.New("no session in data dir")
+	// ErrExists: the directory already holds something and force was not given.
+	ErrExists = errors.New("data dir is not empty")
+)
+
+// Meta is session.json: human-readable facts about the local state.
+type Meta struct {
+	Session     string     `json:"session"`
+	SaveID      string     `json:"save_id"`            // the save this state was last written to the store as ("" if never)
+	SaveTime    *time.Time `json:"save_time"`          // that save's time
+	Initialized bool       `json:"initialized"`        // the session was active
+	NodeCount   int        `json:"node_count"`         // nodes in graph.pitrg
+	GraphSHA256 string     `json:"graph_sha256"`       // of graph.pitrg, to detect a graph written after this file
+	Pending     bool       `json:"pending"`            // graph.pitrg holds changes not yet in the store
+	Restored    bool       `json:"restored,omitempty"` // written by pitr restore, not yet served
+	StoreURL    string     `json:"store,omitempty"`    // where it was saved (redacted form)
+	Updated     time.Time  `json:"updated"`            // when this file was written
+	Writer      string     `json:"writer,omitempty"`   // host that wrote it
+}
+
+// Local is a session loaded from a data dir.
+type Local struct {
+	Graph *session.Graph
+	Meta  Meta
+	// Dirty is set when the graph holds changes the store may not have: Meta
+	// says so, or graph.pitrg was replaced after session.json.
+	Dirty bool
+}
+
+// HasSession reports whether dir holds a session.
+func HasSession(dir string) (bool, error) {
+	_, err := os.Stat(filepath.Join(dir, MetaFile))
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		_, gerr := os.Stat(filepath.Join(dir, GraphFile))
+		if gerr == nil {
+			return true, nil
+		}
+		return false, nil
+	}
+	return false, fmt.Errorf("check data dir %s: %w", dir, err)
+}
+
+// Load reads the session in dir. A missing session is ErrNoSession; a
+// corrupt graph is an error wrapping session.ErrCorrupt.
+func Load(dir string) (*Local, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, GraphFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("load %s: %w", dir, ErrNoSession)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load data dir: %w", err)
+	}
+	g, err := session.Decode(raw)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", filepath.Join(dir, GraphFile), err)
+	}
+	l := &Local{Graph: g}
+	mb, err := os.ReadFile(filepath.Join(dir, MetaFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		l.Dirty = true
+	case err != nil:
+		return nil, fmt.Errorf("load data dir: %w", err)
+	default:
+		if err := json.Unmarshal(mb, &l.Meta); err != nil {
+			return nil, fmt.Errorf("load %s: %w", filepath.Join(dir, MetaFile), err)
+		}
+		l.Dirty = l.Meta.Pending || l.Meta.GraphSHA256 != hashHex(raw)
+	}
+	l.Meta.NodeCount = len(g.Nodes)
+	l.Meta.Initialized = g.Initialized
+	return l, nil
+}
+
+// Write replaces the local state atomically: graph first, then session.json.
+// meta's GraphSHA256, NodeCount and Updated are filled in here.
+func Write(dir string, graph []byte, meta Meta) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write data dir: %w", err)
+	}
+	if err := writeAtomic(dir, GraphFile, graph); err != nil {
+		return err
+	}
+	meta.GraphSHA256 = hashHex(graph)
+	return WriteMeta(dir, meta)
+}
+
+// WriteMeta replaces session.json atomically.
+func WriteMeta(dir string, meta Meta) error {
+	if meta.Updated.IsZero() {
+		meta.Updated = time.Now().UTC()
+	}
+	b, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", MetaFile, err)
+	}
+	return writeAtomic(dir, MetaFile, append(b, '\n'))
+}
+
+// Install puts a restored session into dir all at once: it is built in a
+// sibling temporary directory and renamed into place, so a failure leaves
+// dir as it was. Without force, dir must be missing or empty.
+func Install(dir string, graph []byte, meta Meta, force bool) error {
+	dir = filepath.Clean(dir)
+	if !force {
+		if err := checkEmpty(dir); err != nil {
+			return err
+		}
+	}
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("install session into %s: %w", dir, err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".restore-")
+	if err != nil {
+		return fmt.Errorf("install session into %s: %w", dir, err)
+	}
+	defer os.RemoveAll(tmp) // no-op once renamed
+	if err := Write(tmp, graph, meta); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return fmt.Errorf("install session into %s: %w", dir, err)
+	}
+	var old string
+	if _, err := os.Lstat(dir); err == nil {
+		old = filepath.Join(parent, "."+filepath.Base(dir)+".old-"+randHex())
+		if err := os.Rename(dir, old); err != nil {
+			return fmt.Errorf("install session: move %s aside: %w", dir, err)
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if old != "" {
+			_ = os.Rename(old, dir)
+		}
+		return fmt.Errorf("install session into %s: %w", dir, err)
+	}
+	if err := syncDir(parent); err != nil {
+		return err
+	}
+	if old != "" {
+		if err := os.RemoveAll(old); err != nil {
+			return fmt.Errorf("install session: remove previous %s: %w", old, err)
+		}
+	}
+	return nil
+}
+
+func checkEmpty(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check data dir %s: %w", dir, err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if has, _ := HasSession(dir); has {
+		return fmt.Errorf("%s already holds a session (use --force to replace it): %w", dir, ErrExists)
+	}
+	return fmt.Errorf("%s holds %d other files (use --force to replace it): %w", dir, len(entries), ErrExists)
+}
+
+func writeAtomic(dir, name string, data []byte) error {
+	f, err := os.CreateTemp(dir, "."+name+".tmp-")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Join(dir, name), err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, name))
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", filepath.Join(dir, name), err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+func hashHex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func randHex() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

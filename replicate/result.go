@@ -1,0 +1,35 @@
+package replicate
+
+import "time"
+
+// Result describes one save, as POST /v1/saves returns it. For a save that
+// found nothing changed, Unchanged is set and ID/Time name the previous save.
+type Result struct {
+	ID             string    `json:"id"`
+	Time           time.Time `json:"time"`
+	Reason         string    `json:"reason"`
+	NodeCount      int       `json:"node_count"`
+	BytesTotal     int64     `json:"bytes_total"`
+	BytesUploaded  int64     `json:"bytes_uploaded"`
+	ChunksTotal    int       `json:"chunks_total"`
+	ChunksUploaded int       `json:"chunks_uploaded"`
+	DurationMS     int64     `json:"duration_ms"`
+	Unchanged      bool      `json:"unchanged"`
+}
+
+// SaveSummary is one save as `pitr saves --json` and GET /v1/saves list it.
+type SaveSummary struct {
+	ID            string    `json:"id"`
+	Time          time.Time `json:"time"`
+	Reason        string    `json:"reason"`
+	Initialized   bool      `json:"initialized"`
+	NodeCount     int       `json:"node_count"`
+	BytesTotal    int64     `json:"bytes_total"`
+	BytesUploaded int64     `json:"bytes_uploaded"`
+}
+
+// Status is what GET /v1/session reports about saving.
+type Status struct {
+	LastSave  *Result // nil before the first save this process knows of
+	LastError string  // "" when the last attempt succeeded
+}

@@ -1,0 +1,243 @@
+package session
+
+import (
+	"errors"
+	"slices"
+	"testing"
+)
+
+var admin = Actor{User: "root", Admin: true}
+
+func active(t *testing.T) *Session {
+	t.Helper()
+	s := New()
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestWaitingNeedsAdmin(t *testing.T) {
+	s := New()
+	if s.State() != StateWaiting {
+		t.Fatalf("new session state %q", s.State())
+	}
+	if _, err := s.Put(Actor{User: "ann"}, "a", NodeInput{Type: "object"}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("user put while waiting: %v", err)
+	}
+	if _, err := s.Put(admin, "a", NodeInput{Type: "object"}); err != nil {
+		t.Fatalf("admin put while waiting: %v", err)
+	}
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Init(); !errors.Is(err, ErrConflict) {
+		t.Fatalf("second init: %v", err)
+	}
+}
+
+func TestVersionsAndOwnership(t *testing.T) {
+	s := active(t)
+	ann, bob := Actor{User: "ann"}, Actor{User: "bob"}
+	n, err := s.Put(ann, "cube", NodeInput{Type: "object", Owner: "ann", Data: []byte("v1")})
+	if err != nil || n.Version != 1 || n.Owner != "ann" {
+		t.Fatalf("put: %+v %v", n, err)
+	}
+	if _, err := s.Put(bob, "cube", NodeInput{Type: "object"}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("bob replacing ann's node: %v", err)
+	}
+	if err := s.Delete(bob, "cube"); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("bob deleting ann's node: %v", err)
+	}
+	if _, err := s.SetOwner(bob, "cube", "bob"); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("bob taking ann's node: %v", err)
+	}
+	if _, err := s.Put(ann, "x", NodeInput{Type: "object", Owner: "bob"}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("ann giving a node to bob: %v", err)
+	}
+	n, err = s.Put(ann, "cube", NodeInput{Type: "object", Owner: "ann", Data: []byte("v2")})
+	if err != nil || n.Version != 2 {
+		t.Fatalf("owner replaces: %+v %v", n, err)
+	}
+	n, err = s.Put(admin, "cube", NodeInput{Type: "object", Owner: "bob"})
+	if err != nil || n.Version != 3 || n.Owner != "bob" {
+		t.Fatalf("admin replaces: %+v %v", n, err)
+	}
+	got, _ := s.Get("cube")
+	if string(got.Data) != "" || got.Owner != "bob" {
+		t.Fatalf("get after admin put: %+v", got)
+	}
+	// unchanged owner: no new version, no change
+	gen := s.Gen()
+	if n, err := s.SetOwner(Actor{User: "bob"}, "cube", "bob"); err != nil || n.Version != 3 || s.Gen() != gen {
+		t.Fatalf("no-op owner change: %+v %v gen %d→%d", n, err, gen, s.Gen())
+	}
+}
+
+func TestInvalidInputChangesNothing(t *testing.T) {
+	s := active(t)
+	if _, err := s.Put(admin, "keep", NodeInput{Type: "object", Data: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	gen := s.Gen()
+	cases := []struct {
+		name string
+		id   string
+		in   NodeInput
+	}{
+		{"empty id", "", NodeInput{Type: "t"}},
+		{"slash in id", "a/b", NodeInput{Type: "t"}},
+		{"long id", string(make([]byte, 129)), NodeInput{Type: "t"}},
+		{"no type", "n", NodeInput{}},
+		{"control char type", "n", NodeInput{Type: "a\x00"}},
+		{"bad owner", "n", NodeInput{Type: "t", Owner: "a b"}},
+		{"bad dep", "n", NodeInput{Type: "t", Deps: []string{"ok", "no way"}}},
+		{"duplicate dep", "n", NodeInput{Type: "t", Deps: []string{"a", "a"}}},
+		{"self dep", "n", NodeInput{Type: "t", Deps: []string{"n"}}},
+		{"replace with bad type", "keep", NodeInput{}},
+	}
+	for _, tc := range cases {
+		if _, err := s.Put(admin, tc.id, tc.in); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: got %v, want ErrInvalid", tc.name, err)
+		}
+	}
+	if s.Gen() != gen || s.NodeCount() != 1 {
+		t.Fatalf("bad input changed the graph: gen %d→%d, %d nodes", gen, s.Gen(), s.NodeCount())
+	}
+}
+
+func TestDeleteRemovesDeps(t *testing.T) {
+	s := active(t)
+	a := Actor{User: "ann"}
+	for _, id := range []string{"mat", "mesh"} {
+		if _, err := s.Put(a, id, NodeInput{Type: "t"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Put(a, "obj", NodeInput{Type: "t", Deps: []string{"mesh", "mat"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(a, "mat"); err != nil {
+		t.Fatal(err)
+	}
+	obj, _ := s.Get("obj")
+	if !slices.Equal(obj.Deps, []string{"mesh"}) || obj.Version != 2 {
+		t.Fatalf("obj after deleting its dep: %+v", obj)
+	}
+	if err := s.Delete(a, "mat"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("delete twice: %v", err)
+	}
+}
+
+func TestLeaveReturnsNodesToCommon(t *testing.T) {
+	s := active(t)
+	if err := s.Join("ann"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Join("ann"); !errors.Is(err, ErrConflict) {
+		t.Fatalf("second join: %v", err)
+	}
+	if _, err := s.Put(Actor{User: "ann"}, "a", NodeInput{Type: "t", Owner: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	gen := s.Gen()
+	if !slices.Equal(s.Users(), []string{"ann"}) {
+		t.Fatalf("users %v", s.Users())
+	}
+	if got := s.Leave("ann"); got != 1 {
+		t.Fatalf("leave changed %d nodes", got)
+	}
+	n, _ := s.Get("a")
+	if n.Owner != Common || n.Version != 2 || s.Gen() == gen || len(s.Users()) != 0 {
+		t.Fatalf("after leave: %+v gen %d users %v", n, s.Gen(), s.Users())
+	}
+	// presence alone is not a change
+	gen = s.Gen()
+	if err := s.Join("bob"); err != nil {
+		t.Fatal(err)
+	}
+	if s.Leave("bob") != 0 || s.Gen() != gen {
+		t.Fatalf("join/leave without nodes changed the graph")
+	}
+}
+
+func TestSnapshotIsIsolated(t *testing.T) {
+	s := active(t)
+	if _, err := s.Put(admin, "a", NodeInput{Type: "t", Data: []byte("one")}); err != nil {
+		t.Fatal(err)
+	}
+	snap := s.Snapshot()
+	if _, err := s.Put(admin, "a", NodeInput{Type: "t", Data: []byte("two")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(admin, "b", NodeInput{Type: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Nodes) != 1 || string(snap.Nodes[0].Data) != "one" || !snap.Initialized {
+		t.Fatalf("snapshot changed: %+v", snap.Nodes[0])
+	}
+}
+
+func TestEventsAndChanged(t *testing.T) {
+	s := active(t)
+	<-s.Changed() // from Init
+	sub := s.Subscribe()
+	defer sub.Close()
+	if _, err := s.Put(admin, "a", NodeInput{Type: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.Changed():
+	default:
+		t.Fatal("no change signal after put")
+	}
+	if err := s.Join("ann"); err != nil {
+		t.Fatal(err)
+	}
+	e1, e2 := <-sub.C, <-sub.C
+	if e1.Type != EventPut || e1.Node.ID != "a" || e2.Type != EventJoin || e2.User != "ann" || e2.Seq != e1.Seq+1 {
+		t.Fatalf("events %+v %+v", e1, e2)
+	}
+	select {
+	case <-s.Changed():
+		t.Fatal("join signalled a change")
+	default:
+	}
+	sub.Close()
+	sub.Close()
+	if _, ok := <-sub.C; ok {
+		t.Fatal("closed subscription still open")
+	}
+}
+
+func TestSlowSubscriberIsDropped(t *testing.T) {
+	s := active(t)
+	sub := s.Subscribe()
+	for i := 0; i <= subscriberBuffer; i++ {
+		if _, err := s.Put(admin, "a", NodeInput{Type: "t"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	for range sub.C {
+		n++
+	}
+	if n != subscriberBuffer {
+		t.Fatalf("got %d events before close, want %d", n, subscriberBuffer)
+	}
+}
+
+func TestFromGraph(t *testing.T) {
+	g := &Graph{Initialized: true, Nodes: []*Node{{ID: "a", Type: "t", Owner: Common, Version: 7}}}
+	s := FromGraph(g)
+	if s.State() != StateActive || s.NodeCount() != 1 {
+		t.Fatalf("state %s, %d nodes", s.State(), s.NodeCount())
+	}
+	n, err := s.Put(admin, "a", NodeInput{Type: "t"})
+	if err != nil || n.Version != 8 {
+		t.Fatalf("version continues after restore: %+v %v", n, err)
+	}
+	if FromGraph(&Graph{}).State() != StateWaiting {
+		t.Fatal("uninitialized graph starts active")
+	}
+}

@@ -1,0 +1,157 @@
+// Package store defines the small object-store interface pitr saves through,
+// the sentinel errors every implementation translates its SDK errors into, and
+// helpers shared by the implementations (store/file, store/minio, store/s3).
+//
+// Keys are slash-separated paths relative to the store's root (the bucket
+// prefix of the store URL). Implementations never log or return credentials.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Sentinel errors. Implementations wrap them with %w, naming the operation,
+// the key and the bucket, so callers test with errors.Is.
+var (
+	// ErrNotFound: the object (or, for ErrBucketNotFound, the bucket) does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrBucketNotFound: the bucket is missing and could not be created.
+	ErrBucketNotFound = errors.New("bucket not found")
+	// ErrAccessDenied: the credentials are valid but not allowed to do this.
+	ErrAccessDenied = errors.New("access denied")
+	// ErrBadCredentials: the store rejected the credentials themselves.
+	ErrBadCredentials = errors.New("bad credentials")
+	// ErrPreconditionFailed: a conditional write lost (If-None-Match / If-Match).
+	ErrPreconditionFailed = errors.New("precondition failed")
+	// ErrInvalidKey: the key (or list option) is not one every store can
+	// hold; see ValidateKey.
+	ErrInvalidKey = errors.New("invalid key")
+	// ErrStop may be returned by a List callback to end the listing early
+	// without error.
+	ErrStop = errors.New("stop listing")
+)
+
+// ObjectInfo describes one stored object, or one common prefix when the
+// listing used a delimiter (IsPrefix true, Key ends with the delimiter).
+type ObjectInfo struct {
+	Key      string
+	Size     int64
+	ModTime  time.Time
+	ETag     string
+	IsPrefix bool
+}
+
+// ListOptions selects what List returns.
+type ListOptions struct {
+	// Prefix restricts the listing to keys starting with it.
+	Prefix string
+	// StartAfter skips every key that sorts at or before it (exclusive).
+	StartAfter string
+	// Delimiter, when "/", groups keys below the next "/" after Prefix into
+	// one ObjectInfo with IsPrefix set (like S3's CommonPrefixes).
+	Delimiter string
+	// Limit is a hint for the page size when the caller expects to stop
+	// early (0: the implementation's default). It never truncates a listing
+	// by itself: the callback ends it with ErrStop.
+	Limit int
+}
+
+// Store is an object store. Every method is safe for concurrent use.
+type Store interface {
+	// Put stores data under key, replacing any object there. Once Put
+	// returns nil the object is durable and visible to Get, Stat and List.
+	// Put is idempotent.
+	Put(ctx context.Context, key string, data []byte) error
+	// Get returns the whole object. A missing key is ErrNotFound.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Stat returns the object's metadata. A missing key is ErrNotFound.
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+	// List calls fn for each object matching opts in ascending byte order of
+	// keys. If fn returns ErrStop the listing ends and List returns nil; any
+	// other error from fn ends it and is returned.
+	List(ctx context.Context, opts ListOptions, fn func(ObjectInfo) error) error
+	// Delete removes key. Deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// String names the store for logs and errors (scheme, endpoint, bucket,
+	// prefix), never credentials.
+	String() string
+}
+
+// IsPermanent reports whether err is one that retrying cannot fix: a missing
+// object or bucket, denied access, rejected credentials, a lost precondition,
+// an invalid key.
+func IsPermanent(err error) bool {
+	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrBucketNotFound) ||
+		errors.Is(err, ErrAccessDenied) || errors.Is(err, ErrBadCredentials) ||
+		errors.Is(err, ErrPreconditionFailed) || errors.Is(err, ErrInvalidKey)
+}
+
+// MaxKeyLen is the longest key ValidateKey accepts, in bytes. S3 allows 1024
+// bytes including the bucket prefix; a local file system allows 255 bytes
+// per path segment.
+const MaxKeyLen = 900
+
+// ValidateKey reports, as an error wrapping ErrInvalidKey, why key cannot be
+// stored the same way by every implementation: it must be non-empty, at most
+// MaxKeyLen bytes, relative (no leading "/"), made of non-empty "/"-separated
+// segments that are neither "." nor "..", valid UTF-8, and free of "\\" and
+// control characters (NUL included).
+// Every implementation checks keys with it, so a key that works on one store
+// works on all of them.
+func ValidateKey(key string) error {
+	if err := validateKey(key); err != nil {
+		return fmt.Errorf("%w %q: %s", ErrInvalidKey, key, err)
+	}
+	return nil
+}
+
+func validateKey(key string) error {
+	switch {
+	case key == "":
+		return errors.New("empty")
+	case len(key) > MaxKeyLen:
+		return fmt.Errorf("longer than %d bytes", MaxKeyLen)
+	case strings.HasPrefix(key, "/"):
+		return errors.New("absolute (starts with /)")
+	case strings.ContainsRune(key, 0):
+		return errors.New("contains a NUL byte")
+	case strings.ContainsRune(key, '\\'):
+		return errors.New("contains a backslash")
+	case !utf8.ValidString(key):
+		return errors.New("is not valid UTF-8")
+	case strings.ContainsFunc(key, unicode.IsControl):
+		return errors.New("contains a control character")
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		switch seg {
+		case "":
+			return errors.New("has an empty path segment")
+		case ".", "..":
+			return fmt.Errorf("has a %q path segment", seg)
+		}
+	}
+	return nil
+}
+
+// ValidateListOptions reports, as an error wrapping ErrInvalidKey, list
+// options no implementation supports: a Delimiter other than "" or "/", a
+// negative Limit, or a Prefix/StartAfter containing NUL or "\\".
+func ValidateListOptions(opts ListOptions) error {
+	switch {
+	case opts.Delimiter != "" && opts.Delimiter != "/":
+		return fmt.Errorf("%w: list delimiter %q (only \"\" and \"/\" are supported)", ErrInvalidKey, opts.Delimiter)
+	case opts.Limit < 0:
+		return fmt.Errorf("%w: negative list limit %d", ErrInvalidKey, opts.Limit)
+	case strings.ContainsAny(opts.Prefix, "\x00\\"):
+		return fmt.Errorf("%w: list prefix %q", ErrInvalidKey, opts.Prefix)
+	case strings.ContainsAny(opts.StartAfter, "\x00\\"):
+		return fmt.Errorf("%w: list start-after %q", ErrInvalidKey, opts.StartAfter)
+	}
+	return nil
+}
