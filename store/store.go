@@ -51,7 +51,10 @@ type ObjectInfo struct {
 type ListOptions struct {
 	// Prefix restricts the listing to keys starting with it.
 	Prefix string
-	// StartAfter skips every key that sorts at or before it (exclusive).
+	// StartAfter skips every key, and every common prefix, that sorts at or
+	// before it (exclusive). A common prefix before StartAfter is skipped
+	// even when keys below it sort after StartAfter, so every entry List
+	// reports sorts after StartAfter and after the entries before it.
 	StartAfter string
 	// Delimiter, when "/", groups keys below the next "/" after Prefix into
 	// one ObjectInfo with IsPrefix set (like S3's CommonPrefixes).

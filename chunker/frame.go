@@ -1,0 +1,81 @@
+package chunker
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+
+	"github.com/pierrec/lz4/v4"
+)
+
+// MaxChunkSize is the largest uncompressed chunk pitr writes or accepts. The
+// cutters stay far below it; Decode stops decompressing beyond it, so a
+// hostile or corrupt object cannot make a reader allocate without bound.
+const MaxChunkSize = 16 << 20
+
+// Compress frames raw as one lz4 frame (fast level, content checksum, content
+// size in the header), the body of a chunk object. The result is readable by
+// `lz4 -dc`.
+func Compress(raw []byte) ([]byte, error) {
+	if len(raw) > MaxChunkSize {
+		return nil, fmt.Errorf("compress chunk %s: %w: %d bytes, max %d", Sum(raw), ErrTooLarge, len(raw), MaxChunkSize)
+	}
+	var out bytes.Buffer
+	out.Grow(len(raw)/2 + 64)
+	zw := lz4.NewWriter(&out)
+	opts := []lz4.Option{
+		lz4.BlockSizeOption(blockSize(len(raw))),
+		lz4.ChecksumOption(true),
+		lz4.ConcurrencyOption(1),
+		lz4.SizeOption(uint64(len(raw))),
+	}
+	if err := zw.Apply(opts...); err != nil {
+		return nil, fmt.Errorf("compress chunk: lz4 options: %w", err)
+	}
+	if _, err := zw.Write(raw); err != nil {
+		return nil, fmt.Errorf("compress chunk: lz4: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("compress chunk: lz4: %w", err)
+	}
+	return out.Bytes(), nil
+}
+
+// blockSize picks the smallest lz4 block size holding n bytes in one block
+// (4 MiB at most), so small chunks do not take 4 MiB buffers.
+func blockSize(n int) lz4.BlockSize {
+	for _, bs := range []lz4.BlockSize{lz4.Block64Kb, lz4.Block256Kb, lz4.Block1Mb} {
+		if n <= int(bs) {
+			return bs
+		}
+	}
+	return lz4.Block4Mb
+}
+
+// Decode decompresses a chunk body and checks that it hashes to id. Errors
+// wrap ErrCorrupt and name the chunk: a body that is not an lz4 frame, that
+// decompresses to more than MaxChunkSize bytes, or whose content does not
+// hash to id.
+func Decode(id ID, body []byte) ([]byte, error) {
+	if len(body) == 0 {
+		return nil, fmt.Errorf("chunk %s: %w: empty object", id, ErrCorrupt)
+	}
+	zr := lz4.NewReader(bytes.NewReader(body))
+	if err := zr.Apply(lz4.ConcurrencyOption(1)); err != nil {
+		return nil, fmt.Errorf("chunk %s: lz4 options: %w", id, err)
+	}
+	var out bytes.Buffer
+	// One byte over the cap tells an oversize chunk from one exactly at it.
+	n, err := io.Copy(&out, io.LimitReader(zr, MaxChunkSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("chunk %s: %w: lz4: %v", id, ErrCorrupt, err)
+	}
+	if n > MaxChunkSize {
+		return nil, fmt.Errorf("chunk %s: %w: decompresses to more than %d bytes", id, ErrCorrupt, MaxChunkSize)
+	}
+	data := out.Bytes()
+	if got := Sum(data); got != id {
+		return nil, fmt.Errorf("chunk %s: %w: hash mismatch (content hashes to %s)", id, ErrCorrupt, got)
+	}
+	return data, nil
+}

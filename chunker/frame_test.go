@@ -1,0 +1,178 @@
+package chunker
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/pierrec/lz4/v4"
+)
+
+func testData(n int, seed uint64) []byte {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	b := make([]byte, n)
+	for i := range b {
+		if i%3 == 0 {
+			b[i] = byte(rng.Uint32())
+		} else {
+			b[i] = byte(i / 64)
+		}
+	}
+	return b
+}
+
+func TestCompressDecode(t *testing.T) {
+	for _, n := range []int{0, 1, 100, 64 << 10, 64<<10 + 1, 300 << 10, 5 << 20} {
+		raw := testData(n, uint64(n))
+		body, err := Compress(raw)
+		if err != nil {
+			t.Fatalf("Compress(%d bytes): %v", n, err)
+		}
+		got, err := Decode(Sum(raw), body)
+		if err != nil {
+			t.Fatalf("Decode(%d bytes): %v", n, err)
+		}
+		if !bytes.Equal(got, raw) {
+			t.Fatalf("round trip of %d bytes differs", n)
+		}
+		again, _ := Compress(raw)
+		if !bytes.Equal(again, body) {
+			t.Errorf("Compress(%d bytes) is not deterministic", n)
+		}
+	}
+}
+
+func TestCompressTooLarge(t *testing.T) {
+	_, err := Compress(make([]byte, MaxChunkSize+1))
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("got %v, want ErrTooLarge", err)
+	}
+	if _, err := Compress(make([]byte, MaxChunkSize)); err != nil {
+		t.Fatalf("exactly MaxChunkSize: %v", err)
+	}
+}
+
+// lz4Frame writes raw as an lz4 frame with the given options, bypassing
+// Compress's size check.
+func lz4Frame(t testing.TB, raw []byte, opts ...lz4.Option) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := lz4.NewWriter(&b)
+	if err := w.Apply(opts...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestDecodeBad(t *testing.T) {
+	raw := testData(100_000, 7)
+	id := Sum(raw)
+	body, err := Compress(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := bytes.Clone(body)
+	flipped[len(flipped)/2] ^= 0x55
+	big := make([]byte, MaxChunkSize+1) // zeros: a small frame, a huge output
+	bigBody := lz4Frame(t, big)
+	for _, tc := range []struct {
+		name string
+		id   ID
+		body []byte
+		want string
+	}{
+		{"empty", id, nil, "empty object"},
+		{"garbage", id, []byte("this is not an lz4 frame at all"), "lz4"},
+		{"truncated header", id, body[:5], "lz4"},
+		{"truncated frame", id, body[:len(body)/2], "lz4"},
+		{"missing end mark", id, body[:len(body)-4], "lz4"},
+		{"flipped byte", id, flipped, ""},
+		{"trailing garbage", id, append(bytes.Clone(body), "junk"...), "lz4"},
+		{"wrong id", Sum([]byte("other")), body, "hash mismatch"},
+		{"oversize", Sum(big), bigBody, "more than"},
+		{"oversize no checksum", Sum(big), lz4Frame(t, big, lz4.ChecksumOption(false)), "more than"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Decode(tc.id, tc.body)
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Decode = %d bytes, %v; want ErrCorrupt", len(got), err)
+			}
+			if !strings.Contains(err.Error(), "chunk "+tc.id.String()) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q should name the chunk and say %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLZ4CLI checks that the lz4 command reads a chunk object, when it is
+// installed.
+func TestLZ4CLI(t *testing.T) {
+	path, err := exec.LookPath("lz4")
+	if err != nil {
+		t.Skip("lz4 command not installed")
+	}
+	raw := testData(200_000, 3)
+	body, err := Compress(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(path, "-dc")
+	cmd.Stdin = bytes.NewReader(body)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("lz4 -dc: %v", err)
+	}
+	if !bytes.Equal(out, raw) {
+		t.Fatal("lz4 -dc output differs")
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, raw := range [][]byte{nil, []byte("x"), testData(1000, 1), testData(70_000, 2)} {
+		body, err := Compress(raw)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(body, false)
+		f.Add(body, true)
+	}
+	f.Add([]byte("garbage"), false)
+	f.Fuzz(func(t *testing.T, body []byte, rightID bool) {
+		id := Sum([]byte("not it"))
+		if rightID {
+			// The id the body would have if it decodes.
+			zr := lz4.NewReader(bytes.NewReader(body))
+			var out bytes.Buffer
+			if _, err := out.ReadFrom(io.LimitReader(zr, MaxChunkSize+1)); err == nil && out.Len() <= MaxChunkSize {
+				id = Sum(out.Bytes())
+			}
+		}
+		data, err := Decode(id, body)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error does not wrap ErrCorrupt: %v", err)
+			}
+			return
+		}
+		if Sum(data) != id || len(data) > MaxChunkSize {
+			t.Fatalf("Decode returned data that does not hash to the id")
+		}
+		body2, err := Compress(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back, err := Decode(id, body2); err != nil || !bytes.Equal(back, data) {
+			t.Fatalf("re-encoded chunk does not decode: %v", err)
+		}
+	})
+}

@@ -1,0 +1,162 @@
+// Command pitr hosts a collaborative editing session and saves it
+// continuously to object storage; see README.md and SPEC.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/pitr-dev/pitr/manifest"
+	"github.com/pitr-dev/pitr/store"
+	"github.com/pitr-dev/pitr/store/storeurl"
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+var commands = []command{
+	{"serve", "run the session server and its saver", runServe},
+	{"restore", "write the session as of a time into a data dir", runRestore},
+	{"saves", "list the session's saves", runSaves},
+	{"sessions", "list the sessions in the store", runSessions},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "pitr: "+oneLine(err.Error()))
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return errors.New("no command given")
+		}
+		return nil
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: pitr <command> [flags]\n\ncommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'pitr <command> -h' for its flags. Every flag can also be set with PITR_<FLAG> (e.g. PITR_SAVE_INTERVAL).")
+}
+
+func exitCode(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
+// usageError is a mistake on the command line.
+type usageError struct{ error }
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// common holds the flags every command takes.
+type common struct {
+	store      string
+	session    string
+	s3Endpoint string
+}
+
+func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *common) {
+	fs := flag.NewFlagSet("pitr "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &common{}
+	fs.StringVar(&c.store, "store", "file://pitr-data/store", "store URL: file://PATH, minio://HOST:PORT/BUCKET[/PREFIX][?tls=false] or s3://BUCKET[/PREFIX]")
+	fs.StringVar(&c.session, "session", "default", "session name")
+	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "endpoint URL for s3:// stores (any S3-compatible service; path-style then); env AWS_ENDPOINT_URL_S3 too")
+	return fs, c
+}
+
+// envAliases are environment variables read for a flag after PITR_<FLAG>.
+var envAliases = map[string]string{
+	"server-password": "SERVER_PASSWORD",
+	"admin-password":  "ADMIN_PASSWORD",
+	"s3-endpoint":     "AWS_ENDPOINT_URL_S3",
+}
+
+// parse parses args, then fills every flag not given on the command line
+// from PITR_<FLAG> (or its alias). Precedence: flag, PITR_ env, alias env,
+// default.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		env := "PITR_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v, ok := os.LookupEnv(env)
+		if !ok && envAliases[f.Name] != "" {
+			env = envAliases[f.Name]
+			v, ok = os.LookupEnv(env)
+		}
+		if ok {
+			if e := f.Value.Set(v); e != nil {
+				err = usageError{fmt.Errorf("%s=%q: %w", env, v, e)}
+			}
+		}
+	})
+	return err
+}
+
+func (c *common) validate() error {
+	if err := manifest.ValidSessionName(c.session); err != nil {
+		return usageError{fmt.Errorf("--session: %w", err)}
+	}
+	return nil
+}
+
+func (c *common) open(ctx context.Context) (store.Store, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	st, err := storeurl.Open(ctx, c.store, storeurl.Options{S3Endpoint: c.s3Endpoint, CreateBucket: true})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return st, nil
+}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pitr-dev/pitr/datadir"
+	"github.com/pitr-dev/pitr/manifest"
+	"github.com/pitr-dev/pitr/replicate"
+	"github.com/pitr-dev/pitr/restore"
+	"github.com/pitr-dev/pitr/server"
+	"github.com/pitr-dev/pitr/session"
+	"github.com/pitr-dev/pitr/store"
+)
+
+type serveOptions struct {
+	*common
+	listen         string
+	dataDir        string
+	saveInterval   time.Duration
+	serverPassword string
+	adminPassword  string
+	maxNodeBytes   int64
+	noRestore      bool
+	logFormat      string
+	logLevel       string
+	shutdownWait   time.Duration
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, c := newFlags("serve", stderr)
+	o := &serveOptions{common: c}
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:5555", "address the HTTP API listens on")
+	fs.StringVar(&o.dataDir, "data-dir", "pitr-data/session", "local copy of the session")
+	fs.DurationVar(&o.saveInterval, "save-interval", 30*time.Second, "save at most this long after a change")
+	fs.StringVar(&o.serverPassword, "server-password", "", "password for user operations (empty: open); env SERVER_PASSWORD too")
+	fs.StringVar(&o.adminPassword, "admin-password", "", "password for admin operations; env ADMIN_PASSWORD too")
+	fs.Int64Var(&o.maxNodeBytes, "max-node-bytes", 64<<20, "largest node data accepted, in bytes")
+	fs.BoolVar(&o.noRestore, "no-restore", false, "with an empty data dir, start an empty session instead of restoring the newest save")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&o.shutdownWait, "shutdown-timeout", time.Minute, "how long the final save on SIGTERM/SIGINT may take")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if o.saveInterval <= 0 {
+		return usageError{errors.New("--save-interval must be positive")}
+	}
+	if o.maxNodeBytes <= 0 {
+		return usageError{errors.New("--max-node-bytes must be positive")}
+	}
+	log, err := newLogger(stderr, o.logFormat, o.logLevel)
+	if err != nil {
+		return usageError{err}
+	}
+	st, err := o.open(ctx)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, o, st, log)
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+func serve(ctx context.Context, o *serveOptions, st store.Store, log *slog.Logger) error {
+	log = log.With(slog.String("session", o.session))
+	host, _ := os.Hostname()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	start, err := loadSession(ctx, o, st, log)
+	if err != nil {
+		return err
+	}
+	saver := replicate.New(start.sess, replicate.Config{
+		Store: st, Session: o.session, DataDir: o.dataDir, Interval: o.saveInterval,
+		Host: host, StoreURL: st.String(), Logger: log, Metrics: replicate.NewMetrics(reg),
+	})
+	start.prime(saver)
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRun()
+	saverDone := make(chan struct{})
+	go func() { defer close(saverDone); saver.Run(runCtx) }()
+	if start.commitReason != "" {
+		saver.ForceNext()
+		if _, err := saver.Save(ctx, start.commitReason); err != nil {
+			log.Warn("could not commit the restored state yet; retrying", slog.String("error", err.Error()))
+		}
+	} else if start.dirty {
+		saver.Request("local_changes")
+	}
+
+	api := server.New(start.sess, saver, server.Config{
+		SessionName: o.session, ServerPassword: o.serverPassword, AdminPassword: o.adminPassword,
+		MaxNodeBytes: o.maxNodeBytes, Logger: log,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+	})
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.listen, err)
+	}
+	hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	log.Info("serving", slog.String("listen", ln.Addr().String()), slog.String("store", st.String()),
+		slog.String("data_dir", o.dataDir), slog.String("state", string(start.sess.State())),
+		slog.Int("nodes", start.sess.NodeCount()))
+
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: final save")
+	case err := <-serveErr:
+		log.Error("http server stopped", slog.String("error", err.Error()))
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), o.shutdownWait)
+	defer cancel()
+	api.Close() // ends event streams so Shutdown does not wait on them
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		log.Warn("http shutdown", slog.String("error", err.Error()))
+	}
+	cancelRun()
+	<-saverDone
+	if _, err := saver.Save(shutdownCtx, "shutdown"); err != nil {
+		return fmt.Errorf("final save failed (the local copy in %s is current): %w", o.dataDir, err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// startState is the session a server starts with and what the saver must
+// know of it.
+type startState struct {
+	sess         *session.Session
+	from         *manifest.Manifest // the save the session's content came from, if known
+	entries      []manifest.Entry
+	newest       *manifest.Manifest // the store's newest save, if known
+	dirty        bool               // the local copy holds changes the store lacks
+	commitReason string             // commit at once with this reason (a rollback)
+}
+
+func (s *startState) prime(saver *replicate.Saver) {
+	if s.from != nil {
+		saver.Prime(s.from, s.entries)
+	}
+	if s.newest != nil {
+		saver.SetLast(s.newest)
+	}
+	if s.dirty {
+		saver.MarkDirty()
+	}
+}
+
+// loadSession loads the data dir, or restores the newest save into it.
+func loadSession(ctx context.Context, o *serveOptions, st store.Store, log *slog.Logger) (*startState, error) {
+	has, err := datadir.HasSession(o.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if has {
+		return loadLocal(ctx, o, st, log)
+	}
+	if o.noRestore {
+		log.Info("data dir empty: starting an empty session (--no-restore)")
+		return &startState{sess: session.New()}, nil
+	}
+	newest, err := manifest.Newest(ctx, st, o.session)
+	if errors.Is(err, manifest.ErrNoSaves) {
+		log.Info("no saves of this session in the store: starting an empty session")
+		return &startState{sess: session.New()}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("data dir %s is empty and the store cannot be read, so the session cannot be restored (use --no-restore to start empty): %w", o.dataDir, err)
+	}
+	log.Info("data dir empty: restoring the newest save", slog.String("save_id", newest.ID), slog.Time("save_time", newest.Time))
+	graph, g, entries, err := restore.Fetch(ctx, st, newest, restore.DefaultParallel, nil)
+	if err != nil {
+		return nil, fmt.Errorf("restore newest save: %w", err)
+	}
+	t := newest.Time
+	if err := datadir.Write(o.dataDir, graph, datadir.Meta{Session: o.session, SaveID: newest.ID, SaveTime: &t, StoreURL: st.String()}); err != nil {
+		return nil, err
+	}
+	return &startState{sess: session.FromGraph(g), from: newest, entries: entries, newest: newest}, nil
+}
+
+func loadLocal(ctx context.Context, o *serveOptions, st store.Store, log *slog.Logger) (*startState, error) {
+	local, err := datadir.Load(o.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if local.Meta.Session != "" && local.Meta.Session != o.session {
+		return nil, fmt.Errorf("data dir %s holds session %q, not %q", o.dataDir, local.Meta.Session, o.session)
+	}
+	s := &startState{sess: session.FromGraph(local.Graph), dirty: local.Dirty}
+	log.Info("loaded data dir", slog.String("data_dir", o.dataDir), slog.String("save_id", local.Meta.SaveID), slog.Bool("pending", local.Dirty))
+	newest, err := manifest.Newest(ctx, st, o.session)
+	switch {
+	case errors.Is(err, manifest.ErrNoSaves):
+		s.dirty = true
+		return s, nil
+	case err != nil:
+		log.Warn("store unreadable at start; serving the local copy and saving when it returns", slog.String("error", err.Error()))
+		s.dirty = true
+		return s, nil
+	}
+	s.newest = newest
+	if local.Meta.SaveID == "" {
+		s.dirty = true
+		return s, nil
+	}
+	from := newest
+	if local.Meta.SaveID != newest.ID {
+		if from, err = manifest.Load(ctx, st, o.session, local.Meta.SaveID); err != nil {
+			log.Warn("save of the local copy not found in the store; saving it anew", slog.String("save_id", local.Meta.SaveID), slog.String("error", err.Error()))
+			s.dirty = true
+			return s, nil
+		}
+		if !s.dirty {
+			s.commitReason = "restored:" + local.Meta.SaveID
+		}
+	}
+	entries, err := restore.Entries(ctx, st, from)
+	if err != nil {
+		log.Warn("cannot read the chunk list of the local copy's save; chunks will be checked one by one", slog.String("error", err.Error()))
+		entries = nil
+	}
+	s.from, s.entries = from, entries
+	return s, nil
+}

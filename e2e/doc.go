@@ -1,0 +1,10 @@
+// Package e2e holds pitr's end-to-end tests: they build the pitr command
+// once, run it as a child process (`pitr serve` and the one-shot commands)
+// against a real MinIO server, and check the user-visible contract of
+// SPEC.md through the HTTP API, the command line, the data directory and
+// the objects in the bucket.
+//
+// The tests need the MinIO server binary (see package internal/miniotest
+// for where it is looked for and how to install it); without it they fail.
+// Set PITR_E2E_RACE=1 to build the pitr binary with the race detector.
+package e2e

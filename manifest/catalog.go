@@ -1,0 +1,251 @@
+package manifest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pitr-dev/pitr/store"
+)
+
+// loadParallel bounds the manifests List loads at once.
+const loadParallel = 16
+
+// Ref is a save known from its key alone, without loading the manifest.
+type Ref struct {
+	Session string
+	ID      string
+	Time    time.Time // from the id: UTC, milliseconds
+	Key     string
+}
+
+// Put stores m under Key(m.Session, m.ID). It first sets m.Time to its
+// stored form (UTC, milliseconds). The caller must have stored every chunk
+// m names: the manifest is the save's commit point.
+func Put(ctx context.Context, st store.Store, m *Manifest) error {
+	m.Time = m.Time.UTC().Truncate(time.Millisecond)
+	data, err := Encode(m)
+	if err != nil {
+		return fmt.Errorf("put manifest of session %q: %w", m.Session, err)
+	}
+	key, err := Key(m.Session, m.ID)
+	if err != nil {
+		return fmt.Errorf("put manifest of session %q: %w", m.Session, err)
+	}
+	if err := st.Put(ctx, key, data); err != nil {
+		return fmt.Errorf("put manifest %s: %w", key, err)
+	}
+	return nil
+}
+
+// Load reads and decodes the manifest of save id of session. A missing
+// manifest wraps store.ErrNotFound.
+func Load(ctx context.Context, st store.Store, session, id string) (*Manifest, error) {
+	key, err := Key(session, id)
+	if err != nil {
+		return nil, fmt.Errorf("load save %q of session %q: %w", id, session, err)
+	}
+	return loadKey(ctx, st, session, id, key)
+}
+
+func loadKey(ctx context.Context, st store.Store, session, id, key string) (*Manifest, error) {
+	data, err := st.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("load manifest %s: %w", key, err)
+	}
+	m, err := Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("load manifest %s: %w", key, err)
+	}
+	if m.Session != session || m.ID != id {
+		return nil, fmt.Errorf("load manifest %s: %w: it names session %q, save %q",
+			key, ErrInvalid, clip(m.Session), clip(m.ID))
+	}
+	return m, nil
+}
+
+// Delete removes the manifest of save id of session (a missing one is not
+// an error). Its chunks stay until gc.
+func Delete(ctx context.Context, st store.Store, session, id string) error {
+	key, err := Key(session, id)
+	if err != nil {
+		return fmt.Errorf("delete save %q of session %q: %w", id, session, err)
+	}
+	if err := st.Delete(ctx, key); err != nil {
+		return fmt.Errorf("delete manifest %s: %w", key, err)
+	}
+	return nil
+}
+
+// refOf parses a listed key of session's saves; ok is false for an object
+// that is not a manifest key of that session (it is skipped).
+func refOf(session string, o store.ObjectInfo) (Ref, bool) {
+	if o.IsPrefix {
+		return Ref{}, false
+	}
+	s, id, err := ParseKey(o.Key)
+	if err != nil || s != session {
+		return Ref{}, false
+	}
+	t, _ := IDTime(id) // ParseKey checked it
+	return Ref{Session: s, ID: id, Time: t, Key: o.Key}, true
+}
+
+// first returns the first save key listed from opts, or ok false.
+func first(ctx context.Context, st store.Store, session string, opts store.ListOptions) (ref Ref, ok bool, err error) {
+	opts.Limit = 1
+	err = st.List(ctx, opts, func(o store.ObjectInfo) error {
+		if r, good := refOf(session, o); good {
+			ref, ok = r, true
+			return store.ErrStop
+		}
+		return nil
+	})
+	return ref, ok, err
+}
+
+// Newest returns the session's newest save; ErrNoSaves when it has none.
+func Newest(ctx context.Context, st store.Store, session string) (*Manifest, error) {
+	if err := ValidSessionName(session); err != nil {
+		return nil, fmt.Errorf("newest save: %w", err)
+	}
+	prefix := SavesPrefix(session)
+	ref, ok, err := first(ctx, st, session, store.ListOptions{Prefix: prefix})
+	if err != nil {
+		return nil, fmt.Errorf("newest save of session %q: list %s: %w", session, prefix, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("newest save of session %q in %s: %w", session, st, ErrNoSaves)
+	}
+	return loadKey(ctx, st, session, ref.ID, ref.Key)
+}
+
+// At returns the newest save of session taken at or before t, with one
+// listing request. When there is none, the error wraps ErrNoneBefore and
+// names the earliest save (and also wraps ErrNoSaves if the session has no
+// saves at all).
+func At(ctx context.Context, st store.Store, session string, t time.Time) (*Manifest, error) {
+	if err := ValidSessionName(session); err != nil {
+		return nil, fmt.Errorf("find save: %w", err)
+	}
+	prefix := SavesPrefix(session)
+	at := t.UTC().Format(timeLayout)
+	if ms := t.UnixMilli(); ms >= 0 {
+		// Keys of saves at or before t have an inverted time >= inv(ms),
+		// and those equal to it sort after the bare inv(ms).
+		ref, ok, err := first(ctx, st, session, store.ListOptions{Prefix: prefix, StartAfter: prefix + inv(ms)})
+		if err != nil {
+			return nil, fmt.Errorf("find save of session %q at or before %s: list %s: %w", session, at, prefix, err)
+		}
+		if ok {
+			return loadKey(ctx, st, session, ref.ID, ref.Key)
+		}
+	}
+	refs, err := Refs(ctx, st, session)
+	if err != nil {
+		return nil, fmt.Errorf("find save of session %q at or before %s: %w", session, at, err)
+	}
+	if len(refs) == 0 {
+		return nil, fmt.Errorf("find save of session %q at or before %s: %w in %s (%w)", session, at, ErrNoSaves, st, ErrNoneBefore)
+	}
+	earliest := refs[0]
+	return nil, fmt.Errorf("find save of session %q: %w %s; the earliest save is %s, taken at %s",
+		session, ErrNoneBefore, at, earliest.ID, earliest.Time.Format(timeLayout))
+}
+
+// Refs lists the saves of session from their keys alone, oldest first,
+// skipping objects under the saves prefix that are not manifest keys.
+func Refs(ctx context.Context, st store.Store, session string) ([]Ref, error) {
+	if err := ValidSessionName(session); err != nil {
+		return nil, fmt.Errorf("list saves: %w", err)
+	}
+	prefix := SavesPrefix(session)
+	var refs []Ref
+	err := st.List(ctx, store.ListOptions{Prefix: prefix}, func(o store.ObjectInfo) error {
+		if r, ok := refOf(session, o); ok {
+			refs = append(refs, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list saves of session %q: list %s: %w", session, prefix, err)
+	}
+	slices.Reverse(refs) // keys list newest first
+	return refs, nil
+}
+
+// List loads every manifest of session, oldest first, with up to 16 loads
+// at once. It fails on the first manifest that does not load, naming it.
+func List(ctx context.Context, st store.Store, session string) ([]*Manifest, error) {
+	refs, err := Refs(ctx, st, session)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Manifest, len(refs))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		next     = make(chan int)
+	)
+	for range min(loadParallel, len(refs)) {
+		wg.Go(func() {
+			for i := range next {
+				m, err := loadKey(ctx, st, session, refs[i].ID, refs[i].Key)
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+						cancel()
+					}
+					mu.Unlock()
+					continue
+				}
+				out[i] = m
+			}
+		})
+	}
+feed:
+	for i := range refs {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, fmt.Errorf("list saves of session %q: %w", session, firstErr)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list saves of session %q: %w", session, err)
+	}
+	return out, nil
+}
+
+// Sessions lists the names of the sessions in the store (every valid name
+// under sessions/, whether or not it has saves), sorted.
+func Sessions(ctx context.Context, st store.Store) ([]string, error) {
+	var names []string
+	err := st.List(ctx, store.ListOptions{Prefix: sessionsPrefix, Delimiter: "/"}, func(o store.ObjectInfo) error {
+		if !o.IsPrefix {
+			return nil
+		}
+		name := strings.TrimSuffix(strings.TrimPrefix(o.Key, sessionsPrefix), "/")
+		if ValidSessionName(name) == nil {
+			names = append(names, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list sessions in %s: %w", st, err)
+	}
+	slices.Sort(names)
+	return slices.Compact(names), nil
+}

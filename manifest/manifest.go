@@ -1,0 +1,292 @@
+// Package manifest owns the per-save manifest: its versioned JSON schema,
+// the chunk list it points to (stored as content-addressed list chunks, so a
+// save's manifest costs O(changed)), the save ids and the store key layout
+// under sessions/<session>/saves/, the catalog operations over a store
+// (put, load, newest, the save for a time, listing, sessions) and the
+// parsing of `pitr restore --at` times.
+//
+// Key layout: sessions/<session>/saves/<inv>-<id>.json, where inv is
+// 999999999999999 minus the save's Unix time in milliseconds, zero-padded to
+// 15 digits. An ascending listing is therefore newest first, and "the newest
+// save at or before T" is one List call starting after the prefix plus
+// inv(T).
+package manifest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pitr-dev/pitr/chunker"
+)
+
+// FormatVersion is the manifest format this package writes and the newest it
+// reads.
+const FormatVersion = 1
+
+// ListFormat names the chunk list format of ChunkList.Format.
+const ListFormat = "pitr-list-1"
+
+// Sentinel errors.
+var (
+	// ErrInvalid: a manifest is malformed or breaks the schema's rules.
+	ErrInvalid = errors.New("invalid")
+	// ErrNewerFormat: the manifest was written by a newer pitr.
+	ErrNewerFormat = errors.New("written by a newer pitr")
+	// ErrBadList: a list chunk does not decode.
+	ErrBadList = errors.New("invalid chunk list")
+	// ErrBadID: a string is not a save id.
+	ErrBadID = errors.New("invalid save id")
+	// ErrBadKey: a store key is not a manifest key.
+	ErrBadKey = errors.New("invalid manifest key")
+	// ErrBadSession: a session name breaks the naming rules.
+	ErrBadSession = errors.New("invalid session name")
+	// ErrBadTime: a --at time is in none of the accepted forms.
+	ErrBadTime = errors.New("invalid time")
+	// ErrNoSaves: the session has no saves.
+	ErrNoSaves = errors.New("no saves")
+	// ErrNoneBefore: the session has no save at or before the time asked.
+	ErrNoneBefore = errors.New("no save at or before the time")
+)
+
+// Manifest describes one save. Time is UTC with millisecond precision once
+// stored; it always equals the time in ID.
+type Manifest struct {
+	FormatVersion int    `json:"format_version"`
+	Session       string `json:"session"`
+	ID            string `json:"id"`
+	// Time is when the save's snapshot was taken.
+	Time time.Time `json:"time"`
+	// Reason is what triggered the save ("interval", "user_disconnect:NAME",
+	// "restored:<save id>", …).
+	Reason      string `json:"reason"`
+	Initialized bool   `json:"initialized"`
+	NodeCount   int    `json:"node_count"`
+	// BytesTotal is the size of the encoded graph (raw bytes).
+	BytesTotal int64 `json:"bytes_total"`
+	// BytesUploaded is the compressed bytes this save put: data chunks and
+	// list chunks the store did not have.
+	BytesUploaded int64 `json:"bytes_uploaded"`
+	// ChunksTotal is the number of data chunks of the graph.
+	ChunksTotal int `json:"chunks_total"`
+	// ChunksUploaded counts the chunks (data and list) this save put.
+	ChunksUploaded int   `json:"chunks_uploaded"`
+	DurationMS     int64 `json:"duration_ms"`
+	// GraphSHA256 is the hex SHA-256 of the whole encoded graph.
+	GraphSHA256 string `json:"graph_sha256"`
+	Writer      Writer `json:"writer"`
+	// RestoredFrom is the save this one recommits after a rollback.
+	RestoredFrom string    `json:"restored_from,omitempty"`
+	ChunkList    ChunkList `json:"chunk_list"`
+}
+
+// Writer identifies the server that wrote a save.
+type Writer struct {
+	Host string `json:"host"`
+	// Generation is the writer's claim generation (0 before claims exist).
+	Generation uint64 `json:"generation"`
+}
+
+// ChunkList points to the save's ordered data chunk list, stored as list
+// chunks (see EncodeList) under chunker.ObjectKey like data chunks.
+type ChunkList struct {
+	// Format is ListFormat.
+	Format string `json:"format"`
+	// Entries is the number of data chunks in the list.
+	Entries int `json:"entries"`
+	// Chunks are the list chunks, in order.
+	Chunks []ListChunk `json:"chunks"`
+}
+
+// ListChunk names one list chunk and its raw (uncompressed) size.
+type ListChunk struct {
+	ID   chunker.ID `json:"id"`
+	Size int64      `json:"size"`
+}
+
+// wire is the stored form: field order is the JSON order, Time a string.
+type wire struct {
+	FormatVersion  int       `json:"format_version"`
+	Session        string    `json:"session"`
+	ID             string    `json:"id"`
+	Time           string    `json:"time"`
+	Reason         string    `json:"reason"`
+	Initialized    bool      `json:"initialized"`
+	NodeCount      int       `json:"node_count"`
+	BytesTotal     int64     `json:"bytes_total"`
+	BytesUploaded  int64     `json:"bytes_uploaded"`
+	ChunksTotal    int       `json:"chunks_total"`
+	ChunksUploaded int       `json:"chunks_uploaded"`
+	DurationMS     int64     `json:"duration_ms"`
+	GraphSHA256    string    `json:"graph_sha256"`
+	Writer         Writer    `json:"writer"`
+	RestoredFrom   string    `json:"restored_from,omitempty"`
+	ChunkList      ChunkList `json:"chunk_list"`
+}
+
+// timeLayout is the stored form of Manifest.Time.
+const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// Encode validates m and returns it as indented JSON with a stable field
+// order and a final newline. Time is written in UTC with milliseconds.
+func Encode(m *Manifest) ([]byte, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	w := wire{
+		FormatVersion: m.FormatVersion, Session: m.Session, ID: m.ID,
+		Time:   m.Time.UTC().Truncate(time.Millisecond).Format(timeLayout),
+		Reason: m.Reason, Initialized: m.Initialized, NodeCount: m.NodeCount,
+		BytesTotal: m.BytesTotal, BytesUploaded: m.BytesUploaded,
+		ChunksTotal: m.ChunksTotal, ChunksUploaded: m.ChunksUploaded,
+		DurationMS: m.DurationMS, GraphSHA256: m.GraphSHA256, Writer: m.Writer,
+		RestoredFrom: m.RestoredFrom, ChunkList: m.ChunkList,
+	}
+	if w.ChunkList.Chunks == nil {
+		w.ChunkList.Chunks = []ListChunk{}
+	}
+	out, err := json.MarshalIndent(w, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode manifest %s: %w", m.ID, err)
+	}
+	return append(out, '\n'), nil
+}
+
+// Decode parses and validates a stored manifest. A format_version above
+// FormatVersion is ErrNewerFormat; anything else wrong is ErrInvalid.
+// Unknown fields are ignored, so a newer pitr may add optional fields
+// without a new format version.
+func Decode(data []byte) (*Manifest, error) {
+	var head struct {
+		FormatVersion *json.Number `json:"format_version"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("decode manifest: %w: %v", ErrInvalid, err)
+	}
+	if head.FormatVersion == nil {
+		return nil, fmt.Errorf("decode manifest: %w: no format_version", ErrInvalid)
+	}
+	v, err := head.FormatVersion.Int64()
+	switch {
+	case err != nil || v < 1:
+		return nil, fmt.Errorf("decode manifest: %w: format_version %s", ErrInvalid, head.FormatVersion)
+	case v > FormatVersion:
+		return nil, fmt.Errorf("decode manifest: format_version %d: %w (this pitr reads format %d; upgrade pitr)",
+			v, ErrNewerFormat, FormatVersion)
+	}
+	var w wire
+	if err := json.Unmarshal(data, &w); err != nil {
+		return nil, fmt.Errorf("decode manifest: %w: %v", ErrInvalid, err)
+	}
+	if w.Time == "" {
+		return nil, fmt.Errorf("decode manifest %s: %w: no time", w.ID, ErrInvalid)
+	}
+	t, err := time.Parse(time.RFC3339Nano, w.Time)
+	if err != nil {
+		return nil, fmt.Errorf("decode manifest %s: %w: time %q: %v", w.ID, ErrInvalid, w.Time, err)
+	}
+	m := &Manifest{
+		FormatVersion: w.FormatVersion, Session: w.Session, ID: w.ID, Time: t.UTC(),
+		Reason: w.Reason, Initialized: w.Initialized, NodeCount: w.NodeCount,
+		BytesTotal: w.BytesTotal, BytesUploaded: w.BytesUploaded,
+		ChunksTotal: w.ChunksTotal, ChunksUploaded: w.ChunksUploaded,
+		DurationMS: w.DurationMS, GraphSHA256: w.GraphSHA256, Writer: w.Writer,
+		RestoredFrom: w.RestoredFrom, ChunkList: w.ChunkList,
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("decode manifest: %w", err)
+	}
+	return m, nil
+}
+
+// Validate checks m against the schema: known format version, valid
+// session, id and time (the time in the id, to the millisecond),
+// non-negative counts, a well-formed graph hash and chunk list. Errors wrap
+// ErrInvalid and name the save.
+func (m *Manifest) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("manifest %q: %w: %s", m.ID, ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	if m.FormatVersion != FormatVersion {
+		return bad("format_version %d, want %d", m.FormatVersion, FormatVersion)
+	}
+	if m.Session == "" {
+		return bad("no session")
+	}
+	if err := ValidSessionName(m.Session); err != nil {
+		return bad("%v", err)
+	}
+	if m.ID == "" {
+		return bad("no id")
+	}
+	idTime, err := IDTime(m.ID)
+	if err != nil {
+		return bad("%v", err)
+	}
+	if m.Time.IsZero() {
+		return bad("no time")
+	}
+	if t := m.Time.UTC().Truncate(time.Millisecond); !t.Equal(idTime) {
+		return bad("time %s is not the id's time %s", t.Format(timeLayout), idTime.Format(timeLayout))
+	}
+	for _, c := range []struct {
+		name string
+		v    int64
+	}{
+		{"node_count", int64(m.NodeCount)}, {"bytes_total", m.BytesTotal},
+		{"bytes_uploaded", m.BytesUploaded}, {"chunks_total", int64(m.ChunksTotal)},
+		{"chunks_uploaded", int64(m.ChunksUploaded)}, {"duration_ms", m.DurationMS},
+		{"chunk_list.entries", int64(m.ChunkList.Entries)},
+	} {
+		if c.v < 0 {
+			return bad("negative %s %d", c.name, c.v)
+		}
+	}
+	if m.GraphSHA256 != "" && !isLowerHex(m.GraphSHA256, 64) {
+		return bad("graph_sha256 %q is not 64 lower-case hex digits", clip(m.GraphSHA256))
+	}
+	if m.RestoredFrom != "" {
+		if _, err := IDTime(m.RestoredFrom); err != nil {
+			return bad("restored_from: %v", err)
+		}
+	}
+	return m.ChunkList.validate(bad)
+}
+
+func (cl *ChunkList) validate(bad func(string, ...any) error) error {
+	if cl.Format != ListFormat {
+		return bad("chunk_list.format %q, want %q", clip(cl.Format), ListFormat)
+	}
+	n := len(cl.Chunks)
+	if n > cl.Entries || cl.Entries > n*MaxListEntries {
+		return bad("chunk_list: %d entries cannot be in %d list chunks", cl.Entries, n)
+	}
+	const head, entry = int64(listHeaderLen), int64(listEntryLen)
+	for i, c := range cl.Chunks {
+		if c.Size < head+entry || c.Size > head+MaxListEntries*entry || (c.Size-head)%entry != 0 {
+			return bad("chunk_list.chunks[%d] %s: size %d is not a list chunk's", i, c.ID, c.Size)
+		}
+	}
+	return nil
+}
+
+func isLowerHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// clip shortens s for an error message.
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}

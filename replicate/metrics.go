@@ -1,0 +1,54 @@
+package replicate
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the saver's Prometheus metrics.
+type Metrics struct {
+	saves         *prometheus.CounterVec
+	failures      prometheus.Counter
+	duration      prometheus.Histogram
+	bytesUploaded prometheus.Counter
+	chunksUp      prometheus.Counter
+	lastSuccess   prometheus.Gauge
+	fenced        prometheus.Gauge
+}
+
+// NewMetrics registers the saver's metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		saves: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pitr_saves_total",
+			Help: "Saves attempted, by result: ok, unchanged or error.",
+		}, []string{"result"}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pitr_save_failures_total",
+			Help: "Save attempts that failed (each retry counts).",
+		}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "pitr_save_duration_seconds",
+			Help:    "Duration of successful saves that wrote a manifest.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}),
+		bytesUploaded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pitr_save_bytes_uploaded_total",
+			Help: "Compressed bytes uploaded by saves (chunks, chunk lists and manifests).",
+		}),
+		chunksUp: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pitr_save_chunks_uploaded_total",
+			Help: "Chunks uploaded by saves.",
+		}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pitr_last_successful_save_timestamp_seconds",
+			Help: "Unix time of the last save that reached the store (or found nothing changed).",
+		}),
+		fenced: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pitr_fenced",
+			Help: "1 when another server took over this session and this one stopped saving.",
+		}),
+	}
+	for _, r := range []string{"ok", "unchanged", "error"} {
+		m.saves.WithLabelValues(r)
+	}
+	reg.MustRegister(m.saves, m.failures, m.duration, m.bytesUploaded, m.chunksUp, m.lastSuccess, m.fenced)
+	return m
+}

@@ -1,0 +1,394 @@
+package replicate
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pitr-dev/pitr/chunker"
+	"github.com/pitr-dev/pitr/datadir"
+	"github.com/pitr-dev/pitr/manifest"
+	"github.com/pitr-dev/pitr/session"
+	"github.com/pitr-dev/pitr/store"
+)
+
+// Config configures a Saver.
+type Config struct {
+	Store    store.Store
+	Session  string        // session name
+	DataDir  string        // local copy, written at every save
+	Interval time.Duration // save at most this long after a change
+	Parallel int           // concurrent chunk uploads (default 16)
+	Host     string        // recorded in manifests as the writer
+	StoreURL string        // recorded in session.json (must be redacted)
+	// RetryMin and RetryMax bound the backoff between failed attempts
+	// (defaults 1s and 30s).
+	RetryMin, RetryMax time.Duration
+	Now                func() time.Time // default time.Now
+	Logger             *slog.Logger
+	Metrics            *Metrics // may be nil
+}
+
+// Saver saves one session to a store. Save is safe for concurrent use; Run
+// drives the automatic triggers.
+type Saver struct {
+	cfg   Config
+	sess  *session.Session
+	reqs  chan string
+	retry chan string // reasons of failed saves, for Run to retry
+
+	saveMu  sync.Mutex // one save at a time
+	known   map[chunker.ID]struct{}
+	lastGen uint64
+	lastSHA string
+	force   bool // the next save writes a manifest even if nothing changed
+
+	mu      sync.Mutex // guards the fields below
+	last    *Result
+	lastErr string
+}
+
+// New returns a saver for sess. Call Prime when the session came from a save.
+func New(sess *session.Session, cfg Config) *Saver {
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 16
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = time.Second
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Saver{cfg: cfg, sess: sess, reqs: make(chan string, 16), retry: make(chan string, 1), known: map[chunker.ID]struct{}{}}
+}
+
+// Prime tells the saver that the session's current content is that of save
+// m, whose chunks are therefore in the store (entries are its data chunks).
+// A save with nothing changed since then writes nothing.
+func (s *Saver) Prime(m *manifest.Manifest, entries []manifest.Entry) {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	s.known = knownSet(m, entries)
+	s.lastGen = s.sess.Gen()
+	s.lastSHA = m.GraphSHA256
+	s.mu.Lock()
+	s.last = resultOf(m, false)
+	s.mu.Unlock()
+}
+
+// SetLast records m as the newest save without claiming that the session
+// holds its content (the local data dir was ahead of the store).
+func (s *Saver) SetLast(m *manifest.Manifest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last = resultOf(m, false)
+}
+
+func knownSet(m *manifest.Manifest, entries []manifest.Entry) map[chunker.ID]struct{} {
+	known := make(map[chunker.ID]struct{}, len(entries)+len(m.ChunkList.Chunks))
+	for _, e := range entries {
+		known[e.ID] = struct{}{}
+	}
+	for _, c := range m.ChunkList.Chunks {
+		known[c.ID] = struct{}{}
+	}
+	return known
+}
+
+// MarkDirty tells the saver that the session may hold changes the store
+// lacks (a local copy newer than its last save): the next save compares
+// content instead of trusting that nothing changed.
+func (s *Saver) MarkDirty() {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	s.lastGen = ^uint64(0)
+}
+
+// ForceNext makes the next save commit a manifest even if the content is
+// that of the last save: a rollback to an older save must become the newest.
+// It stays in force until a save succeeds.
+func (s *Saver) ForceNext() {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	s.force = true
+}
+
+// Request asks for a save soon, with reason; it never blocks.
+func (s *Saver) Request(reason string) {
+	select {
+	case s.reqs <- reason:
+	default: // a save is already queued; it will include this change
+	}
+}
+
+// Status reports the last save and the last failure.
+func (s *Saver) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Status{LastError: s.lastErr}
+	if s.last != nil {
+		r := *s.last
+		st.LastSave = &r
+	}
+	return st
+}
+
+// Saves lists the session's saves in the store, oldest first.
+func (s *Saver) Saves(ctx context.Context) ([]SaveSummary, error) {
+	ms, err := manifest.List(ctx, s.cfg.Store, s.cfg.Session)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SaveSummary, len(ms))
+	for i, m := range ms {
+		out[i] = Summarize(m)
+	}
+	return out, nil
+}
+
+// Summarize returns the listing form of a manifest.
+func Summarize(m *manifest.Manifest) SaveSummary {
+	return SaveSummary{ID: m.ID, Time: m.Time, Reason: m.Reason, Initialized: m.Initialized,
+		NodeCount: m.NodeCount, BytesTotal: m.BytesTotal, BytesUploaded: m.BytesUploaded}
+}
+
+func resultOf(m *manifest.Manifest, unchanged bool) *Result {
+	return &Result{ID: m.ID, Time: m.Time, Reason: m.Reason, NodeCount: m.NodeCount,
+		BytesTotal: m.BytesTotal, BytesUploaded: m.BytesUploaded, ChunksTotal: m.ChunksTotal,
+		ChunksUploaded: m.ChunksUploaded, DurationMS: m.DurationMS, Unchanged: unchanged}
+}
+
+// Save saves the session now. With nothing changed since the last save it
+// writes nothing and returns that save with Unchanged set.
+func (s *Saver) Save(ctx context.Context, reason string) (Result, error) {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	r, err := s.save(ctx, reason)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.lastErr = err.Error()
+		if s.cfg.Metrics != nil {
+			s.cfg.Metrics.failures.Inc()
+			s.cfg.Metrics.saves.WithLabelValues("error").Inc()
+		}
+		s.cfg.Logger.Error("save failed", slog.String("reason", reason), slog.String("session", s.cfg.Session), slog.String("error", err.Error()))
+		select {
+		case s.retry <- reason:
+		default:
+		}
+		return Result{}, err
+	}
+	s.lastErr = ""
+	if !r.Unchanged {
+		rr := r
+		s.last = &rr
+	}
+	if m := s.cfg.Metrics; m != nil {
+		m.lastSuccess.Set(float64(s.cfg.Now().Unix()))
+		if r.Unchanged {
+			m.saves.WithLabelValues("unchanged").Inc()
+		} else {
+			m.saves.WithLabelValues("ok").Inc()
+			m.duration.Observe(float64(r.DurationMS) / 1000)
+			m.bytesUploaded.Add(float64(r.BytesUploaded))
+			m.chunksUp.Add(float64(r.ChunksUploaded))
+		}
+	}
+	return r, nil
+}
+
+func (s *Saver) unchanged() (Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := *s.last
+	r.Unchanged, r.BytesUploaded, r.ChunksUploaded, r.DurationMS = true, 0, 0, 0
+	return r, nil
+}
+
+func (s *Saver) save(ctx context.Context, reason string) (Result, error) {
+	start := time.Now()
+	snap := s.sess.Snapshot()
+	now := s.cfg.Now().UTC().Truncate(time.Millisecond)
+	s.mu.Lock()
+	hasLast := s.last != nil
+	if hasLast && !now.After(s.last.Time) {
+		now = s.last.Time.Add(time.Millisecond) // save times strictly increase
+	}
+	s.mu.Unlock()
+	if hasLast && !s.force && snap.Gen == s.lastGen && s.lastSHA != "" {
+		return s.unchanged()
+	}
+	records := session.EncodeRecords(snap)
+	graph := concat(records)
+	sum := sha256.Sum256(graph)
+	graphSHA := hex.EncodeToString(sum[:])
+	meta := datadir.Meta{Session: s.cfg.Session, Initialized: snap.Initialized, Pending: true,
+		StoreURL: s.cfg.StoreURL, Writer: s.cfg.Host}
+	if hasLast {
+		last := s.Status().LastSave
+		meta.SaveID, meta.SaveTime = last.ID, &last.Time
+	}
+	if hasLast && !s.force && graphSHA == s.lastSHA {
+		s.lastGen = snap.Gen
+		meta.Pending = false
+		if err := s.writeLocal(graph, meta); err != nil {
+			return Result{}, err
+		}
+		return s.unchanged()
+	}
+	// The local copy first: it survives a store outage and a crash.
+	if err := s.writeLocal(graph, meta); err != nil {
+		return Result{}, err
+	}
+	chunks := chunker.SplitRecords(records)
+	up, err := uploadMissing(ctx, s.cfg.Store, chunks, s.known, s.cfg.Parallel)
+	if err != nil {
+		return Result{}, fmt.Errorf("save session %s: %w", s.cfg.Session, err)
+	}
+	entries := make([]manifest.Entry, len(chunks))
+	for i, c := range chunks {
+		entries[i] = manifest.Entry{ID: c.ID, Size: int64(len(c.Data))}
+	}
+	lists := manifest.EncodeList(entries)
+	upList, err := uploadMissing(ctx, s.cfg.Store, lists, s.known, s.cfg.Parallel)
+	if err != nil {
+		return Result{}, fmt.Errorf("save session %s: chunk list: %w", s.cfg.Session, err)
+	}
+	m := &manifest.Manifest{
+		FormatVersion:  manifest.FormatVersion,
+		Session:        s.cfg.Session,
+		ID:             manifest.NewID(now),
+		Time:           now,
+		Reason:         reason,
+		Initialized:    snap.Initialized,
+		NodeCount:      len(snap.Nodes),
+		BytesTotal:     int64(len(graph)),
+		BytesUploaded:  up.bytes + upList.bytes,
+		ChunksTotal:    len(chunks),
+		ChunksUploaded: up.chunks + upList.chunks,
+		GraphSHA256:    graphSHA,
+		Writer:         manifest.Writer{Host: s.cfg.Host},
+	}
+	m.ChunkList = manifest.ChunkList{Format: manifest.ListFormat, Entries: len(entries)}
+	for _, c := range lists {
+		m.ChunkList.Chunks = append(m.ChunkList.Chunks, manifest.ListChunk{ID: c.ID, Size: int64(len(c.Data))})
+	}
+	m.DurationMS = time.Since(start).Milliseconds()
+	if err := manifest.Put(ctx, s.cfg.Store, m); err != nil {
+		return Result{}, fmt.Errorf("save session %s: commit save %s: %w", s.cfg.Session, m.ID, err)
+	}
+	s.known = knownSet(m, entries)
+	s.lastGen, s.lastSHA, s.force = snap.Gen, graphSHA, false
+	meta.SaveID, meta.SaveTime, meta.Pending = m.ID, &m.Time, false
+	if err := s.writeLocal(graph, meta); err != nil {
+		// The save is in the store; the local copy catches up next time.
+		s.cfg.Logger.Warn("save stored but data dir not updated", slog.String("save_id", m.ID), slog.String("error", err.Error()))
+	}
+	r := *resultOf(m, false)
+	r.DurationMS = time.Since(start).Milliseconds()
+	s.cfg.Logger.Info("save",
+		slog.String("session", s.cfg.Session), slog.String("reason", reason), slog.String("id", m.ID),
+		slog.Int("nodes", m.NodeCount), slog.Int64("bytes_total", m.BytesTotal),
+		slog.Int64("bytes_uploaded", m.BytesUploaded), slog.Int("chunks_uploaded", m.ChunksUploaded),
+		slog.Int64("duration_ms", r.DurationMS))
+	return r, nil
+}
+
+func (s *Saver) writeLocal(graph []byte, meta datadir.Meta) error {
+	if s.cfg.DataDir == "" {
+		return nil
+	}
+	if err := datadir.Write(s.cfg.DataDir, graph, meta); err != nil {
+		return fmt.Errorf("save session %s: %w", s.cfg.Session, err)
+	}
+	return nil
+}
+
+func concat(records [][]byte) []byte {
+	n := 0
+	for _, r := range records {
+		n += len(r)
+	}
+	out := make([]byte, 0, n)
+	for _, r := range records {
+		out = append(out, r...)
+	}
+	return out
+}
+
+// Run drives automatic saves until ctx ends: Interval after the first change
+// since the last save, at once on Request, and again with backoff after a
+// failure. It does not make the final save; the caller does that with Save.
+func (s *Saver) Run(ctx context.Context) {
+	var (
+		timer   *time.Timer
+		timerC  <-chan time.Time
+		backoff time.Duration
+		pending string // reason of a save that failed and awaits retry
+	)
+	arm := func(d time.Duration) {
+		if timer == nil {
+			timer = time.NewTimer(d)
+		} else {
+			timer.Reset(d)
+		}
+		timerC = timer.C
+	}
+	attempt := func(reason string) {
+		timerC = nil
+		if _, err := s.Save(ctx, reason); err != nil {
+			return // Save queued the reason on s.retry
+		}
+		backoff, pending = 0, ""
+		if s.sess.Gen() != s.savedGen() {
+			arm(s.cfg.Interval) // changes arrived during the save
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			if timer != nil {
+				timer.Stop()
+			}
+			return
+		case <-s.sess.Changed():
+			if timerC == nil {
+				arm(s.cfg.Interval)
+			}
+		case reason := <-s.reqs:
+			attempt(reason)
+		case reason := <-s.retry:
+			if ctx.Err() != nil {
+				continue
+			}
+			backoff = min(max(backoff*2, s.cfg.RetryMin), s.cfg.RetryMax)
+			if pending == "" {
+				pending = reason
+			}
+			arm(backoff)
+		case <-timerC:
+			reason := "interval"
+			if pending != "" {
+				reason = pending
+			}
+			attempt(reason)
+		}
+	}
+}
+
+func (s *Saver) savedGen() uint64 {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	return s.lastGen
+}

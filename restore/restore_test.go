@@ -1,0 +1,123 @@
+package restore_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pitr-dev/pitr/chunker"
+	"github.com/pitr-dev/pitr/datadir"
+	"github.com/pitr-dev/pitr/manifest"
+	"github.com/pitr-dev/pitr/replicate"
+	"github.com/pitr-dev/pitr/restore"
+	"github.com/pitr-dev/pitr/session"
+	"github.com/pitr-dev/pitr/store"
+	"github.com/pitr-dev/pitr/store/file"
+)
+
+// saved returns a store holding two saves of a small session, 1 s apart.
+func saved(t *testing.T) (store.Store, []*manifest.Manifest) {
+	t.Helper()
+	st, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := session.New()
+	now := time.Date(2025, 1, 12, 15, 34, 0, 0, time.UTC)
+	sv := replicate.New(s, replicate.Config{Store: st, Session: "s", Now: func() time.Time { return now }})
+	admin := session.Actor{Admin: true}
+	for i, data := range []string{"first", "second"} {
+		if _, err := s.Put(admin, "n", session.NodeInput{Type: "t", Data: []byte(strings.Repeat(data, 5000))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Put(admin, "m"+data, session.NodeInput{Type: "t", Data: []byte(data)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sv.Save(context.Background(), "api"); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Duration(i+1) * time.Minute)
+	}
+	ms, err := manifest.List(context.Background(), st, "s")
+	if err != nil || len(ms) != 2 {
+		t.Fatalf("saves: %d %v", len(ms), err)
+	}
+	return st, ms
+}
+
+func TestChooseAndRestore(t *testing.T) {
+	st, ms := saved(t)
+	ctx := context.Background()
+	m, err := restore.Choose(ctx, st, "s", ms[0].Time.Add(30*time.Second), false)
+	if err != nil || m.ID != ms[0].ID {
+		t.Fatalf("choose between saves: %v %v", m, err)
+	}
+	if m, err = restore.Choose(ctx, st, "s", time.Time{}, true); err != nil || m.ID != ms[1].ID {
+		t.Fatalf("choose latest: %v %v", m, err)
+	}
+	_, err = restore.Choose(ctx, st, "s", ms[0].Time.Add(-time.Second), false)
+	if !errors.Is(err, manifest.ErrNoneBefore) || !strings.Contains(err.Error(), ms[0].ID) {
+		t.Fatalf("before the first save: %v", err)
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := restore.ToDir(ctx, st, ms[0], dir, false, "file://x", nil); err != nil {
+		t.Fatal(err)
+	}
+	l, err := datadir.Load(dir)
+	if err != nil || l.Meta.SaveID != ms[0].ID || !l.Meta.Restored || len(l.Graph.Nodes) != 2 || l.Dirty {
+		t.Fatalf("restored dir: %+v %v", l, err)
+	}
+	if err := restore.ToDir(ctx, st, ms[1], dir, false, "", nil); !errors.Is(err, datadir.ErrExists) {
+		t.Fatalf("restore over a session: %v", err)
+	}
+	var last int64
+	if err := restore.ToDir(ctx, st, ms[1], dir, true, "", func(done, total int64) { last = done }); err != nil {
+		t.Fatal(err)
+	}
+	if last != ms[1].BytesTotal {
+		t.Fatalf("progress ended at %d of %d", last, ms[1].BytesTotal)
+	}
+}
+
+func TestRestoreChecksEveryChunk(t *testing.T) {
+	ctx := context.Background()
+	for _, damage := range []string{"replace", "delete", "garbage"} {
+		t.Run(damage, func(t *testing.T) {
+			st, ms := saved(t)
+			entries, err := restore.Entries(ctx, st, ms[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			victim := entries[len(entries)/2].ID
+			key := chunker.ObjectKey(victim)
+			switch damage {
+			case "replace": // valid lz4 of other bytes
+				body, _ := chunker.Compress([]byte("other bytes"))
+				err = st.Put(ctx, key, body)
+			case "delete":
+				err = st.Delete(ctx, key)
+			case "garbage":
+				err = st.Put(ctx, key, []byte("not lz4 at all"))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(t.TempDir(), "data")
+			err = restore.ToDir(ctx, st, ms[1], dir, false, "", nil)
+			if err == nil || !strings.Contains(err.Error(), victim.String()) || !strings.Contains(err.Error(), ms[1].ID) {
+				t.Fatalf("restore with a damaged chunk: %v (want chunk %s and save %s named)", err, victim, ms[1].ID)
+			}
+			if _, statErr := os.Stat(dir); !errors.Is(statErr, os.ErrNotExist) {
+				t.Fatalf("failed restore left %s behind", dir)
+			}
+			entries2, _ := os.ReadDir(filepath.Dir(dir))
+			if len(entries2) != 0 {
+				t.Fatalf("failed restore left files: %v", entries2)
+			}
+		})
+	}
+}

@@ -1,0 +1,419 @@
+// Package file implements store.Store on a local directory: each key is one
+// file under the root, at the key's slash-separated path.
+//
+// Writes are atomic and durable: Put writes a temporary file in the target
+// directory, fsyncs it, renames it over the key and fsyncs the directory (and
+// every directory it had to create), so a crash leaves the old object, the
+// new one, or a stray temporary file, never a torn object. Temporary files
+// are named ".pitr-tmp-*"; listings ignore them, and keys whose last segment
+// starts with that prefix are rejected.
+//
+// ETag is the hex size and modification time (nanoseconds) of the file,
+// "<size>-<mtime>": stable while the object is unchanged, different after
+// every rewrite. It is not a content hash, unlike S3's.
+//
+// A file system cannot hold both "a" and "a/b"; Put of one while the other
+// exists fails with an error naming both. The object stores do not have
+// this limit.
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/pitr-dev/pitr/store"
+)
+
+// TempPrefix starts the name of every temporary file Put creates.
+const TempPrefix = ".pitr-tmp-"
+
+// Store is a store.Store on a local directory. It is safe for concurrent use,
+// also by several processes sharing the directory.
+type Store struct {
+	root string // absolute, cleaned
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns a Store rooted at root, creating the directory if needed.
+func New(root string) (*Store, error) {
+	if root == "" {
+		return nil, errors.New("file store: empty root directory")
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("file store %s: %w", root, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("file store %s: create root: %w", abs, err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("file store %s: %w", abs, err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("file store %s: not a directory", abs)
+	}
+	return &Store{root: abs}, nil
+}
+
+// Root returns the absolute root directory.
+func (s *Store) Root() string { return s.root }
+
+// String names the store as a file URL.
+func (s *Store) String() string { return "file://" + filepath.ToSlash(s.root) }
+
+func (s *Store) path(key string) string {
+	return filepath.Join(s.root, filepath.FromSlash(key))
+}
+
+func (s *Store) errorf(op, key string, err error) error {
+	return fmt.Errorf("%s %q in %s: %w", op, key, s, err)
+}
+
+func checkKey(key string) error {
+	if err := store.ValidateKey(key); err != nil {
+		return err
+	}
+	if strings.HasPrefix(key[strings.LastIndexByte(key, '/')+1:], TempPrefix) {
+		return fmt.Errorf("%w %q: the file store reserves names starting with %q", store.ErrInvalidKey, key, TempPrefix)
+	}
+	return nil
+}
+
+// notFound reports whether err from opening or stat-ing a key's path means
+// the key does not exist: the path is missing, or one of its parents is a
+// file (ENOTDIR).
+func notFound(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+// Put writes data to key atomically and durably.
+func (s *Store) Put(ctx context.Context, key string, data []byte) error {
+	if err := checkKey(key); err != nil {
+		return s.errorf("put", key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return s.errorf("put", key, err)
+	}
+	// A concurrent Delete may remove the (then empty) directory between our
+	// mkdir and create; try again a few times.
+	var err error
+	for range 5 {
+		err = s.put(key, data)
+		if !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+	}
+	if err != nil {
+		return s.errorf("put", key, err)
+	}
+	return nil
+}
+
+func (s *Store) put(key string, data []byte) error {
+	dst := s.path(key)
+	dir := filepath.Dir(dst)
+	if err := s.mkdirAll(dir); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, TempPrefix+"*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		if fi, serr := os.Lstat(dst); serr == nil && fi.IsDir() {
+			return fmt.Errorf("a directory of keys below %q is in the way", key)
+		}
+		return err
+	}
+	ok = true
+	return syncDir(dir)
+}
+
+// mkdirAll creates dir and its missing parents below the root, fsyncing the
+// parent of every directory it creates so the new entries are durable.
+func (s *Store) mkdirAll(dir string) error {
+	fi, err := os.Stat(dir)
+	if err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is a file, not a directory of keys", s.keyOf(dir))
+		}
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, syscall.ENOTDIR) {
+			return fmt.Errorf("a parent of %s is a file, not a directory of keys", s.keyOf(dir))
+		}
+		return err
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir && dir != s.root {
+		if err := s.mkdirAll(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return syncDir(parent)
+}
+
+func (s *Store) keyOf(path string) string {
+	rel, err := filepath.Rel(s.root, path)
+	if err != nil {
+		return path
+	}
+	return strconv.Quote(filepath.ToSlash(rel))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Get reads the whole object at key.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, s.errorf("get", key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, s.errorf("get", key, err)
+	}
+	data, err := os.ReadFile(s.path(key))
+	if err != nil {
+		if notFound(err) || errors.Is(err, syscall.EISDIR) {
+			return nil, s.errorf("get", key, store.ErrNotFound)
+		}
+		return nil, s.errorf("get", key, err)
+	}
+	return data, nil
+}
+
+// Stat returns the metadata of the object at key.
+func (s *Store) Stat(ctx context.Context, key string) (store.ObjectInfo, error) {
+	if err := checkKey(key); err != nil {
+		return store.ObjectInfo{}, s.errorf("stat", key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return store.ObjectInfo{}, s.errorf("stat", key, err)
+	}
+	fi, err := os.Stat(s.path(key))
+	if err != nil {
+		if notFound(err) {
+			return store.ObjectInfo{}, s.errorf("stat", key, store.ErrNotFound)
+		}
+		return store.ObjectInfo{}, s.errorf("stat", key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return store.ObjectInfo{}, s.errorf("stat", key, store.ErrNotFound)
+	}
+	return info(key, fi), nil
+}
+
+func info(key string, fi fs.FileInfo) store.ObjectInfo {
+	return store.ObjectInfo{
+		Key:     key,
+		Size:    fi.Size(),
+		ModTime: fi.ModTime(),
+		ETag:    strconv.FormatInt(fi.Size(), 16) + "-" + strconv.FormatInt(fi.ModTime().UnixNano(), 16),
+	}
+}
+
+// Delete removes key, then any directories the removal left empty (up to,
+// not including, the root). A missing key is not an error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return s.errorf("delete", key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return s.errorf("delete", key, err)
+	}
+	p := s.path(key)
+	fi, err := os.Lstat(p)
+	if err != nil {
+		if notFound(err) {
+			return nil
+		}
+		return s.errorf("delete", key, err)
+	}
+	if fi.IsDir() {
+		return nil // only a prefix of other keys, not an object
+	}
+	if err := os.Remove(p); err != nil && !notFound(err) {
+		return s.errorf("delete", key, err)
+	}
+	dir := filepath.Dir(p)
+	if err := syncDir(dir); err != nil && !notFound(err) {
+		return s.errorf("delete", key, err)
+	}
+	for dir != s.root && strings.HasPrefix(dir, s.root) {
+		if os.Remove(dir) != nil { // not empty (or already gone): stop
+			break
+		}
+		dir = filepath.Dir(dir)
+	}
+	return nil
+}
+
+// List calls fn for the objects matching opts in ascending byte order of
+// keys. It walks the directory tree in key order (a directory "d" sorts as
+// "d/"), reading one directory at a time, so it can stop early and skips
+// directories outside Prefix, before StartAfter or, with a Delimiter, below
+// a common prefix. Limit is ignored.
+func (s *Store) List(ctx context.Context, opts store.ListOptions, fn func(store.ObjectInfo) error) error {
+	if err := store.ValidateListOptions(opts); err != nil {
+		return fmt.Errorf("list %q in %s: %w", opts.Prefix, s, err)
+	}
+	w := walker{s: s, ctx: ctx, opts: opts, fn: fn}
+	err := w.walk("")
+	switch {
+	case err == nil || errors.Is(err, store.ErrStop):
+		return nil
+	case w.fnErr:
+		return err
+	default:
+		return fmt.Errorf("list %q in %s: %w", opts.Prefix, s, err)
+	}
+}
+
+// walker lists the keys below one directory in byte order.
+type walker struct {
+	s     *Store
+	ctx   context.Context
+	opts  store.ListOptions
+	fn    func(store.ObjectInfo) error
+	fnErr bool // the error came from fn, return it as is
+}
+
+type entry struct {
+	name string // key of the file, or key of the directory plus "/"
+	dir  bool
+	d    fs.DirEntry
+}
+
+// walk lists the directory whose keys start with dirKey ("" or ending in "/").
+func (w *walker) walk(dirKey string) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(w.s.path(dirKey))
+	if err != nil {
+		if notFound(err) {
+			return nil // removed meanwhile, or a prefix naming a file
+		}
+		return err
+	}
+	list := make([]entry, 0, len(ents))
+	for _, d := range ents {
+		switch {
+		case d.IsDir():
+			list = append(list, entry{name: dirKey + d.Name() + "/", dir: true, d: d})
+		case d.Type().IsRegular() && !strings.HasPrefix(d.Name(), TempPrefix):
+			list = append(list, entry{name: dirKey + d.Name(), d: d})
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].name < list[j].name })
+	for _, e := range list {
+		if e.dir {
+			err = w.dir(e.name)
+		} else {
+			err = w.file(e)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *walker) dir(p string) error {
+	prefix, after := w.opts.Prefix, w.opts.StartAfter
+	under := strings.HasPrefix(p, prefix)
+	switch {
+	case !under && !strings.HasPrefix(prefix, p):
+		return nil // no key below p has the prefix
+	case after >= p && !strings.HasPrefix(after, p):
+		return nil // every key below p sorts before StartAfter
+	case under && len(p) > len(prefix) && w.opts.Delimiter != "":
+		// p ends with the first delimiter after the prefix: a common
+		// prefix, if it sorts after StartAfter and holds an object.
+		if p <= after {
+			return nil
+		}
+		found := errors.New("found")
+		sub := walker{s: w.s, ctx: w.ctx, opts: store.ListOptions{Prefix: p, StartAfter: after},
+			fn: func(store.ObjectInfo) error { return found }}
+		switch err := sub.walk(p); {
+		case err == found:
+			return w.emit(store.ObjectInfo{Key: p, IsPrefix: true})
+		case err != nil:
+			return err
+		}
+		return nil
+	}
+	return w.walk(p)
+}
+
+func (w *walker) file(e entry) error {
+	if !strings.HasPrefix(e.name, w.opts.Prefix) || e.name <= w.opts.StartAfter {
+		return nil
+	}
+	fi, err := e.d.Info()
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // deleted meanwhile
+		}
+		return err
+	}
+	return w.emit(info(e.name, fi))
+}
+
+func (w *walker) emit(o store.ObjectInfo) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	if err := w.fn(o); err != nil {
+		w.fnErr = !errors.Is(err, store.ErrStop)
+		return err
+	}
+	return nil
+}
