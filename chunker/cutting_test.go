@@ -171,7 +171,7 @@ func TestCuttingReport(t *testing.T) {
 		}
 		wg.Wait()
 		fmt.Fprintf(&b, "\nsweep, 1 %% change (last column: raw ÷ changed for large-node edits):\n\n%s\n%s\n",
-			strings.Replace(tableHead, "lz4 ÷ changed |", "lz4 ÷ changed | large: raw ÷ changed |", 1),
+			strings.Replace(tableHead, "lz4 ÷ changed |", "lz4 ÷ changed | large: raw ÷ changed |", 1)+"---|",
 			strings.Join(rows, "\n"))
 	}
 	t.Log("\n" + b.String())

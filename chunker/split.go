@@ -56,7 +56,7 @@ var (
 	defaultRecordParams = recordParams{
 		groupEvery: 4,
 		groupMax:   8 << 10,
-		alone:      4 << 10,
+		alone:      2 << 10,
 		splitAbove: 16 << 10,
 		cdc:        cdcParams{min: 2 << 10, max: 64 << 10, bits: 13},
 	}
@@ -76,12 +76,12 @@ func SplitStream(stream []byte) []Chunk {
 // one record per node in id order, the trailer record) at record boundaries,
 // so that a changed record changes only the chunks that hold it:
 //
-//   - records under 4 KiB are grouped: a group ends after a record whose
+//   - records under 2 KiB are grouped: a group ends after a record whose
 //     own SHA-256 is 0 modulo 4 (so about 4 records per group), once it
-//     holds 8 KiB, or before a record of 4 KiB or more; so a changed,
-//     inserted or deleted small record changes its group and at most the
-//     next one;
-//   - records of 4 KiB to 16 KiB are one chunk each;
+//     holds 8 KiB, or before a record of 2 KiB or more; so a changed,
+//     inserted or deleted small record changes its own group and, when it
+//     moves a boundary, the next one;
+//   - records of 2 KiB to 16 KiB are one chunk each;
 //   - records over 16 KiB are cut inside by Rabin CDC, 2 KiB to 64 KiB,
 //     about 10 KiB on average, starting afresh at each record, so an edit
 //     inside a large record changes one or two chunks of it.

@@ -2,9 +2,14 @@ package manifest
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
+
+// atShape is the shape of every accepted time, after upper-casing and
+// turning a space after the date into "T".
+var atShape = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?$`)
 
 // acceptedAt lists the forms ParseAt accepts, for its error message.
 const acceptedAt = `want RFC 3339 (2025-01-12T15:34:45Z, 2025-01-12T15:34:45+01:00), ` +
@@ -42,6 +47,10 @@ func ParseAt(s string, loc *time.Location) (t time.Time, latest bool, err error)
 	norm := strings.ToUpper(in)
 	if len(norm) > 10 && norm[10] == ' ' {
 		norm = norm[:10] + "T" + norm[11:]
+	}
+	// time.Parse alone would also take one-digit hours and the like.
+	if !atShape.MatchString(norm) {
+		return time.Time{}, false, fmt.Errorf("parse time %q: %w: %s", clip(s), ErrBadTime, acceptedAt)
 	}
 	for _, layout := range []string{"2006-01-02T15:04:05Z07:00", "2006-01-02T15:04Z07:00"} {
 		if v, err := time.Parse(layout, norm); err == nil {

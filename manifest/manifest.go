@@ -68,7 +68,7 @@ type Manifest struct {
 	// BytesUploaded is the compressed bytes this save put: data chunks and
 	// list chunks the store did not have.
 	BytesUploaded int64 `json:"bytes_uploaded"`
-	// ChunksTotal is the number of data chunks of the graph.
+	// ChunksTotal is the number of chunks (data and list) the save references.
 	ChunksTotal int `json:"chunks_total"`
 	// ChunksUploaded counts the chunks (data and list) this save put.
 	ChunksUploaded int   `json:"chunks_uploaded"`

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -233,7 +234,7 @@ func (s *Saver) save(ctx context.Context, reason string) (Result, error) {
 	graph := concat(records)
 	sum := sha256.Sum256(graph)
 	graphSHA := hex.EncodeToString(sum[:])
-	meta := datadir.Meta{Session: s.cfg.Session, Initialized: snap.Initialized, Pending: true,
+	meta := datadir.Meta{Session: s.cfg.Session, Initialized: snap.Initialized, NodeCount: len(snap.Nodes), Pending: true,
 		StoreURL: s.cfg.StoreURL, Writer: s.cfg.Host}
 	if hasLast {
 		last := s.Status().LastSave
@@ -275,10 +276,13 @@ func (s *Saver) save(ctx context.Context, reason string) (Result, error) {
 		NodeCount:      len(snap.Nodes),
 		BytesTotal:     int64(len(graph)),
 		BytesUploaded:  up.bytes + upList.bytes,
-		ChunksTotal:    len(chunks),
+		ChunksTotal:    len(chunks) + len(lists),
 		ChunksUploaded: up.chunks + upList.chunks,
 		GraphSHA256:    graphSHA,
 		Writer:         manifest.Writer{Host: s.cfg.Host},
+	}
+	if from, ok := strings.CutPrefix(reason, "restored:"); ok {
+		m.RestoredFrom = from
 	}
 	m.ChunkList = manifest.ChunkList{Format: manifest.ListFormat, Entries: len(entries)}
 	for _, c := range lists {

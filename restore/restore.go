@@ -161,12 +161,13 @@ func ToDir(ctx context.Context, st store.Store, m *manifest.Manifest, dir string
 			return fmt.Errorf("%s already holds a session (use --force to replace it): %w", dir, datadir.ErrExists)
 		}
 	}
-	graph, _, _, err := Fetch(ctx, st, m, DefaultParallel, progress)
+	graph, g, _, err := Fetch(ctx, st, m, DefaultParallel, progress)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	t := m.Time
-	meta := datadir.Meta{Session: m.Session, SaveID: m.ID, SaveTime: &t, Restored: true, StoreURL: storeURL}
+	meta := datadir.Meta{Session: m.Session, SaveID: m.ID, SaveTime: &t, Restored: true, StoreURL: storeURL,
+		Initialized: g.Initialized, NodeCount: len(g.Nodes)}
 	if err := datadir.Install(dir, graph, meta, force); err != nil {
 		return fmt.Errorf("restore save %s: %w", m.ID, err)
 	}

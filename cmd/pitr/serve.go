@@ -87,7 +87,6 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 }
 
 func serve(ctx context.Context, o *serveOptions, st store.Store, log *slog.Logger) error {
-	log = log.With(slog.String("session", o.session))
 	host, _ := os.Hostname()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -200,7 +199,8 @@ func loadSession(ctx context.Context, o *serveOptions, st store.Store, log *slog
 		return nil, fmt.Errorf("restore newest save: %w", err)
 	}
 	t := newest.Time
-	if err := datadir.Write(o.dataDir, graph, datadir.Meta{Session: o.session, SaveID: newest.ID, SaveTime: &t, StoreURL: st.String()}); err != nil {
+	if err := datadir.Write(o.dataDir, graph, datadir.Meta{Session: o.session, SaveID: newest.ID, SaveTime: &t, StoreURL: st.String(),
+		Initialized: g.Initialized, NodeCount: len(g.Nodes)}); err != nil {
 		return nil, err
 	}
 	return &startState{sess: session.FromGraph(g), from: newest, entries: entries, newest: newest}, nil

@@ -8,9 +8,11 @@
 // are named ".pitr-tmp-*"; listings ignore them, and keys whose last segment
 // starts with that prefix are rejected.
 //
-// ETag is the hex size and modification time (nanoseconds) of the file,
-// "<size>-<mtime>": stable while the object is unchanged, different after
-// every rewrite. It is not a content hash, unlike S3's.
+// ETag is "<size>-<mtime>-<inode>" in hex (mtime in nanoseconds; no inode
+// where the platform has none): stable while the object is unchanged, and
+// different after a rewrite, since every Put renames a new file into place.
+// It is not a content hash, unlike S3's: equal content written twice gets
+// two ETags, and ETags of different stores do not compare.
 //
 // A file system cannot hold both "a" and "a/b"; Put of one while the other
 // exists fails with an error naming both. The object stores do not have
@@ -254,8 +256,16 @@ func info(key string, fi fs.FileInfo) store.ObjectInfo {
 		Key:     key,
 		Size:    fi.Size(),
 		ModTime: fi.ModTime(),
-		ETag:    strconv.FormatInt(fi.Size(), 16) + "-" + strconv.FormatInt(fi.ModTime().UnixNano(), 16),
+		ETag:    etag(fi),
 	}
+}
+
+func etag(fi fs.FileInfo) string {
+	tag := strconv.FormatInt(fi.Size(), 16) + "-" + strconv.FormatInt(fi.ModTime().UnixNano(), 16)
+	if ino, ok := inode(fi); ok {
+		tag += "-" + strconv.FormatUint(ino, 16)
+	}
+	return tag
 }
 
 // Delete removes key, then any directories the removal left empty (up to,

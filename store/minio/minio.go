@@ -218,8 +218,10 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return s.errorf("delete", key, err)
 	}
 	err := s.client.RemoveObject(ctx, s.bucket, s.objectName(key), minio.RemoveObjectOptions{})
-	if err != nil && !errors.Is(s.translate(err), store.ErrNotFound) {
-		return s.errorf("delete", key, s.translate(err))
+	if err != nil {
+		if terr := s.translate(err); !errors.Is(terr, store.ErrNotFound) {
+			return s.errorf("delete", key, terr)
+		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pitr-dev/pitr/internal/miniotest"
 	"github.com/pitr-dev/pitr/store"
@@ -112,42 +113,25 @@ func TestCreateBucketRace(t *testing.T) {
 
 func TestBadCredentials(t *testing.T) {
 	srv := miniotest.Shared(t)
-	good := newStore(t, config(t, srv))
 	cfg := config(t, srv)
+	newStore(t, cfg) // the bucket exists
 	const wrong = "wrong-secret-key-0123456789"
 	for _, c := range []struct {
-		name           string
-		access, secret string
+		name, access, bucket string
 	}{
-		{"wrong secret", srv.AccessKey, wrong},
-		{"unknown access key", "nosuchuser", wrong},
+		{"wrong secret", srv.AccessKey, cfg.Bucket},
+		{"unknown access key", "nosuchuser", cfg.Bucket},
+		{"wrong secret, missing bucket", srv.AccessKey, miniotest.Bucket(t)},
 	} {
-		cfg.AccessKey, cfg.SecretKey = c.access, c.secret
-		_, err := minio.New(t.Context(), cfg)
-		if !errors.Is(err, store.ErrBadCredentials) {
+		bad := cfg
+		bad.AccessKey, bad.SecretKey, bad.Bucket = c.access, wrong, c.bucket
+		_, err := minio.New(t.Context(), bad)
+		if !errors.Is(err, store.ErrBadCredentials) || !store.IsPermanent(err) {
 			t.Errorf("%s: New error = %v, want ErrBadCredentials", c.name, err)
 		}
 		if err != nil && (strings.Contains(err.Error(), wrong) || strings.Contains(err.Error(), srv.SecretKey)) {
-			t.Errorf("%s: error %q contains the secret key", c.name, err)
+			t.Errorf("%s: error %q contains a secret key", c.name, err)
 		}
-	}
-	_ = good
-}
-
-func TestBadCredentialsAfterNew(t *testing.T) {
-	srv := miniotest.Shared(t)
-	cfg := config(t, srv)
-	newStore(t, cfg) // creates the bucket
-	// A store whose credentials are rejected by every call: built against
-	// the real bucket with a good key first, so New passes...
-	cfg.SecretKey = "another-wrong-secret-key"
-	cfg.CreateBucket = false
-	_, err := minio.New(t.Context(), cfg)
-	if !errors.Is(err, store.ErrBadCredentials) {
-		t.Fatalf("New: %v, want ErrBadCredentials", err)
-	}
-	if !store.IsPermanent(err) {
-		t.Errorf("bad credentials not permanent: %v", err)
 	}
 }
 
@@ -161,5 +145,28 @@ func TestInvalidConfig(t *testing.T) {
 		if _, err := minio.New(context.Background(), cfg); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)
 		}
+	}
+}
+
+func TestServerRestart(t *testing.T) {
+	srv := miniotest.Start(t) // its own server: this test stops it
+	s := newStore(t, config(t, srv))
+	ctx := t.Context()
+	if err := s.Put(ctx, "before", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	start := time.Now()
+	err := s.Put(ctx, "during", []byte("2"))
+	if err == nil || store.IsPermanent(err) {
+		t.Errorf("Put with the server down: %v, want a transient error", err)
+	}
+	t.Logf("Put failed after %v: %v", time.Since(start), err)
+	srv.Restart()
+	if err := s.Put(ctx, "after", []byte("3")); err != nil {
+		t.Errorf("Put after restart: %v", err)
+	}
+	if b, err := s.Get(ctx, "before"); err != nil || string(b) != "1" {
+		t.Errorf("Get after restart = %q, %v", b, err)
 	}
 }

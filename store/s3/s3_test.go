@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pitr-dev/pitr/internal/miniotest"
 	"github.com/pitr-dev/pitr/store"
@@ -179,5 +180,29 @@ func TestInvalidConfig(t *testing.T) {
 		if _, err := s3.New(context.Background(), cfg); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)
 		}
+	}
+}
+
+func TestServerRestart(t *testing.T) {
+	srv := miniotest.Start(t) // its own server: this test stops it
+	setEnv(t, srv)
+	s := newStore(t, s3.Config{Bucket: miniotest.Bucket(t), Endpoint: srv.Endpoint, CreateBucket: true})
+	ctx := t.Context()
+	if err := s.Put(ctx, "before", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	start := time.Now()
+	err := s.Put(ctx, "during", []byte("2"))
+	if err == nil || store.IsPermanent(err) {
+		t.Errorf("Put with the server down: %v, want a transient error", err)
+	}
+	t.Logf("Put failed after %v: %v", time.Since(start), err)
+	srv.Restart()
+	if err := s.Put(ctx, "after", []byte("3")); err != nil {
+		t.Errorf("Put after restart: %v", err)
+	}
+	if b, err := s.Get(ctx, "before"); err != nil || string(b) != "1" {
+		t.Errorf("Get after restart = %q, %v", b, err)
 	}
 }

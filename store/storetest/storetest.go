@@ -29,6 +29,9 @@ import (
 // that must appear neither in String() nor in any error; the values of
 // MINIO_ROOT_PASSWORD, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN are
 // checked too. Subtests run in parallel.
+//
+// The suite never stores both "a" and "a/b": the file store cannot (a path
+// is a file or a directory), so portable key layouts avoid it too.
 func Run(t *testing.T, newStore func(t *testing.T) store.Store, secrets ...string) {
 	t.Helper()
 	for _, env := range []string{"MINIO_ROOT_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
