@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -30,8 +31,14 @@ type Config struct {
 	// (defaults 1s and 30s).
 	RetryMin, RetryMax time.Duration
 	Now                func() time.Time // default time.Now
-	Logger             *slog.Logger
-	Metrics            *Metrics // may be nil
+	// Fence, when set, is called right before a save's manifest is written.
+	// It confirms this server still holds the session's writer claim and
+	// returns the claim's generation, recorded in the manifest. An error
+	// wrapping ErrFenced means another server took over: the saver stops
+	// saving for good.
+	Fence   func(ctx context.Context) (generation uint64, err error)
+	Logger  *slog.Logger
+	Metrics *Metrics // may be nil
 }
 
 // Saver saves one session to a store. Save is safe for concurrent use; Run
@@ -51,7 +58,12 @@ type Saver struct {
 	mu      sync.Mutex // guards the fields below
 	last    *Result
 	lastErr string
+	fenced  error // set once another writer took over
 }
+
+// ErrFenced means another server took over the session's writer claim;
+// this saver will not write to the store again.
+var ErrFenced = errors.New("fenced: another server took over this session")
 
 // New returns a saver for sess. Call Prime when the session came from a save.
 func New(sess *session.Session, cfg Config) *Saver {
@@ -174,9 +186,27 @@ func resultOf(m *manifest.Manifest, unchanged bool) *Result {
 func (s *Saver) Save(ctx context.Context, reason string) (Result, error) {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
+	s.mu.Lock()
+	fenced := s.fenced
+	s.mu.Unlock()
+	if fenced != nil {
+		return Result{}, fenced
+	}
 	r, err := s.save(ctx, reason)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if errors.Is(err, ErrFenced) {
+		s.fenced = err
+		s.lastErr = err.Error()
+		if s.cfg.Metrics != nil {
+			s.cfg.Metrics.fenced.Set(1)
+			s.cfg.Metrics.failures.Inc()
+			s.cfg.Metrics.saves.WithLabelValues("error").Inc()
+		}
+		s.cfg.Logger.Error("fenced: another server took over this session; no more saves from this server (the local copy stays in the data dir)",
+			slog.String("session", s.cfg.Session), slog.String("error", err.Error()))
+		return Result{}, err
+	}
 	if err != nil {
 		s.lastErr = err.Error()
 		if s.cfg.Metrics != nil {
@@ -287,6 +317,13 @@ func (s *Saver) save(ctx context.Context, reason string) (Result, error) {
 	m.ChunkList = manifest.ChunkList{Format: manifest.ListFormat, Entries: len(entries)}
 	for _, c := range lists {
 		m.ChunkList.Chunks = append(m.ChunkList.Chunks, manifest.ListChunk{ID: c.ID, Size: int64(len(c.Data))})
+	}
+	if s.cfg.Fence != nil {
+		gen, err := s.cfg.Fence(ctx)
+		if err != nil {
+			return Result{}, fmt.Errorf("save session %s: %w", s.cfg.Session, err)
+		}
+		m.Writer.Generation = gen
 	}
 	m.DurationMS = time.Since(start).Milliseconds()
 	if err := manifest.Put(ctx, s.cfg.Store, m); err != nil {

@@ -241,3 +241,42 @@ func TestRunSavesAfterIntervalAndRetriesFailures(t *testing.T) {
 	sv.Request("user_disconnect:bob")
 	waitFor(t, "a requested save", func() bool { return sv.Status().LastSave.NodeCount == 3 })
 }
+
+func TestFenceRecordsGenerationAndStopsSaving(t *testing.T) {
+	st := newStore(t)
+	s := session.New()
+	fill(t, s, 2, 10, 9)
+	sv, _ := newSaver(t, s, st)
+	var fenced atomic.Bool
+	sv.cfg.Fence = func(context.Context) (uint64, error) {
+		if fenced.Load() {
+			return 0, ErrFenced
+		}
+		return 7, nil
+	}
+	ctx := context.Background()
+	r, err := sv.Save(ctx, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Load(ctx, st, "test", r.ID)
+	if err != nil || m.Writer.Generation != 7 {
+		t.Fatalf("manifest generation: %+v %v", m, err)
+	}
+	fenced.Store(true)
+	fill(t, s, 3, 10, 10)
+	if _, err := sv.Save(ctx, "api"); !errors.Is(err, ErrFenced) {
+		t.Fatalf("save after takeover: %v", err)
+	}
+	fenced.Store(false) // even if the claim looked free again, a fenced saver stays stopped
+	puts := st.puts.Load()
+	if _, err := sv.Save(ctx, "api"); !errors.Is(err, ErrFenced) || st.puts.Load() != puts {
+		t.Fatalf("fenced saver saved again: %v, puts %d→%d", err, puts, st.puts.Load())
+	}
+	if got := sv.Status().LastError; got == "" {
+		t.Fatal("fenced but no last_error")
+	}
+	if newest, _ := manifest.Newest(ctx, st, "test"); newest.ID != r.ID {
+		t.Fatalf("a fenced save was committed: newest %s, want %s", newest.ID, r.ID)
+	}
+}
