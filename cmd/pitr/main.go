@@ -29,6 +29,7 @@ var commands = []command{
 	{"restore", "write the session as of a time into a data dir", runRestore},
 	{"saves", "list the session's saves", runSaves},
 	{"sessions", "list the sessions in the store", runSessions},
+	{"prune", "delete saves a retention policy does not keep", runPrune},
 }
 
 func main() {
@@ -79,8 +80,10 @@ func exitCode(err error) int {
 	return 1
 }
 
-// usageError is a mistake on the command line.
+// usageError is a mistake on the command line (exit status 2).
 type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
