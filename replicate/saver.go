@@ -36,7 +36,10 @@ type Config struct {
 	// returns the claim's generation, recorded in the manifest. An error
 	// wrapping ErrFenced means another server took over: the saver stops
 	// saving for good.
-	Fence   func(ctx context.Context) (generation uint64, err error)
+	Fence func(ctx context.Context) (generation uint64, err error)
+	// OnSaved, when set, is called after every save that wrote a manifest.
+	// It must not block (retention uses it to wake its own goroutine).
+	OnSaved func(Result)
 	Logger  *slog.Logger
 	Metrics *Metrics // may be nil
 }
@@ -224,6 +227,9 @@ func (s *Saver) Save(ctx context.Context, reason string) (Result, error) {
 	if !r.Unchanged {
 		rr := r
 		s.last = &rr
+		if s.cfg.OnSaved != nil {
+			defer s.cfg.OnSaved(rr)
+		}
 	}
 	if m := s.cfg.Metrics; m != nil {
 		m.lastSuccess.Set(float64(s.cfg.Now().Unix()))

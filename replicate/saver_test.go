@@ -80,6 +80,8 @@ func TestSaveRestoresAndUnchangedWritesNothing(t *testing.T) {
 	s := session.New()
 	fill(t, s, 50, 3000, 1)
 	sv, dir := newSaver(t, s, st)
+	var saved []Result
+	sv.cfg.OnSaved = func(r Result) { saved = append(saved, r) }
 	ctx := context.Background()
 	r1, err := sv.Save(ctx, "api")
 	if err != nil {
@@ -115,6 +117,9 @@ func TestSaveRestoresAndUnchangedWritesNothing(t *testing.T) {
 	s.Leave("ann")
 	if r, _ := sv.Save(ctx, "user_disconnect:ann"); !r.Unchanged {
 		t.Fatalf("presence-only save wrote: %+v", r)
+	}
+	if len(saved) != 1 || saved[0].ID != r1.ID {
+		t.Fatalf("OnSaved calls: %+v", saved)
 	}
 }
 
