@@ -106,7 +106,8 @@ func Load(dir string) (*Local, error) {
 }
 
 // Write replaces the local state atomically: graph first, then session.json.
-// meta's GraphSHA256, NodeCount and Updated are filled in here.
+// meta.GraphSHA256 must be the hex SHA-256 of graph; when empty it is
+// computed here.
 func Write(dir string, graph []byte, meta Meta) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write data dir: %w", err)
@@ -114,7 +115,9 @@ func Write(dir string, graph []byte, meta Meta) error {
 	if err := writeAtomic(dir, GraphFile, graph); err != nil {
 		return err
 	}
-	meta.GraphSHA256 = hashHex(graph)
+	if meta.GraphSHA256 == "" {
+		meta.GraphSHA256 = hashHex(graph)
+	}
 	return WriteMeta(dir, meta)
 }
 

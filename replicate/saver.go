@@ -266,11 +266,10 @@ func (s *Saver) save(ctx context.Context, reason string) (Result, error) {
 	if hasLast && !s.force && snap.Gen == s.lastGen && s.lastSHA != "" {
 		return s.unchanged()
 	}
-	records := session.EncodeRecords(snap)
-	graph := concat(records)
+	graph, records := session.EncodeRecords(snap)
 	sum := sha256.Sum256(graph)
 	graphSHA := hex.EncodeToString(sum[:])
-	meta := datadir.Meta{Session: s.cfg.Session, Initialized: snap.Initialized, NodeCount: len(snap.Nodes), Pending: true,
+	meta := datadir.Meta{Session: s.cfg.Session, Initialized: snap.Initialized, NodeCount: len(snap.Nodes), Pending: true, GraphSHA256: graphSHA,
 		StoreURL: s.cfg.StoreURL, Writer: s.cfg.Host}
 	if hasLast {
 		last := s.Status().LastSave
@@ -338,7 +337,7 @@ func (s *Saver) save(ctx context.Context, reason string) (Result, error) {
 	s.known = knownSet(m, entries)
 	s.lastGen, s.lastSHA, s.force = snap.Gen, graphSHA, false
 	meta.SaveID, meta.SaveTime, meta.Pending = m.ID, &m.Time, false
-	if err := s.writeLocal(graph, meta); err != nil {
+	if err := s.writeMeta(meta); err != nil {
 		// The save is in the store; the local copy catches up next time.
 		s.cfg.Logger.Warn("save stored but data dir not updated", slog.String("save_id", m.ID), slog.String("error", err.Error()))
 	}
@@ -352,6 +351,15 @@ func (s *Saver) save(ctx context.Context, reason string) (Result, error) {
 	return r, nil
 }
 
+// writeMeta rewrites only session.json: the graph file already holds the
+// saved content.
+func (s *Saver) writeMeta(meta datadir.Meta) error {
+	if s.cfg.DataDir == "" {
+		return nil
+	}
+	return datadir.WriteMeta(s.cfg.DataDir, meta)
+}
+
 func (s *Saver) writeLocal(graph []byte, meta datadir.Meta) error {
 	if s.cfg.DataDir == "" {
 		return nil
@@ -360,18 +368,6 @@ func (s *Saver) writeLocal(graph []byte, meta datadir.Meta) error {
 		return fmt.Errorf("save session %s: %w", s.cfg.Session, err)
 	}
 	return nil
-}
-
-func concat(records [][]byte) []byte {
-	n := 0
-	for _, r := range records {
-		n += len(r)
-	}
-	out := make([]byte, 0, n)
-	for _, r := range records {
-		out = append(out, r...)
-	}
-	return out
 }
 
 // Run drives automatic saves until ctx ends: Interval after the first change

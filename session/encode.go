@@ -38,53 +38,65 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// EncodeRecords returns g's encoding as one record per element: the header,
-// each node in id order, the trailer. Their concatenation is Encode(g).
-func EncodeRecords(g *Graph) [][]byte {
-	recs := make([][]byte, 0, len(g.Nodes)+2)
+// EncodeRecords returns g's whole encoding and the same bytes split into
+// records: the header, each node in id order, the trailer. The records are
+// slices of the one encoding, so it costs a single copy of the graph.
+func EncodeRecords(g *Graph) (encoding []byte, records [][]byte) {
+	size := 64
+	for _, n := range g.Nodes {
+		size += nodeRecordSize(n)
+	}
+	buf := make([]byte, 0, size)
+	records = make([][]byte, 0, len(g.Nodes)+2)
+	add := func(start int) { records = append(records, buf[start:len(buf):len(buf)]) }
 	var flags byte
 	if g.Initialized {
 		flags = 1
 	}
-	recs = append(recs, frame(tagHeader, append([]byte(graphMagic), FormatVersion, flags)))
+	start := len(buf)
+	buf = appendFrame(buf, tagHeader, func(p []byte) []byte { return append(append(p, graphMagic...), FormatVersion, flags) })
+	add(start)
 	for _, n := range g.Nodes {
-		recs = append(recs, EncodeNode(n))
+		start = len(buf)
+		buf = appendNode(buf, n)
+		add(start)
 	}
-	recs = append(recs, frame(tagTrailer, binary.AppendUvarint(nil, uint64(len(g.Nodes)))))
-	return recs
+	start = len(buf)
+	buf = appendFrame(buf, tagTrailer, func(p []byte) []byte { return binary.AppendUvarint(p, uint64(len(g.Nodes))) })
+	add(start)
+	return buf, records
 }
 
 // Encode returns g's whole encoding.
 func Encode(g *Graph) []byte {
-	recs := EncodeRecords(g)
-	size := 0
-	for _, r := range recs {
-		size += len(r)
-	}
-	out := make([]byte, 0, size)
-	for _, r := range recs {
-		out = append(out, r...)
-	}
-	return out
+	enc, _ := EncodeRecords(g)
+	return enc
 }
 
 // EncodeNode returns the framed record of one node.
-func EncodeNode(n *Node) []byte {
-	size := 32 + len(n.ID) + len(n.Type) + len(n.Owner) + len(n.Data)
+func EncodeNode(n *Node) []byte { return appendNode(make([]byte, 0, nodeRecordSize(n)), n) }
+
+// nodeRecordSize is an upper bound of a node record's size.
+func nodeRecordSize(n *Node) int {
+	size := 48 + len(n.ID) + len(n.Type) + len(n.Owner) + len(n.Data)
 	for _, d := range n.Deps {
-		size += len(d) + 2
+		size += len(d) + binary.MaxVarintLen64
 	}
-	p := make([]byte, 0, size)
-	p = binary.AppendUvarint(p, n.Version)
-	p = appendBytes(p, []byte(n.ID))
-	p = appendBytes(p, []byte(n.Type))
-	p = appendBytes(p, []byte(n.Owner))
-	p = binary.AppendUvarint(p, uint64(len(n.Deps)))
-	for _, d := range n.Deps {
-		p = appendBytes(p, []byte(d))
-	}
-	p = appendBytes(p, n.Data)
-	return frame(tagNode, p)
+	return size
+}
+
+func appendNode(buf []byte, n *Node) []byte {
+	return appendFrame(buf, tagNode, func(p []byte) []byte {
+		p = binary.AppendUvarint(p, n.Version)
+		p = appendBytes(p, []byte(n.ID))
+		p = appendBytes(p, []byte(n.Type))
+		p = appendBytes(p, []byte(n.Owner))
+		p = binary.AppendUvarint(p, uint64(len(n.Deps)))
+		for _, d := range n.Deps {
+			p = appendBytes(p, []byte(d))
+		}
+		return appendBytes(p, n.Data)
+	})
 }
 
 func appendBytes(p, b []byte) []byte {
@@ -92,12 +104,27 @@ func appendBytes(p, b []byte) []byte {
 	return append(p, b...)
 }
 
+// appendFrame appends one framed record to buf: the payload is written by
+// payload straight into buf (no copy), then its length is put in front.
+// The length prefix is a uvarint, so the payload is written after a
+// maximal gap which is closed up afterwards.
+func appendFrame(buf []byte, tag byte, payload func([]byte) []byte) []byte {
+	start := len(buf)
+	buf = append(buf, tag)
+	gap := len(buf)
+	buf = append(buf, make([]byte, binary.MaxVarintLen64)...)
+	buf = payload(buf)
+	plen := len(buf) - gap - binary.MaxVarintLen64
+	var lb [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(lb[:], uint64(plen))
+	copy(buf[gap:], lb[:k])
+	copy(buf[gap+k:], buf[gap+binary.MaxVarintLen64:])
+	buf = buf[:gap+k+plen]
+	return binary.BigEndian.AppendUint32(buf, crc32.Checksum(buf[start:], castagnoli))
+}
+
 func frame(tag byte, payload []byte) []byte {
-	out := make([]byte, 0, 1+binary.MaxVarintLen64+len(payload)+4)
-	out = append(out, tag)
-	out = binary.AppendUvarint(out, uint64(len(payload)))
-	out = append(out, payload...)
-	return binary.BigEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
+	return appendFrame(nil, tag, func(p []byte) []byte { return append(p, payload...) })
 }
 
 // Decode parses a whole encoding. Truncated, corrupted or otherwise invalid

@@ -36,6 +36,26 @@ func TestEncodeRoundTrip(t *testing.T) {
 	}
 }
 
+func TestEncodeRecordsConcatenate(t *testing.T) {
+	enc, recs := EncodeRecords(sampleGraph())
+	if len(recs) != len(sampleGraph().Nodes)+2 {
+		t.Fatalf("%d records", len(recs))
+	}
+	if !bytes.Equal(bytes.Join(recs, nil), enc) {
+		t.Fatal("records do not concatenate to the encoding")
+	}
+	for i, n := range sampleGraph().Nodes {
+		if !bytes.Equal(recs[i+1], EncodeNode(n)) {
+			t.Fatalf("record %d differs from EncodeNode", i+1)
+		}
+	}
+	// appending to a record must not overwrite the next one
+	_ = append(recs[1], 0xff)
+	if !bytes.Equal(bytes.Join(recs, nil), enc) {
+		t.Fatal("records share capacity with their neighbours")
+	}
+}
+
 func TestEncodeGolden(t *testing.T) {
 	path := filepath.Join("testdata", "graph-v1.bin")
 	enc := Encode(sampleGraph())
@@ -73,12 +93,12 @@ func TestEncodeStableUnderOtherChanges(t *testing.T) {
 		}
 		return s
 	}
-	r1 := EncodeRecords(build(false).Snapshot())
-	r2 := EncodeRecords(build(false).Snapshot())
+	_, r1 := EncodeRecords(build(false).Snapshot())
+	_, r2 := EncodeRecords(build(false).Snapshot())
 	if !reflect.DeepEqual(r1, r2) {
 		t.Fatal("same edits encode differently")
 	}
-	r3 := EncodeRecords(build(true).Snapshot())
+	_, r3 := EncodeRecords(build(true).Snapshot())
 	// r1: H a b m z T ; r3: H a b c m z T
 	if !bytes.Equal(r1[1], r3[1]) || !bytes.Equal(r1[3], r3[4]) || !bytes.Equal(r1[4], r3[5]) || !bytes.Equal(r1[0], r3[0]) {
 		t.Fatal("unchanged nodes encode differently after other nodes changed")
@@ -95,7 +115,8 @@ func TestDecodeRejectsBadInput(t *testing.T) {
 		b[i] ^= 0x40
 		return b
 	}
-	hdr := EncodeRecords(sampleGraph())[0]
+	_, recs := EncodeRecords(sampleGraph())
+	hdr := recs[0]
 	withNodes := func(nodes ...*Node) []byte {
 		return Encode(&Graph{Nodes: nodes})
 	}
@@ -111,7 +132,7 @@ func TestDecodeRejectsBadInput(t *testing.T) {
 		"flipped crc":        flip(len(good) - 1),
 		"trailing bytes":     append(bytes.Clone(good), 0),
 		"header only":        hdr,
-		"node first":         EncodeRecords(sampleGraph())[1],
+		"node first":         recs[1],
 		"two headers":        append(bytes.Clone(hdr), good...),
 		"unknown tag":        append(bytes.Clone(hdr), frame('X', []byte("x"))...),
 		"bad version":        frame(tagHeader, append([]byte(graphMagic), 9, 0)),
