@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,13 @@ type Config struct {
 	// (defaults 1s and 30s).
 	RetryMin, RetryMax time.Duration
 	Now                func() time.Time // default time.Now
+	// GCGrace is the shortest --grace any `pitr gc` on this store uses
+	// (default DefaultGCGrace, gc's default). A save relies on a chunk
+	// already in the store only if its ModTime is at most GCGrace/2 old,
+	// uploading older ones again, and fails if it does not commit within
+	// GCGrace/4, so gc never deletes a chunk a save in flight relies on
+	// (the argument is in package gc).
+	GCGrace time.Duration
 	// Fence, when set, is called right before a save's manifest is written.
 	// It confirms this server still holds the session's writer claim and
 	// returns the claim's generation, recorded in the manifest. An error
@@ -52,8 +60,8 @@ type Saver struct {
 	reqs  chan string
 	retry chan string // reasons of failed saves, for Run to retry
 
-	saveMu  sync.Mutex // one save at a time
-	known   map[chunker.ID]struct{}
+	saveMu  sync.Mutex               // one save at a time
+	known   map[chunker.ID]time.Time // chunks of the last committed save → ModTime known at least
 	lastGen uint64
 	lastSHA string
 	force   bool // the next save writes a manifest even if nothing changed
@@ -63,6 +71,10 @@ type Saver struct {
 	lastErr string
 	fenced  error // set once another writer took over
 }
+
+// DefaultGCGrace is the GCGrace savers assume by default: the default
+// --grace of `pitr gc` (gc.DefaultGrace).
+const DefaultGCGrace = time.Hour
 
 // ErrFenced means another server took over the session's writer claim;
 // this saver will not write to the store again.
@@ -82,15 +94,20 @@ func New(sess *session.Session, cfg Config) *Saver {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.GCGrace <= 0 {
+		cfg.GCGrace = DefaultGCGrace
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Saver{cfg: cfg, sess: sess, reqs: make(chan string, 16), retry: make(chan string, 1), known: map[chunker.ID]struct{}{}}
+	return &Saver{cfg: cfg, sess: sess, reqs: make(chan string, 16), retry: make(chan string, 1), known: map[chunker.ID]time.Time{}}
 }
 
 // Prime tells the saver that the session's current content is that of save
 // m, whose chunks are therefore in the store (entries are its data chunks).
-// A save with nothing changed since then writes nothing.
+// A save with nothing changed since then writes nothing. The next save
+// still Stats m's chunks: their age is unknown (m may be old and be pruned),
+// so they are not trusted as the chunks of its own saves are.
 func (s *Saver) Prime(m *manifest.Manifest, entries []manifest.Entry) {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
@@ -110,13 +127,15 @@ func (s *Saver) SetLast(m *manifest.Manifest) {
 	s.last = resultOf(m, false)
 }
 
-func knownSet(m *manifest.Manifest, entries []manifest.Entry) map[chunker.ID]struct{} {
-	known := make(map[chunker.ID]struct{}, len(entries)+len(m.ChunkList.Chunks))
+// knownSet returns the chunks of save m with an unknown (zero) ModTime:
+// expired, so the next save Stats them before relying on them.
+func knownSet(m *manifest.Manifest, entries []manifest.Entry) map[chunker.ID]time.Time {
+	known := make(map[chunker.ID]time.Time, len(entries)+len(m.ChunkList.Chunks))
 	for _, e := range entries {
-		known[e.ID] = struct{}{}
+		known[e.ID] = time.Time{}
 	}
 	for _, c := range m.ChunkList.Chunks {
-		known[c.ID] = struct{}{}
+		known[c.ID] = time.Time{}
 	}
 	return known
 }
@@ -253,8 +272,20 @@ func (s *Saver) unchanged() (Result, error) {
 	return r, nil
 }
 
-func (s *Saver) save(ctx context.Context, reason string) (Result, error) {
+func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	start := time.Now()
+	// GC safety (package gc): rely only on chunks at most GCGrace/2 old at
+	// the save's start, and commit within GCGrace/4 of it or fail.
+	fresh := s.cfg.Now().Add(-s.cfg.GCGrace / 2)
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.GCGrace/4)
+	defer cancel()
+	defer func() {
+		if err != nil && errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
+			err = fmt.Errorf("%w (a save must commit within %s, a quarter of the gc grace %s; it is retried as a new save)",
+				err, s.cfg.GCGrace/4, s.cfg.GCGrace)
+		}
+	}()
 	snap := s.sess.Snapshot()
 	now := s.cfg.Now().UTC().Truncate(time.Millisecond)
 	s.mu.Lock()
@@ -288,7 +319,7 @@ func (s *Saver) save(ctx context.Context, reason string) (Result, error) {
 		return Result{}, err
 	}
 	chunks := chunker.SplitRecords(records)
-	up, err := uploadMissing(ctx, s.cfg.Store, chunks, s.known, s.cfg.Parallel)
+	up, err := uploadMissing(ctx, s.cfg.Store, chunks, s.known, fresh, s.cfg.Now, s.cfg.Parallel)
 	if err != nil {
 		return Result{}, fmt.Errorf("save session %s: %w", s.cfg.Session, err)
 	}
@@ -297,7 +328,7 @@ func (s *Saver) save(ctx context.Context, reason string) (Result, error) {
 		entries[i] = manifest.Entry{ID: c.ID, Size: int64(len(c.Data))}
 	}
 	lists := manifest.EncodeList(entries)
-	upList, err := uploadMissing(ctx, s.cfg.Store, lists, s.known, s.cfg.Parallel)
+	upList, err := uploadMissing(ctx, s.cfg.Store, lists, s.known, fresh, s.cfg.Now, s.cfg.Parallel)
 	if err != nil {
 		return Result{}, fmt.Errorf("save session %s: chunk list: %w", s.cfg.Session, err)
 	}
@@ -334,7 +365,8 @@ func (s *Saver) save(ctx context.Context, reason string) (Result, error) {
 	if err := manifest.Put(ctx, s.cfg.Store, m); err != nil {
 		return Result{}, fmt.Errorf("save session %s: commit save %s: %w", s.cfg.Session, m.ID, err)
 	}
-	s.known = knownSet(m, entries)
+	s.known = up.modTimes
+	maps.Copy(s.known, upList.modTimes)
 	s.lastGen, s.lastSHA, s.force = snap.Gen, graphSHA, false
 	meta.SaveID, meta.SaveTime, meta.Pending = m.ID, &m.Time, false
 	if err := s.writeMeta(meta); err != nil {

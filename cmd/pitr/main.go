@@ -30,6 +30,8 @@ var commands = []command{
 	{"saves", "list the session's saves", runSaves},
 	{"sessions", "list the sessions in the store", runSessions},
 	{"prune", "delete saves a retention policy does not keep", runPrune},
+	{"gc", "delete chunks that no save references (older than --grace)", runGC},
+	{"verify", "check that every save of the session is restorable", runVerify},
 }
 
 func main() {

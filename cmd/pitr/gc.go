@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/pitr-dev/pitr/gc"
+)
+
+func runGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, c := newFlags("gc", stderr)
+	grace := fs.Duration("grace", gc.DefaultGrace,
+		"delete only unreferenced chunks older than this; shorter than the default is safe only while no server saves to the store")
+	dryRun := fs.Bool("dry-run", false, "report what would be deleted, delete nothing")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: pitr gc [flags]\n\nDeletes the chunks no save of any session in the store references (--session is not used).")
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *grace < 0 {
+		return usageError{fmt.Errorf("--grace %s: must not be negative", *grace)}
+	}
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	if *grace < gc.DefaultGrace {
+		fmt.Fprintf(stderr, "pitr gc: warning: --grace %s is shorter than the %s servers assume; a save in flight may lose chunks, so run this only while no server saves to %s\n",
+			*grace, gc.DefaultGrace, st)
+	}
+	rep, err := gc.Run(ctx, st, gc.Options{Grace: *grace, DryRun: *dryRun})
+	if rep.Scanned > 0 || err == nil {
+		printGC(stdout, rep, *grace)
+	}
+	if rep.Missing > 0 {
+		fmt.Fprintf(stderr, "pitr gc: warning: %s that saves reference missing from the store; run pitr verify on each session\n", plural(rep.Missing, "chunk"))
+	}
+	return err
+}
+
+func printGC(w io.Writer, rep gc.Report, grace time.Duration) {
+	fmt.Fprintf(w, "%s in %s reference %s\n", plural(rep.Saves, "save"), plural(rep.Sessions, "session"), plural(rep.Referenced, "chunk"))
+	fmt.Fprintf(w, "%s in the store (%s)\n", plural(rep.Scanned, "chunk"), humanBytes(rep.ScannedBytes))
+	if rep.DryRun {
+		fmt.Fprintf(w, "would delete %s older than %s, would free %s (dry run: nothing deleted)\n",
+			plural(rep.Deleted, "unreferenced chunk"), grace, humanBytes(rep.BytesFreed))
+	} else {
+		fmt.Fprintf(w, "deleted %s older than %s, freed %s\n", plural(rep.Deleted, "unreferenced chunk"), grace, humanBytes(rep.BytesFreed))
+	}
+	if rep.KeptYoung > 0 {
+		fmt.Fprintf(w, "kept %s not older than %s (saves in flight may use them)\n", plural(rep.KeptYoung, "unreferenced chunk"), grace)
+	}
+	if rep.Ignored > 0 {
+		fmt.Fprintf(w, "left alone %s under chunks/ that are not chunks\n", plural(rep.Ignored, "object"))
+	}
+}
+
+// plural is "1 chunk", "2 chunks".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

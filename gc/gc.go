@@ -1,0 +1,303 @@
+package gc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pitr-dev/pitr/chunker"
+	"github.com/pitr-dev/pitr/manifest"
+	"github.com/pitr-dev/pitr/store"
+)
+
+// DefaultGrace is the grace `pitr gc` uses unless told otherwise, and the
+// one savers assume by default (replicate.Config.GCGrace).
+const DefaultGrace = time.Hour
+
+// DefaultParallel bounds the list chunk reads and deletes in flight.
+const DefaultParallel = 16
+
+// chunksPrefix is where chunk objects live (chunker.ObjectKey).
+const chunksPrefix = "chunks/"
+
+// ErrAborted wraps every error of the mark phase: gc stopped before
+// deleting anything.
+var ErrAborted = errors.New("gc aborted, nothing deleted")
+
+// Options configures Run.
+type Options struct {
+	// Grace: only chunks whose ModTime is strictly before Now() − Grace are
+	// deleted. It is taken as given: 0 deletes every unreferenced chunk,
+	// which is only safe while no save is in flight. The CLI default is
+	// DefaultGrace. Negative is an error.
+	Grace time.Duration
+	// DryRun reports what would be deleted and deletes nothing.
+	DryRun bool
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Parallel bounds the list chunk reads and deletes at once (default
+	// DefaultParallel).
+	Parallel int
+	// Log, if set, gets one progress line per phase.
+	Log io.Writer
+}
+
+// Report says what a run found and did.
+type Report struct {
+	Cutoff time.Time // chunks with a ModTime before it were old enough to go
+	DryRun bool
+
+	Sessions   int // sessions in the store
+	Saves      int // manifests read
+	ListChunks int // distinct list chunks read
+	Referenced int // distinct chunks (list and data) the saves reference
+
+	Scanned      int   // chunk objects listed under chunks/
+	ScannedBytes int64 // their stored (compressed) size
+	Deleted      int   // unreferenced old chunks deleted (DryRun: that would be)
+	BytesFreed   int64 // their stored size
+	KeptYoung    int   // unreferenced chunks kept because not older than the grace
+	Missing      int   // referenced chunks absent from chunks/ (see pitr verify)
+	Ignored      int   // objects under chunks/ whose name is not a chunk id
+}
+
+// Run marks every chunk any save of any session references and deletes
+// the unreferenced chunks older than the grace; see the package comment.
+// On an error the report holds what was done until then; an error of the
+// mark phase wraps ErrAborted and nothing was deleted.
+func Run(ctx context.Context, st store.Store, opts Options) (Report, error) {
+	if opts.Grace < 0 {
+		return Report{}, fmt.Errorf("gc: negative grace %s", opts.Grace)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = DefaultParallel
+	}
+	rep := Report{Cutoff: opts.Now().Add(-opts.Grace), DryRun: opts.DryRun}
+	marked, err := mark(ctx, st, opts.Parallel, &rep)
+	if err != nil {
+		return rep, fmt.Errorf("gc of %s: %w: %w", st, ErrAborted, err)
+	}
+	logf(opts.Log, "gc: %d sessions, %d saves, %d chunks referenced (%d list chunks read)\n",
+		rep.Sessions, rep.Saves, rep.Referenced, rep.ListChunks)
+	cands, err := scan(ctx, st, marked, &rep)
+	if err != nil {
+		return rep, fmt.Errorf("gc of %s: %w: %w", st, ErrAborted, err)
+	}
+	logf(opts.Log, "gc: %d chunk objects, %d unreferenced and older than %s\n",
+		rep.Scanned, len(cands), opts.Grace)
+	if opts.DryRun {
+		for _, c := range cands {
+			rep.Deleted++
+			rep.BytesFreed += c.Size
+		}
+		return rep, nil
+	}
+	if err := sweep(ctx, st, cands, opts.Parallel, &rep); err != nil {
+		return rep, fmt.Errorf("gc of %s: %w", st, err)
+	}
+	return rep, nil
+}
+
+func logf(w io.Writer, format string, args ...any) {
+	if w != nil {
+		fmt.Fprintf(w, format, args...)
+	}
+}
+
+// saveLists is what mark keeps of one manifest.
+type saveLists struct {
+	session, id string
+	lists       []chunker.ID
+	entries     int
+}
+
+// mark returns every chunk id the saves of the store reference.
+func mark(ctx context.Context, st store.Store, parallel int, rep *Report) (map[chunker.ID]struct{}, error) {
+	sessions, err := manifest.Sessions(ctx, st)
+	if err != nil {
+		return nil, fmt.Errorf("mark: %w", err)
+	}
+	rep.Sessions = len(sessions)
+	var saves []saveLists
+	listOf := map[chunker.ID]*saveLists{} // each list chunk → a save naming it (for errors)
+	for _, s := range sessions {
+		ms, err := manifest.List(ctx, st, s)
+		if err != nil {
+			return nil, fmt.Errorf("mark: %w", err)
+		}
+		for _, m := range ms {
+			sl := saveLists{session: s, id: m.ID, entries: m.ChunkList.Entries}
+			for _, c := range m.ChunkList.Chunks {
+				sl.lists = append(sl.lists, c.ID)
+			}
+			saves = append(saves, sl)
+		}
+	}
+	rep.Saves = len(saves)
+	for i := range saves {
+		for _, id := range saves[i].lists {
+			if _, ok := listOf[id]; !ok {
+				listOf[id] = &saves[i]
+			}
+		}
+	}
+	marked, counts, err := readLists(ctx, st, listOf, parallel)
+	if err != nil {
+		return nil, err
+	}
+	rep.ListChunks = len(listOf)
+	for _, s := range saves {
+		n := 0
+		for _, id := range s.lists {
+			n += counts[id]
+		}
+		if n != s.entries {
+			return nil, fmt.Errorf("mark: save %s of session %s: chunk list has %d entries, manifest says %d: %w",
+				s.id, s.session, n, s.entries, chunker.ErrCorrupt)
+		}
+	}
+	rep.Referenced = len(marked)
+	return marked, nil
+}
+
+// readLists reads each list chunk once and returns the set of the list
+// chunks and the data chunks they name, and each list chunk's entry count.
+func readLists(ctx context.Context, st store.Store, listOf map[chunker.ID]*saveLists, parallel int) (map[chunker.ID]struct{}, map[chunker.ID]int, error) {
+	ids := make([]chunker.ID, 0, len(listOf))
+	for id := range listOf {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b chunker.ID) int { return bytes.Compare(a[:], b[:]) })
+	var (
+		mu     sync.Mutex
+		marked = make(map[chunker.ID]struct{}, len(ids)*32)
+		counts = make(map[chunker.ID]int, len(ids))
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
+	for _, id := range ids {
+		g.Go(func() error {
+			entries, err := readList(gctx, st, id)
+			if err != nil {
+				s := listOf[id]
+				return fmt.Errorf("mark: chunk list of save %s of session %s: %w", s.id, s.session, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			marked[id] = struct{}{}
+			counts[id] = len(entries)
+			for _, e := range entries {
+				marked[e.ID] = struct{}{}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	return marked, counts, nil
+}
+
+func readList(ctx context.Context, st store.Store, id chunker.ID) ([]manifest.Entry, error) {
+	key := chunker.ObjectKey(id)
+	body, err := st.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read list chunk %s: %w", key, err)
+	}
+	raw, err := chunker.Decode(id, body)
+	if err != nil {
+		return nil, fmt.Errorf("read list chunk %s: %w", key, err)
+	}
+	entries, err := manifest.DecodeList(raw)
+	if err != nil {
+		return nil, fmt.Errorf("read list chunk %s: %w", key, err)
+	}
+	return entries, nil
+}
+
+// scan lists chunks/ and returns the candidates: unmarked chunks with a
+// ModTime before the cutoff.
+func scan(ctx context.Context, st store.Store, marked map[chunker.ID]struct{}, rep *Report) ([]store.ObjectInfo, error) {
+	var cands []store.ObjectInfo
+	found := 0
+	err := st.List(ctx, store.ListOptions{Prefix: chunksPrefix}, func(o store.ObjectInfo) error {
+		if o.IsPrefix {
+			return nil
+		}
+		id, err := chunker.ParseID(strings.TrimPrefix(o.Key, chunksPrefix))
+		if err != nil {
+			rep.Ignored++
+			return nil
+		}
+		rep.Scanned++
+		rep.ScannedBytes += o.Size
+		switch _, ok := marked[id]; {
+		case ok:
+			found++
+		case !o.ModTime.Before(rep.Cutoff):
+			rep.KeptYoung++
+		default:
+			cands = append(cands, o)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sweep: list %s: %w", chunksPrefix, err)
+	}
+	rep.Missing = len(marked) - found
+	return cands, nil
+}
+
+// sweep deletes the candidates, at most parallel at once, each after a
+// Stat confirming it is still older than the cutoff.
+func sweep(ctx context.Context, st store.Store, cands []store.ObjectInfo, parallel int, rep *Report) error {
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
+	for _, c := range cands {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			info, err := st.Stat(gctx, c.Key)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil // deleted meanwhile (another gc)
+			}
+			if err != nil {
+				return fmt.Errorf("sweep: stat chunk %s: %w", c.Key, err)
+			}
+			if !info.ModTime.Before(rep.Cutoff) {
+				mu.Lock()
+				rep.KeptYoung++ // rewritten since the listing: a saver uses it again
+				mu.Unlock()
+				return nil
+			}
+			if err := st.Delete(gctx, c.Key); err != nil {
+				return fmt.Errorf("sweep: delete chunk %s: %w", c.Key, err)
+			}
+			mu.Lock()
+			rep.Deleted++
+			rep.BytesFreed += info.Size
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sweep: %w", err)
+	}
+	return nil
+}

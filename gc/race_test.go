@@ -1,0 +1,180 @@
+package gc_test
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pitr-dev/pitr/gc"
+	"github.com/pitr-dev/pitr/manifest"
+	"github.com/pitr-dev/pitr/replicate"
+	"github.com/pitr-dev/pitr/restore"
+	"github.com/pitr-dev/pitr/session"
+	"github.com/pitr-dev/pitr/store"
+	"github.com/pitr-dev/pitr/store/file"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// pauseStore holds the saver at its commit point: once armed, the next
+// write of a manifest (a key under sessions/<s>/saves/, by Put or PutIf)
+// closes reached and waits for release before it goes through. By then the
+// saver has made every decision about its chunks (Stat, known set, Put).
+type pauseStore struct {
+	store.Store
+	armed   atomic.Bool
+	reached chan struct{}
+	release chan struct{}
+}
+
+func newPauseStore(inner store.Store) *pauseStore {
+	return &pauseStore{Store: inner, reached: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (p *pauseStore) hold(key string) {
+	if strings.HasPrefix(key, "sessions/") && strings.Contains(key, "/saves/") && p.armed.CompareAndSwap(true, false) {
+		close(p.reached)
+		<-p.release
+	}
+}
+
+func (p *pauseStore) Put(ctx context.Context, key string, data []byte) error {
+	p.hold(key)
+	return p.Store.Put(ctx, key, data)
+}
+
+func (p *pauseStore) PutIf(ctx context.Context, key string, data []byte, cond store.Condition) (string, error) {
+	p.hold(key)
+	return p.Store.PutIf(ctx, key, data, cond)
+}
+
+// saveAcrossGC runs sv.Save and, while the save waits at its commit point,
+// a whole gc run with the default grace over the same store. It returns the
+// committed save's manifest.
+func saveAcrossGC(t *testing.T, st *file.Store, ps *pauseStore, sv *replicate.Saver, sessionName string) (*manifest.Manifest, gc.Report) {
+	t.Helper()
+	ctx := context.Background()
+	type saved struct {
+		r   replicate.Result
+		err error
+	}
+	done := make(chan saved, 1)
+	ps.armed.Store(true)
+	go func() {
+		r, err := sv.Save(ctx, "api")
+		done <- saved{r, err}
+	}()
+	select {
+	case <-ps.reached:
+	case s := <-done:
+		t.Fatalf("save ended before its commit: %+v %v", s.r, s.err)
+	}
+	rep, gcErr := gc.Run(ctx, st, gc.Options{Grace: gc.DefaultGrace})
+	close(ps.release)
+	s := <-done
+	if gcErr != nil {
+		t.Fatalf("gc during the save: %v", gcErr)
+	}
+	if s.err != nil {
+		t.Fatalf("save: %v", s.err)
+	}
+	m, err := manifest.Load(ctx, st, sessionName, s.r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, rep
+}
+
+// assertWhole fails unless every chunk of m is in the store and m restores.
+func assertWhole(t *testing.T, st store.Store, m *manifest.Manifest, rep gc.Report) {
+	t.Helper()
+	if missing := missingChunks(t, st, m); len(missing) > 0 {
+		t.Fatalf("gc deleted %d of the chunks the save committed meanwhile relies on (e.g. %s); gc report %+v.\n"+
+			"The saver trusted chunks older than the grace: apply gc/REPLICATE_PATCH.md.", len(missing), missing[0], rep)
+	}
+	if _, _, _, err := restore.Fetch(context.Background(), st, m, 4, nil); err != nil {
+		t.Fatalf("committed save does not restore: %v", err)
+	}
+}
+
+// TestGCDuringSaveOfOrphanedContent: a new session's first save finds its
+// chunks already in the store (left by a save whose manifest was pruned two
+// hours ago), and gc runs while the save is between its Stat calls and its
+// manifest Put. The saver must not lose those chunks to gc.
+func TestGCDuringSaveOfOrphanedContent(t *testing.T) {
+	ctx := context.Background()
+	st := newFileStore(t)
+	old := session.New()
+	putNodes(t, old, 0, 40, 3000, 1)
+	r1, err := replicate.New(old, replicate.Config{Store: st, Session: "old", Logger: quiet}).Save(ctx, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := manifest.Delete(ctx, st, "old", r1.ID); err != nil { // pruned
+		t.Fatal(err)
+	}
+	ageChunks(t, st, time.Now().Add(-2*time.Hour))
+
+	ps := newPauseStore(st)
+	same := session.FromGraph(old.Snapshot()) // another host, same content
+	m, rep := saveAcrossGC(t, st, ps, replicate.New(same, replicate.Config{Store: ps, Session: "new", Logger: quiet}), "new")
+	assertWhole(t, st, m, rep)
+}
+
+// TestGCDuringSaveAfterLastSaveWasPruned: a saver's known set names the
+// chunks of its last committed save; that save was pruned, its chunks are
+// two hours old, and gc runs while the next save (one node changed) waits
+// at its commit point. The unchanged chunks must survive.
+func TestGCDuringSaveAfterLastSaveWasPruned(t *testing.T) {
+	ctx := context.Background()
+	st := newFileStore(t)
+	ps := newPauseStore(st)
+	var offset atomic.Int64 // the saver's clock runs this far behind: "two hours ago"
+	offset.Store(int64(-2 * time.Hour))
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	s := session.New()
+	putNodes(t, s, 0, 40, 3000, 2)
+	sv := replicate.New(s, replicate.Config{Store: ps, Session: "s", Now: now, Logger: quiet})
+	r1, err := sv.Save(ctx, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ageChunks(t, st, time.Now().Add(-2*time.Hour))
+	if err := manifest.Delete(ctx, st, "s", r1.ID); err != nil { // pruned
+		t.Fatal(err)
+	}
+	offset.Store(0) // two hours later
+	putNodes(t, s, 0, 1, 3000, 99)
+	m, rep := saveAcrossGC(t, st, ps, sv, "s")
+	assertWhole(t, st, m, rep)
+}
+
+// TestGCDuringSaveKeepsYoungChunksWithoutReupload: chunks a save finds in
+// the store that are younger than the grace are trusted, not uploaded again,
+// and gc keeps them although no manifest references them yet.
+func TestGCDuringSaveKeepsYoungChunksWithoutReupload(t *testing.T) {
+	ctx := context.Background()
+	st := newFileStore(t)
+	old := session.New()
+	putNodes(t, old, 0, 40, 3000, 3)
+	r1, err := replicate.New(old, replicate.Config{Store: st, Session: "old", Logger: quiet}).Save(ctx, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := manifest.Delete(ctx, st, "old", r1.ID); err != nil {
+		t.Fatal(err)
+	}
+	ageChunks(t, st, time.Now().Add(-10*time.Minute))
+
+	ps := newPauseStore(st)
+	same := session.FromGraph(old.Snapshot())
+	m, rep := saveAcrossGC(t, st, ps, replicate.New(same, replicate.Config{Store: ps, Session: "new", Logger: quiet}), "new")
+	assertWhole(t, st, m, rep)
+	if m.ChunksUploaded != 0 || rep.Deleted != 0 || rep.KeptYoung != m.ChunksTotal {
+		t.Fatalf("young chunks: save uploaded %d of %d chunks (want 0); gc deleted %d, kept %d young (want 0, %d)",
+			m.ChunksUploaded, m.ChunksTotal, rep.Deleted, rep.KeptYoung, m.ChunksTotal)
+	}
+}
