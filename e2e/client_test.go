@@ -26,6 +26,7 @@ type req struct {
 	body         any    // JSON-encoded unless nil
 	user         string // X-Pitr-User
 	admin        bool   // Authorization: Bearer <admin password>
+	token        string // Authorization: Bearer <token>, if not admin
 	timeout      time.Duration
 }
 
@@ -58,6 +59,8 @@ func (s *server) try(t testing.TB, r req) (int, []byte, error) {
 	}
 	if r.admin {
 		hr.Header.Set("Authorization", "Bearer "+adminPW)
+	} else if r.token != "" {
+		hr.Header.Set("Authorization", "Bearer "+r.token)
 	}
 	resp, err := httpClient.Do(hr)
 	if err != nil {

@@ -6,5 +6,6 @@
 //
 // The tests need the MinIO server binary (see package internal/miniotest
 // for where it is looked for and how to install it); without it they fail.
-// Set PITR_E2E_RACE=1 to build the pitr binary with the race detector.
+// The pitr binary is built with the race detector when the tests are
+// (go test -race); PITR_E2E_RACE=1 or 0 forces it on or off.
 package e2e

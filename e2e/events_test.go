@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -145,4 +146,43 @@ func putOwned(t *testing.T, s *server, id, user string) node {
 	var n node
 	s.ok(t, req{method: "PUT", path: "/v1/nodes/" + id, body: nodeIn{Type: "object", Owner: user, Data: []byte(id)}, user: user}, &n)
 	return n
+}
+
+// TestAuth checks the passwords: the server password grants user
+// operations, the admin password everything, /healthz is open.
+func TestAuth(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	const userPW = "e2e-user-pw"
+	s := startServer(t, st, serveOpts{args: []string{"--server-password", userPW}})
+	cases := []struct {
+		r    req
+		want []int
+	}{
+		{req{method: "GET", path: "/healthz"}, []int{200}},
+		{req{method: "GET", path: "/v1/session"}, []int{401}},
+		{req{method: "GET", path: "/v1/session", token: "wrong"}, []int{401}},
+		{req{method: "GET", path: "/v1/session", token: userPW}, []int{200}},
+		{req{method: "GET", path: "/v1/nodes", admin: true}, []int{200}},
+		{req{method: "POST", path: "/v1/session/init", token: userPW}, []int{403}},
+		{req{method: "POST", path: "/v1/session/init", admin: true}, []int{200}},
+		{req{method: "PUT", path: "/v1/nodes/n", body: nodeIn{Type: "object"}}, []int{401}},
+		{req{method: "PUT", path: "/v1/nodes/n", body: nodeIn{Type: "object"}, token: userPW, user: "ann"}, []int{200}},
+		{req{method: "POST", path: "/v1/saves", token: userPW}, []int{403}},
+		{req{method: "POST", path: "/v1/saves"}, []int{401, 403}},
+		{req{method: "POST", path: "/v1/saves", admin: true}, []int{200}},
+		{req{method: "GET", path: "/v1/saves", token: userPW}, []int{200}},
+	}
+	for _, c := range cases {
+		code, b := s.do(t, c.r)
+		if !slices.Contains(c.want, code) {
+			t.Errorf("%s %s (token %q, admin %v): %d %s, want %v", c.r.method, c.r.path, c.r.token, c.r.admin, code, b, c.want)
+		}
+		if code >= 400 {
+			requireKeys(t, c.r.method+" "+c.r.path, b, []string{"error"})
+		}
+	}
+	if strings.Contains(s.out.String(), userPW) || strings.Contains(s.out.String(), adminPW) {
+		t.Errorf("pitr serve logs a password")
+	}
 }

@@ -42,7 +42,7 @@ func runTests(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	pitrBin = filepath.Join(dir, "pitr")
 	args := []string{"build", "-o", pitrBin}
-	if os.Getenv("PITR_E2E_RACE") != "" {
+	if race := os.Getenv("PITR_E2E_RACE"); race == "1" || (race == "" && raceEnabled) {
 		args = append(args, "-race")
 	}
 	args = append(args, "github.com/pitr-dev/pitr/cmd/pitr")
@@ -211,7 +211,7 @@ func startProc(t testing.TB, secrets []string, env []string, args ...string) *pr
 		if t.Failed() {
 			t.Logf("output of pitr %s:\n%s", strings.Join(args, " "), tail(p.out.String(), 6000))
 		}
-		checkSecrets(t, "output of pitr "+args[0], p.out.String(), secrets)
+		checkOutput(t, "output of pitr "+args[0], p.out.String(), secrets)
 	})
 	return p
 }
@@ -237,6 +237,15 @@ func tail(s string, n int) string {
 		return "…" + s[len(s)-n:]
 	}
 	return s
+}
+
+// checkOutput checks a child's output for secrets and data races.
+func checkOutput(t testing.TB, what, text string, secrets []string) {
+	t.Helper()
+	checkSecrets(t, what, text, secrets)
+	if i := strings.Index(text, "WARNING: DATA RACE"); i >= 0 {
+		t.Errorf("%s reports a data race:\n%s", what, text[i:min(len(text), i+6000)])
+	}
 }
 
 func checkSecrets(t testing.TB, what, text string, secrets []string) {
@@ -281,7 +290,7 @@ func runPitr(t testing.TB, secrets, env []string, args ...string) result {
 		t.Fatalf("run pitr %s: %v", strings.Join(args, " "), err)
 	}
 	t.Logf("$ pitr %s → exit %d", strings.Join(args, " "), r.code)
-	checkSecrets(t, "pitr "+args[0], r.stdout+r.stderr, secrets)
+	checkOutput(t, "pitr "+args[0], r.stdout+r.stderr, secrets)
 	return r
 }
 
@@ -330,7 +339,7 @@ func startServer(t testing.TB, st *store, o serveOpts) *server {
 		if attempt < 2 && s.exited() && strings.Contains(s.out.String(), "address already in use") {
 			continue
 		}
-		t.Fatalf("pitr serve on %s: %v\noutput:\n%s", addr, err, tail(s.out.String(), 6000))
+		t.Fatalf("pitr serve on %s: %v (its output follows)", addr, err)
 	}
 }
 

@@ -51,6 +51,9 @@ func TestEmptyDataDirS3Store(t *testing.T) {
 	if sj := readSessionJSON(t, s2.dataDir); sj.SaveID != saves[1].ID || !sj.Initialized {
 		t.Errorf("session.json of the restored data dir: %+v, want save %s, initialized", sj, saves[1].ID)
 	}
+	if out := s2.out.String(); strings.Contains(out, "DEBUG") {
+		t.Errorf("pitr serve with an s3:// store logs debug lines at the default log level (info):\n%s", tail(out, 1500))
+	}
 	s2.put(t, "z", nodeIn{Type: "object"})
 	c := s2.saveNow(t)
 	if c.Unchanged || c.NodeCount != 4 {
@@ -174,7 +177,12 @@ func TestSavesAndSessionsCommands(t *testing.T) {
 			t.Errorf("pitr saves --json is not oldest first: %s", fmtSaves(cli))
 		}
 	}
-	r := st.mustPitr(t, "saves", "--session", "demo")
+	// Every flag has an env var PITR_<FLAG>.
+	r := runPitr(t, []string{st.secret}, append(st.env, "PITR_STORE="+st.url, "PITR_SESSION=demo"), "saves", "--json")
+	if r.code != 0 || !slices.Equal(saveIDs(decodeSaves(t, r.stdout)), ids) {
+		t.Errorf("PITR_STORE=… PITR_SESSION=demo pitr saves --json: exit %d, stdout %s, stderr %s; want the saves %q", r.code, r.stdout, r.stderr, ids)
+	}
+	r = st.mustPitr(t, "saves", "--session", "demo")
 	for _, id := range ids {
 		if !strings.Contains(r.stdout, id) {
 			t.Errorf("pitr saves does not list %s:\n%s", id, r.stdout)

@@ -1,0 +1,340 @@
+// Command pitr-bench measures pitr end to end, as a user sees it: it starts a
+// real MinIO (internal/miniotest) and the pitr binary as child processes,
+// loads a generated Blender-like graph (internal/graphgen) through the HTTP
+// API, and measures, in one run:
+//
+//   - a full save: bytes uploaded, chunks, the server's duration and the
+//     client's wall time;
+//   - saves after changing 1 % of the nodes (several seeds): bytes uploaded
+//     ÷ bytes changed, and duration ÷ the full save's duration;
+//   - a no-op save: nothing uploaded, no new object in the bucket;
+//   - the peak RSS of `pitr serve` against the size of the graph;
+//   - `pitr restore --at latest` against a plain parallel GET of exactly the
+//     objects that restore needs (median of alternating runs), and the
+//     restore's peak RSS.
+//
+// It prints a Markdown report with the figures, the issue's targets and
+// whether each was met; --write also writes the report to a file
+// (BENCHMARKS.md). The figures are ratios measured in one run on one
+// machine; nothing here asserts a performance target.
+//
+// Usage, from the repository root:
+//
+//	go run ./cmd/pitr-bench --write BENCHMARKS.md
+//
+// Flags: --nodes (2000), --seed (1), --changes (5), --runs (3),
+// --pitr (a built pitr binary; default: build ./cmd/pitr), --write PATH,
+// --keep (keep the temporary directory, with the MinIO and pitr logs).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pitr-dev/pitr/internal/graphgen"
+	"github.com/pitr-dev/pitr/internal/miniotest"
+)
+
+// saverParallel is how many chunks pitr's saver uploads at once (its
+// default; pitr serve has no flag for it).
+const saverParallel = 16
+
+type options struct {
+	nodes   int
+	seed    uint64
+	changes int
+	runs    int
+	pitr    string
+	write   string
+	keep    bool
+}
+
+func main() {
+	if report := os.Getenv(helperEnv); report != "" {
+		os.Exit(helperMain(os.Args[1:], report))
+	}
+	var o options
+	flag.IntVar(&o.nodes, "nodes", 2000, "nodes in the generated graph")
+	flag.Uint64Var(&o.seed, "seed", 1, "graphgen seed of the graph; the 1 % changes use seed+1 … seed+changes")
+	flag.IntVar(&o.changes, "changes", 5, "number of 1 % change saves")
+	flag.IntVar(&o.runs, "runs", 3, "restore and plain-GET runs each (alternating; the median is reported)")
+	flag.StringVar(&o.pitr, "pitr", "", "pitr binary to measure (default: go build ./cmd/pitr into a temporary directory)")
+	flag.StringVar(&o.write, "write", "", "also write the Markdown report to this file (e.g. BENCHMARKS.md)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (MinIO data, logs, data dirs)")
+	flag.Parse()
+	if o.nodes < 1 || o.changes < 1 || o.runs < 1 || flag.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "pitr-bench: --nodes, --changes and --runs must be positive; no arguments")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "pitr-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// run does the whole benchmark; progress goes to logw, the report to out.
+func run(ctx context.Context, o options, out, logw io.Writer) (err error) {
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(logw, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
+	}
+	dir, err := os.MkdirTemp("", "pitr-bench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		defer logf("kept %s", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	res := &results{opts: o, started: time.Now(), loadStart: loadAvg()}
+	res.command = commandLine(o)
+
+	bin := o.pitr
+	if bin == "" {
+		bin = filepath.Join(dir, "pitr")
+		logf("building pitr into %s", bin)
+		if err := buildPitr(ctx, bin); err != nil {
+			return err
+		}
+	}
+	res.machine = describeMachine(ctx, bin)
+
+	logf("starting MinIO")
+	mdir := filepath.Join(dir, "minio")
+	srv, err := miniotest.Launch(mdir)
+	if err != nil {
+		return fmt.Errorf("start minio: %w", err)
+	}
+	defer srv.Stop()
+	env := benchEnv{bin: bin, dir: dir, minio: srv, bucket: "pitr-bench", session: "bench"}
+	if env.st, err = env.openStore(ctx); err != nil {
+		return err
+	}
+
+	nodes := graphgen.Generate(o.seed, o.nodes)
+	res.graph = describeGraph(nodes)
+	logf("graph: %d nodes, %d data bytes", len(nodes), res.graph.dataBytes)
+
+	if err := benchSaves(ctx, &env, res, nodes, logf); err != nil {
+		return err
+	}
+	if err := benchFullSaves(ctx, &env, res, nodes, logf); err != nil {
+		return err
+	}
+	if err := benchRestore(ctx, &env, res, logf); err != nil {
+		return err
+	}
+	res.finished, res.loadEnd = time.Now(), loadAvg()
+
+	report := res.markdown()
+	if _, err := io.WriteString(out, report); err != nil {
+		return err
+	}
+	if o.write != "" {
+		if err := os.WriteFile(o.write, []byte(report), 0o644); err != nil {
+			return err
+		}
+		logf("wrote %s", o.write)
+	}
+	return nil
+}
+
+// benchSaves runs pitr serve, loads the graph and measures the full, the
+// 1 % change and the no-op saves and the server's peak RSS.
+func benchSaves(ctx context.Context, env *benchEnv, res *results, nodes []graphgen.Node, logf func(string, ...any)) (err error) {
+	logf("starting pitr serve")
+	sv, err := env.startServe(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if sv != nil {
+			sv.kill()
+		}
+	}()
+	if err := sv.api.initSession(ctx); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := sv.api.putNodes(ctx, nodes, 4); err != nil {
+		return err
+	}
+	res.loadWall = time.Since(start)
+	logf("loaded %d nodes in %v", len(nodes), res.loadWall.Round(time.Millisecond))
+	if res.rssAfterLoad, err = readProcMem(sv.cmd.Process.Pid); err != nil {
+		return err
+	}
+
+	if res.full, err = env.measureSave(ctx, sv.api); err != nil {
+		return fmt.Errorf("full save: %w", err)
+	}
+	res.fulls = append(res.fulls, res.full)
+	logf("full save: %s", res.full)
+	if res.rssAfterFull, err = readProcMem(sv.cmd.Process.Pid); err != nil {
+		return err
+	}
+
+	cur := nodes
+	for i := 1; i <= res.opts.changes; i++ {
+		seed := res.opts.seed + uint64(i)
+		changed, changedBytes := graphgen.Mutate(cur, seed, 0.01)
+		if err := sv.api.putNodes(ctx, changed, 4); err != nil {
+			return err
+		}
+		cur = graphgen.Apply(cur, changed)
+		m, err := env.measureSave(ctx, sv.api)
+		if err != nil {
+			return fmt.Errorf("change save (seed %d): %w", seed, err)
+		}
+		c := changeResult{seed: seed, nodes: len(changed), changedBytes: int64(changedBytes), save: m}
+		for _, nd := range changed {
+			c.nodeBytes += int64(len(nd.Data))
+		}
+		res.changes = append(res.changes, c)
+		logf("1 %% change, seed %d: %d nodes, %d bytes changed: %s", seed, len(changed), changedBytes, m)
+	}
+
+	if res.noop, err = env.measureSave(ctx, sv.api); err != nil {
+		return fmt.Errorf("no-op save: %w", err)
+	}
+	logf("no-op save: %s", res.noop)
+
+	if res.serveRSS, err = readProcMem(sv.cmd.Process.Pid); err != nil {
+		return err
+	}
+	res.serveNodes, err = sv.api.nodeCount(ctx)
+	if err != nil {
+		return err
+	}
+	// A clean stop makes a final save, which must find nothing changed.
+	before, err := env.snapshotBucket(ctx)
+	if err != nil {
+		return err
+	}
+	res.shutdownWall, err = sv.stop()
+	sv = nil
+	if err != nil {
+		return fmt.Errorf("stop pitr serve: %w", err)
+	}
+	after, err := env.snapshotBucket(ctx)
+	if err != nil {
+		return err
+	}
+	res.shutdownNew = len(after.newSince(before))
+	if res.shutdownNew > 0 {
+		return errors.New("the shutdown save wrote objects although nothing changed")
+	}
+	res.finalGraphBytes = dataBytes(cur)
+	return nil
+}
+
+// benchFullSaves repeats the full save, each time with a fresh pitr serve,
+// data dir and bucket, alternating with plain PUTs of the same objects into
+// fresh buckets (with and without a HEAD first): runs of each in all, the
+// first full save being benchSaves's.
+func benchFullSaves(ctx context.Context, env *benchEnv, res *results, nodes []graphgen.Node, logf func(string, ...any)) error {
+	keys := res.full.newChunkKeys
+	bodies, total, err := env.readObjects(ctx, keys)
+	if err != nil {
+		return err
+	}
+	res.put = putBaseline{objects: len(keys), bytes: total, parallel: saverParallel}
+	for i := range res.opts.runs {
+		if i > 0 {
+			sub := *env
+			sub.bucket = fmt.Sprintf("%s-full-%d", env.bucket, i+1)
+			if sub.st, err = sub.openStore(ctx); err != nil {
+				return err
+			}
+			m, err := sub.fullSaveOnce(ctx, nodes)
+			if err != nil {
+				return fmt.Errorf("full save %d: %w", i+1, err)
+			}
+			if m.answer.BytesUploaded != res.full.answer.BytesUploaded {
+				return fmt.Errorf("full save %d uploaded %d bytes, the first %d", i+1, m.answer.BytesUploaded, res.full.answer.BytesUploaded)
+			}
+			res.fulls = append(res.fulls, m)
+		}
+		for _, head := range []bool{false, true} {
+			bucket := fmt.Sprintf("%s-put-%d-%t", env.bucket, i+1, head)
+			d, err := env.plainPut(ctx, bucket, keys, bodies, saverParallel, head)
+			if err != nil {
+				return fmt.Errorf("plain PUT baseline: %w", err)
+			}
+			if head {
+				res.put.headPut = append(res.put.headPut, d)
+			} else {
+				res.put.put = append(res.put.put, d)
+			}
+		}
+		logf("run %d: full save %d ms; plain PUT %v, HEAD+PUT %v", i+1, res.fulls[i].answer.DurationMS,
+			res.put.put[i].Round(time.Millisecond), res.put.headPut[i].Round(time.Millisecond))
+	}
+	return nil
+}
+
+// fullSaveOnce starts pitr serve on env's (fresh) bucket, loads nodes,
+// saves once, and stops the server.
+func (e *benchEnv) fullSaveOnce(ctx context.Context, nodes []graphgen.Node) (saveMeasure, error) {
+	sv, err := e.startServe(ctx)
+	if err != nil {
+		return saveMeasure{}, err
+	}
+	defer func() {
+		if sv != nil {
+			sv.kill()
+		}
+	}()
+	if err := sv.api.initSession(ctx); err != nil {
+		return saveMeasure{}, err
+	}
+	if err := sv.api.putNodes(ctx, nodes, 4); err != nil {
+		return saveMeasure{}, err
+	}
+	m, err := e.measureSave(ctx, sv.api)
+	if err != nil {
+		return m, err
+	}
+	_, err = sv.stop()
+	sv = nil
+	return m, err
+}
+
+func dataBytes(nodes []graphgen.Node) int64 {
+	var n int64
+	for _, nd := range nodes {
+		n += int64(len(nd.Data))
+	}
+	return n
+}
+
+func commandLine(o options) string {
+	args := []string{"go run ./cmd/pitr-bench"}
+	if o.nodes != 2000 {
+		args = append(args, fmt.Sprintf("--nodes %d", o.nodes))
+	}
+	if o.seed != 1 {
+		args = append(args, fmt.Sprintf("--seed %d", o.seed))
+	}
+	if o.changes != 5 {
+		args = append(args, fmt.Sprintf("--changes %d", o.changes))
+	}
+	if o.runs != 3 {
+		args = append(args, fmt.Sprintf("--runs %d", o.runs))
+	}
+	if o.write != "" {
+		args = append(args, "--write "+o.write)
+	}
+	return strings.Join(args, " ")
+}

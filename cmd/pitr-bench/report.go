@@ -1,0 +1,376 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pitr-dev/pitr/internal/graphgen"
+	"github.com/pitr-dev/pitr/internal/miniotest"
+)
+
+// Targets from the issue.
+const (
+	targetChangeBytes = 3.0       // bytes uploaded ÷ bytes changed, 1 % change
+	targetChangeTime  = 0.15      // save time ÷ full save time, 1 % change
+	targetRestore     = 0.6       // restore speed ÷ plain GET speed
+	targetRSSSlack    = 200 * 1e6 // peak RSS ≤ 2 × graph + this
+)
+
+// results holds every figure of one run.
+type results struct {
+	opts              options
+	command           string
+	started, finished time.Time
+	loadStart         string // load averages when the run started and ended
+	loadEnd           string
+	machine           machine
+	graph             graphInfo
+	loadWall          time.Duration
+	full              saveMeasure   // the first full save, which the changes build on
+	fulls             []saveMeasure // every full save (fulls[0] == full)
+	changes           []changeResult
+	noop              saveMeasure
+	serveRSS          procMem
+	rssAfterLoad      procMem
+	rssAfterFull      procMem
+	put               putBaseline
+	serveNodes        int
+	shutdownWall      time.Duration
+	shutdownNew       int
+	finalGraphBytes   int64
+	restore           restoreResult
+}
+
+// changeResult is one 1 % change save.
+type changeResult struct {
+	seed         uint64
+	nodes        int   // nodes changed
+	nodeBytes    int64 // their whole data
+	changedBytes int64 // data bytes that differ (graphgen.Mutate)
+	save         saveMeasure
+}
+
+func (c changeResult) bytesRatio() float64 {
+	return float64(c.save.answer.BytesUploaded) / float64(c.changedBytes)
+}
+
+func (c changeResult) duration() time.Duration {
+	return time.Duration(c.save.answer.DurationMS) * time.Millisecond
+}
+
+// bucketRatio counts everything the bucket gained, manifest included.
+func (c changeResult) bucketRatio() float64 {
+	return float64(c.save.newBytes) / float64(c.changedBytes)
+}
+
+// graphInfo describes the generated graph.
+type graphInfo struct {
+	nodes     int
+	dataBytes int64
+	byType    map[string]*typeInfo
+}
+
+type typeInfo struct {
+	nodes     int
+	bytes     int64
+	min, max_ int
+}
+
+func describeGraph(nodes []graphgen.Node) graphInfo {
+	g := graphInfo{nodes: len(nodes), byType: map[string]*typeInfo{}}
+	for _, nd := range nodes {
+		t := g.byType[nd.Type]
+		if t == nil {
+			t = &typeInfo{min: len(nd.Data)}
+			g.byType[nd.Type] = t
+		}
+		t.nodes++
+		t.bytes += int64(len(nd.Data))
+		t.min, t.max_ = min(t.min, len(nd.Data)), max(t.max_, len(nd.Data))
+		g.dataBytes += int64(len(nd.Data))
+	}
+	return g
+}
+
+// fullMedian is the median server duration of the full saves.
+func (r *results) fullMedian() time.Duration {
+	var ds []time.Duration
+	for _, f := range r.fulls {
+		ds = append(ds, time.Duration(f.answer.DurationMS)*time.Millisecond)
+	}
+	return median(ds)
+}
+
+func (r *results) fullWallMedian() time.Duration {
+	var ds []time.Duration
+	for _, f := range r.fulls {
+		ds = append(ds, f.wall)
+	}
+	return median(ds)
+}
+
+func (r *results) rssLimit() float64 { return 2*float64(r.finalGraphBytes) + targetRSSSlack }
+
+// stats returns the mean and the largest of xs.
+func stats(xs []float64) (mean, worst float64) {
+	for _, x := range xs {
+		mean += x
+		worst = max(worst, x)
+	}
+	return mean / float64(len(xs)), worst
+}
+
+func (r *results) changeStats() (bytesMean, bytesWorst, timeMean, timeWorst, wallMean, wallWorst float64) {
+	var bs, ts, ws []float64
+	for _, c := range r.changes {
+		bs = append(bs, c.bytesRatio())
+		ts = append(ts, c.duration().Seconds()/r.fullMedian().Seconds())
+		ws = append(ws, c.save.wall.Seconds()/r.fullWallMedian().Seconds())
+	}
+	bytesMean, bytesWorst = stats(bs)
+	timeMean, timeWorst = stats(ts)
+	wallMean, wallWorst = stats(ws)
+	return
+}
+
+// restoreRatio is the median over runs of plain GET time ÷ restore time,
+// each run's two measured back to back, so that they share the machine's
+// load at the time.
+func (r *results) restoreRatio() float64 {
+	var xs []float64
+	for i, run := range r.restore.restores {
+		xs = append(xs, r.restore.plain[i].Seconds()/run.wall.Seconds())
+	}
+	slices.Sort(xs)
+	if len(xs)%2 == 1 {
+		return xs[len(xs)/2]
+	}
+	return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**not met**"
+}
+
+func mb(n int64) string         { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
+func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
+func num(n int64) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + num(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// markdown renders the report (BENCHMARKS.md).
+func (r *results) markdown() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	p("# Benchmarks")
+	p("")
+	p("Generated by `cmd/pitr-bench` (do not edit by hand; re-run the command). It measures pitr")
+	p("black-box, as a user runs it: a real MinIO and the built `pitr` binary as child processes,")
+	p("a generated graph loaded through the HTTP API, saves through `POST /v1/saves`, restores with")
+	p("`pitr restore`. All figures below come from one run on the machine described; ratios are")
+	p("taken within that run. Nothing in the test suite asserts a performance figure.")
+	p("")
+	p("## Reproduce")
+	p("")
+	p("```sh")
+	p("%s   # end-to-end: saves, RSS, restore (about a minute)", r.command)
+	p("%s   # MinIO for it, if not yet built (once)", miniotest.InstallHint)
+	p("PITR_BENCH=1 go test ./chunker -run TestCuttingReport -v       # chunk cutting tables (last section)")
+	p("PITR_BENCH=sweep go test ./chunker -run TestCuttingReport -v   # plus every cutting setting tried")
+	p("PITR_BENCH=1 go test ./manifest -run TestListCostReport -v     # cost of the chunk list")
+	p("go test ./chunker -run '^$' -bench Cutting                      # cutting speed")
+	p("```")
+	p("")
+	p("Flags of `pitr-bench`: `--nodes` (2000), `--seed` (1), `--changes` (5), `--runs` (3),")
+	p("`--pitr PATH` (measure a built binary instead of building `./cmd/pitr`), `--write PATH`, `--keep`.")
+	p("")
+	r.writeMachine(p)
+	r.writeTargets(p)
+	r.writeGraph(p)
+	r.writeSaves(p)
+	r.writeMemory(p)
+	r.writeRestore(p)
+	b.WriteString(cuttingSection)
+	return b.String()
+}
+
+func (r *results) writeMachine(p func(string, ...any)) {
+	m := r.machine
+	p("## Machine and run")
+	p("")
+	p("| | |")
+	p("|---|---|")
+	p("| date | %s (took %s) |", r.started.UTC().Format("2006-01-02 15:04 MST"), r.finished.Sub(r.started).Round(time.Second))
+	p("| CPUs (`nproc`) | %d — %s |", m.cpus, m.cpuModel)
+	p("| load average (1, 5, 15 min) | %s at the start, %s at the end |", r.loadStart, r.loadEnd)
+	p("| memory | %s |", m.memTotal)
+	p("| OS | %s |", m.kernel)
+	p("| Go (`go version`) | %s |", m.goVersion)
+	p("| MinIO | %s, on 127.0.0.1, one drive on local disk |", m.minio)
+	if m.commit != "" {
+		p("| pitr source | `git describe --always --dirty`: %s |", m.commit)
+	}
+	p("")
+}
+
+func (r *results) writeTargets(p func(string, ...any)) {
+	bm, bw, tm, tw, _, _ := r.changeStats()
+	rss := float64(r.serveRSS.hwm)
+	noopOK := r.noop.answer.Unchanged && r.noop.answer.BytesUploaded == 0 && r.noop.newObjects == 0
+	p("## Targets (from the issue)")
+	p("")
+	p("| measure | target | measured | |")
+	p("|---|---|---|---|")
+	p("| 1 %% change: bytes uploaded ÷ bytes changed | ≤ %.0f× | mean %.2f×, worst %.2f× (%d changes) | %s |",
+		targetChangeBytes, bm, bw, len(r.changes), verdict(bw <= targetChangeBytes))
+	p("| 1 %% change: save time ÷ full save time | ≤ %.0f %% | mean %.1f %%, worst %.1f %% | %s |",
+		targetChangeTime*100, tm*100, tw*100, verdict(tw <= targetChangeTime))
+	p("| no-op save | uploads nothing | unchanged=%t, bytes_uploaded %d, %d new objects in the bucket | %s |",
+		r.noop.answer.Unchanged, r.noop.answer.BytesUploaded, r.noop.newObjects, verdict(noopOK))
+	p("| restore speed ÷ plain parallel GET speed | ≥ %.1f | %.2f (median of %d) | %s |",
+		targetRestore, r.restoreRatio(), len(r.restore.restores), verdict(r.restoreRatio() >= targetRestore))
+	p("| peak RSS of `pitr serve` | ≤ 2 × graph + 200 MB = %s | %s (%.2f × graph) | %s |",
+		mb(int64(r.rssLimit())), mb(r.serveRSS.hwm), rss/float64(r.finalGraphBytes), verdict(rss <= r.rssLimit()))
+	p("")
+	p("\"Worst\" is the largest ratio over the changes; a target counts as met only if every change meets it.")
+	p("Time ratios divide by the median of %d full saves and use the server's `duration_ms` (the save as the saver times", len(r.fulls))
+	p("it); client wall times are below.")
+	p("MB is 10⁶ bytes.")
+	p("")
+}
+
+func (r *results) writeGraph(p func(string, ...any)) {
+	p("## Graph")
+	p("")
+	p("`graphgen.Generate(%d, %d)`: %s nodes, %s bytes of node data (%s). Loaded with %s PUTs through the",
+		r.opts.seed, r.opts.nodes, num(int64(r.graph.nodes)), num(r.graph.dataBytes), mb(r.graph.dataBytes), num(int64(r.graph.nodes)))
+	p("HTTP API (base64 JSON, 4 at a time) in %s.", ms(r.loadWall))
+	p("")
+	p("| type | nodes | data bytes | node size |")
+	p("|---|---|---|---|")
+	for _, t := range []string{graphgen.TypeObject, graphgen.TypeMaterial, graphgen.TypeMesh} {
+		if ti := r.graph.byType[t]; ti != nil {
+			p("| %s | %s | %s | %s – %s bytes |", t, num(int64(ti.nodes)), num(ti.bytes), num(int64(ti.min)), num(int64(ti.max_)))
+		}
+	}
+	p("")
+}
+
+func (r *results) writeSaves(p func(string, ...any)) {
+	f := r.full
+	pb := r.put
+	p("## Saves")
+	p("")
+	p("Full save (the first save of the loaded graph): the encoded graph is %s B; the save uploaded %s B (lz4) in %s",
+		num(f.answer.BytesTotal), num(f.answer.BytesUploaded), num(int64(f.answer.ChunksUploaded)))
+	p("chunks (%s data and list chunks referenced), plus a %s B manifest; the bucket gained %s objects, %s B.",
+		num(int64(f.answer.ChunksTotal)), num(f.manifestBytes), num(int64(f.newObjects)), num(f.newBytes))
+	p("")
+	p("It ran %d times, each on a fresh `pitr serve`, data dir and bucket (run 1 is the one the changes below build on;", len(r.fulls))
+	p("every run uploaded the same bytes), alternating with two baselines: the same %s chunk objects (%s B, read back",
+		num(int64(pb.objects)), num(pb.bytes))
+	p("from the bucket) PUT by minio-go straight into a fresh bucket, %d at a time like the saver and with its PUT", pb.parallel)
+	p("options, and the same with a HEAD (404) before each PUT, as the saver checks every chunk its last save does not")
+	p("reference. The MB/s are bytes uploaded per second.")
+	p("")
+	p("| run | full save (server `duration_ms`) | full save (client wall) | plain PUT | HEAD + PUT |")
+	p("|---|---|---|---|---|")
+	for i := range r.fulls {
+		p("| %d | %d ms | %s | %s | %s |", i+1, r.fulls[i].answer.DurationMS, ms(r.fulls[i].wall), ms(pb.put[i]), ms(pb.headPut[i]))
+	}
+	fm := r.fullMedian()
+	p("| **median** | **%s** (%.1f MB/s) | %s | **%s** (%.1f MB/s) | **%s** (%.1f MB/s) |",
+		ms(fm), float64(f.answer.BytesUploaded)/1e6/fm.Seconds(), ms(r.fullWallMedian()),
+		ms(median(pb.put)), pb.rate(median(pb.put)), ms(median(pb.headPut)), pb.rate(median(pb.headPut)))
+	p("")
+	p("Full save ÷ HEAD + PUT baseline: %.2f; ÷ plain PUT baseline: %.2f (medians).",
+		fm.Seconds()/median(pb.headPut).Seconds(), fm.Seconds()/median(pb.put).Seconds())
+	p("")
+	p("Saves after changing 1 %% of the nodes (`graphgen.Mutate(current, seed, 0.01)`, each against the state the previous")
+	p("one left; changed nodes PUT again, then `POST /v1/saves`). \"Bytes changed\" is Mutate's count of data bytes that")
+	p("differ; \"uploaded\" is the server's `bytes_uploaded` (lz4 data and list chunks); \"+ manifest\" counts everything the")
+	p("bucket gained (chunks and the manifest), from listing it before and after.")
+	p("")
+	p("| seed | nodes changed (their size) | bytes changed | uploaded | ÷ changed | + manifest ÷ changed | chunks uploaded | duration | ÷ full | wall | ÷ full wall |")
+	p("|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, c := range r.changes {
+		a := c.save.answer
+		p("| %d | %d (%s B) | %s B | %s B | %.2f× | %.2f× | %d | %d ms | %.1f %% | %s | %.1f %% |",
+			c.seed, c.nodes, num(c.nodeBytes), num(c.changedBytes), num(a.BytesUploaded), c.bytesRatio(), c.bucketRatio(),
+			a.ChunksUploaded, a.DurationMS, 100*c.duration().Seconds()/r.fullMedian().Seconds(),
+			ms(c.save.wall), 100*c.save.wall.Seconds()/r.fullWallMedian().Seconds())
+	}
+	bm, bw, tm, tw, wm, ww := r.changeStats()
+	p("| **mean** | | | | **%.2f×** | | | | **%.1f %%** | | %.1f %% |", bm, tm*100, wm*100)
+	p("| **worst** | | | | **%.2f×** | | | | **%.1f %%** | | %.1f %% |", bw, tw*100, ww*100)
+	p("")
+	n := r.noop
+	p("No-op save (`POST /v1/saves` with nothing changed): `unchanged` %t, `bytes_uploaded` %d, `chunks_uploaded` %d,",
+		n.answer.Unchanged, n.answer.BytesUploaded, n.answer.ChunksUploaded)
+	p("answered in %s (wall); the bucket listed before and after: %d new or rewritten objects (%d objects in all).",
+		ms(n.wall), n.newObjects, n.objectsAfter)
+	p("The final save on SIGTERM (nothing changed either) wrote %d objects; the shutdown took %s.", r.shutdownNew, ms(r.shutdownWall))
+	p("")
+}
+
+func (r *results) writeMemory(p func(string, ...any)) {
+	p("## Memory")
+	p("")
+	p("| process | peak RSS | graph (node data) | peak ÷ graph | target |")
+	p("|---|---|---|---|---|")
+	p("| `pitr serve` (VmHWM after loading, %d saves and the no-op save; %d nodes) | %s | %s | %.2f× | ≤ %s: %s |",
+		len(r.changes)+1, r.serveNodes, mb(r.serveRSS.hwm), mb(r.finalGraphBytes),
+		float64(r.serveRSS.hwm)/float64(r.finalGraphBytes), mb(int64(r.rssLimit())), verdict(float64(r.serveRSS.hwm) <= r.rssLimit()))
+	p("| `pitr restore` (largest `Maxrss` of %d runs, through a small helper process¹) | %s | %s | %.2f× | (none set) |",
+		len(r.restore.restores), mb(r.restore.peakRSS()), mb(r.finalGraphBytes), float64(r.restore.peakRSS())/float64(r.finalGraphBytes))
+	p("")
+	p("¹ Go starts children with `CLONE_VM|CLONE_VFORK`, so Linux charges the parent's peak RSS to the child's `Maxrss`")
+	p("(a `true` started by a Go process holding 300 MB reports 300 MB). pitr-bench therefore starts `pitr restore` through")
+	p("a re-executed copy of itself that is a few MB large when it starts it, and reads `Maxrss` there. `pitr serve`'s")
+	p("VmHWM, read from /proc, belongs to its own address space and is not affected.")
+	p("")
+	p("`pitr serve`'s peak RSS (VmHWM) grew as follows: %s after loading the %d nodes through the API, %s after the",
+		mb(r.rssAfterLoad.hwm), r.graph.nodes, mb(r.rssAfterFull.hwm))
+	p("full save, %s after the 1 %% change saves; its resident size (VmRSS) was %s at the end.", mb(r.serveRSS.hwm), mb(r.serveRSS.rss))
+	p("")
+}
+
+func (r *results) writeRestore(p func(string, ...any)) {
+	rr := r.restore
+	p("## Restore")
+	p("")
+	p("`pitr restore --at latest --data-dir NEW` (a child process, wall time from start to exit: choose the save, read")
+	p("its list chunks, fetch and check %d data chunks %d at a time, check the graph, install the data dir with fsync)",
+		rr.dataChunks, rr.parallel)
+	p("against a plain parallel GET of exactly the objects it reads — the manifest, %d list chunks and %d distinct data",
+		rr.listChunks, rr.dataChunks)
+	p("chunks, %s objects, %s B stored — with minio-go (`GetObject` + `io.ReadAll`, %d workers, a fresh client", num(int64(rr.objects)), num(rr.objectBytes), rr.parallel)
+	p("per run, its transport tuned as pitr's store). One untimed GET pass first (%s) warms MinIO; then the two", ms(rr.warmup))
+	p("alternate. Speed ratio = plain GET time ÷ restore time of each run's pair (measured back to back, so under the")
+	p("same load), median over the runs.")
+	p("")
+	p("| run | `pitr restore` | plain GET | restore speed ÷ plain GET speed | restore peak RSS |")
+	p("|---|---|---|---|---|")
+	for i, run := range rr.restores {
+		p("| %d | %s | %s | %.2f | %s |", i+1, ms(run.wall), ms(rr.plain[i]), rr.plain[i].Seconds()/run.wall.Seconds(), mb(run.maxRSS))
+	}
+	p("| **median** | **%s** | **%s** | **%.2f** | |", ms(rr.medianRestore()), ms(rr.medianPlain()), r.restoreRatio())
+	p("")
+	p("Restore speed ÷ plain GET speed: **%.2f** (target ≥ %.1f: %s). Medians: the restore read %.1f MB/s of stored",
+		r.restoreRatio(), targetRestore, verdict(r.restoreRatio() >= targetRestore), float64(rr.objectBytes)/1e6/rr.medianRestore().Seconds())
+	p("objects (%.1f MB/s of graph rebuilt), the plain GET %.1f MB/s.",
+		float64(rr.graphBytes)/1e6/rr.medianRestore().Seconds(), float64(rr.objectBytes)/1e6/rr.medianPlain().Seconds())
+	p("")
+}
