@@ -158,6 +158,28 @@ func (s *Saver) ForceNext() {
 	s.force = true
 }
 
+// MarkFenced stops the saver for good: another server took over the
+// session (err wraps ErrFenced). The claim's renewal calls it, so that a
+// fenced server says so at once rather than at its next save.
+func (s *Saver) MarkFenced(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.markFencedLocked(err)
+}
+
+func (s *Saver) markFencedLocked(err error) {
+	if s.fenced != nil {
+		return
+	}
+	s.fenced = err
+	s.lastErr = err.Error()
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.fenced.Set(1)
+	}
+	s.cfg.Logger.Error("fenced: another server took over this session; no more saves from this server (the local copy stays in the data dir)",
+		slog.String("session", s.cfg.Session), slog.String("error", err.Error()))
+}
+
 // Request asks for a save soon, with reason; it never blocks.
 func (s *Saver) Request(reason string) {
 	select {
@@ -218,15 +240,11 @@ func (s *Saver) Save(ctx context.Context, reason string) (Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if errors.Is(err, ErrFenced) {
-		s.fenced = err
-		s.lastErr = err.Error()
+		s.markFencedLocked(err)
 		if s.cfg.Metrics != nil {
-			s.cfg.Metrics.fenced.Set(1)
 			s.cfg.Metrics.failures.Inc()
 			s.cfg.Metrics.saves.WithLabelValues("error").Inc()
 		}
-		s.cfg.Logger.Error("fenced: another server took over this session; no more saves from this server (the local copy stays in the data dir)",
-			slog.String("session", s.cfg.Session), slog.String("error", err.Error()))
 		return Result{}, err
 	}
 	if err != nil {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -283,5 +285,19 @@ func TestFenceRecordsGenerationAndStopsSaving(t *testing.T) {
 	}
 	if newest, _ := manifest.Newest(ctx, st, "test"); newest.ID != r.ID {
 		t.Fatalf("a fenced save was committed: newest %s, want %s", newest.ID, r.ID)
+	}
+}
+
+func TestMarkFencedStopsSaving(t *testing.T) {
+	st := newStore(t)
+	s := session.New()
+	fill(t, s, 1, 10, 11)
+	sv, _ := newSaver(t, s, st)
+	sv.MarkFenced(fmt.Errorf("claim taken by host-b: %w", ErrFenced))
+	if _, err := sv.Save(context.Background(), "api"); !errors.Is(err, ErrFenced) || st.puts.Load() != 0 {
+		t.Fatalf("save after MarkFenced: %v, %d puts", err, st.puts.Load())
+	}
+	if !strings.Contains(sv.Status().LastError, "host-b") {
+		t.Fatalf("last_error %q", sv.Status().LastError)
 	}
 }

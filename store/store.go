@@ -1,6 +1,7 @@
-// Package store defines the small object-store interface pitr saves through,
-// the sentinel errors every implementation translates its SDK errors into, and
-// helpers shared by the implementations (store/file, store/minio, store/s3).
+// Package store defines the small object-store interface pitr saves through
+// (plain and conditional writes, reads, listings, deletes), the sentinel
+// errors every implementation translates its SDK errors into, and helpers
+// shared by the implementations (store/file, store/minio, store/s3).
 //
 // Keys are slash-separated paths relative to the store's root (the bucket
 // prefix of the store URL). Implementations never log or return credentials.
@@ -29,6 +30,9 @@ var (
 	ErrBadCredentials = errors.New("bad credentials")
 	// ErrPreconditionFailed: a conditional write lost (If-None-Match / If-Match).
 	ErrPreconditionFailed = errors.New("precondition failed")
+	// ErrInvalidCondition: a PutIf condition with neither or both of its
+	// fields set.
+	ErrInvalidCondition = errors.New("invalid write condition")
 	// ErrInvalidKey: the key (or list option) is not one every store can
 	// hold; see ValidateKey.
 	ErrInvalidKey = errors.New("invalid key")
@@ -81,18 +85,65 @@ type Store interface {
 	List(ctx context.Context, opts ListOptions, fn func(ObjectInfo) error) error
 	// Delete removes key. Deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
+	// PutIf stores data under key only if cond holds, atomically with
+	// respect to every other PutIf of the key, and returns the new object's
+	// ETag (as Stat, List and GetWithInfo report it). When cond does not
+	// hold — IfNoneMatch and the key exists, IfMatch and the key is missing
+	// or has another ETag — nothing is written and the error wraps
+	// ErrPreconditionFailed. Of concurrent PutIf calls with the same
+	// condition at most one succeeds. A cond with neither or both fields
+	// set is an error wrapping ErrInvalidCondition.
+	PutIf(ctx context.Context, key string, data []byte, cond Condition) (etag string, err error)
+	// GetWithInfo returns the whole object together with its metadata, both
+	// of the same version of the object (one request, not a Get then a
+	// Stat), so the ETag can guard a following PutIf. A missing key is
+	// ErrNotFound.
+	GetWithInfo(ctx context.Context, key string) ([]byte, ObjectInfo, error)
 	// String names the store for logs and errors (scheme, endpoint, bucket,
 	// prefix), never credentials.
 	String() string
 }
 
+// Condition is the precondition of a conditional write (PutIf): exactly one
+// of its fields is set. Stores implement it with S3's If-None-Match: * and
+// If-Match headers; the file store with an exclusive link and a lock.
+type Condition struct {
+	// IfNoneMatch: write only if the key does not exist (a create).
+	IfNoneMatch bool
+	// IfMatch: write only if the key exists with this ETag (without
+	// quotes), as returned by PutIf, GetWithInfo, Stat or List.
+	IfMatch string
+}
+
+// Validate reports, as an error wrapping ErrInvalidCondition, a condition
+// with neither or both fields set.
+func (c Condition) Validate() error {
+	switch {
+	case c.IfNoneMatch && c.IfMatch != "":
+		return fmt.Errorf("%w: both If-None-Match and If-Match (%q) set", ErrInvalidCondition, c.IfMatch)
+	case !c.IfNoneMatch && c.IfMatch == "":
+		return fmt.Errorf("%w: neither If-None-Match nor If-Match set (use Put)", ErrInvalidCondition)
+	}
+	return nil
+}
+
+// String describes the condition for errors: "if-none-match *" or
+// "if-match <etag>".
+func (c Condition) String() string {
+	if c.IfNoneMatch {
+		return "if-none-match *"
+	}
+	return "if-match " + c.IfMatch
+}
+
 // IsPermanent reports whether err is one that retrying cannot fix: a missing
 // object or bucket, denied access, rejected credentials, a lost precondition,
-// an invalid key.
+// an invalid key or write condition.
 func IsPermanent(err error) bool {
 	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrBucketNotFound) ||
 		errors.Is(err, ErrAccessDenied) || errors.Is(err, ErrBadCredentials) ||
-		errors.Is(err, ErrPreconditionFailed) || errors.Is(err, ErrInvalidKey)
+		errors.Is(err, ErrPreconditionFailed) || errors.Is(err, ErrInvalidKey) ||
+		errors.Is(err, ErrInvalidCondition)
 }
 
 // MaxKeyLen is the longest key ValidateKey accepts, in bytes. S3 allows 1024

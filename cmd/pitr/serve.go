@@ -9,16 +9,19 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pitr-dev/pitr/claim"
 	"github.com/pitr-dev/pitr/datadir"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
 	"github.com/pitr-dev/pitr/restore"
+	"github.com/pitr-dev/pitr/retention"
 	"github.com/pitr-dev/pitr/server"
 	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store"
@@ -36,6 +39,9 @@ type serveOptions struct {
 	logFormat      string
 	logLevel       string
 	shutdownWait   time.Duration
+	takeover       bool
+	keep           retention.Policy
+	pruneEvery     time.Duration
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -51,6 +57,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&o.shutdownWait, "shutdown-timeout", time.Minute, "how long the final save on SIGTERM/SIGINT may take")
+	fs.BoolVar(&o.takeover, "takeover", false, "take the session's writer claim at once from the server holding it (that server's next save fails: it is fenced)")
+	o.keep = retention.Default()
+	retention.AddFlags(fs, &o.keep)
+	fs.DurationVar(&o.pruneEvery, "prune-interval", 10*time.Minute, "apply the --keep-* retention policy after a save at most this often (0: never prune)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -90,19 +100,38 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, log *slog.Logge
 	host, _ := os.Hostname()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var saverRef atomic.Pointer[replicate.Saver] // set once the saver exists
+	onFenced := func(err error) {
+		if sv := saverRef.Load(); sv != nil {
+			sv.MarkFenced(err)
+		}
+	}
+	wc, err := acquireClaim(ctx, o, st, host, onFenced, log)
+	if err != nil {
+		return err
+	}
+	defer releaseClaim(context.WithoutCancel(ctx), wc, log)
 	start, err := loadSession(ctx, o, st, log)
 	if err != nil {
 		return err
 	}
+	pruner := newPruner(o, st, log)
 	saver := replicate.New(start.sess, replicate.Config{
 		Store: st, Session: o.session, DataDir: o.dataDir, Interval: o.saveInterval,
 		Host: host, StoreURL: st.String(), Logger: log, Metrics: replicate.NewMetrics(reg),
+		Fence: wc.Fence, OnSaved: pruner.saved,
 	})
 	start.prime(saver)
+	saverRef.Store(saver)
+	if err := wc.Fenced(); err != nil {
+		saver.MarkFenced(err)
+	}
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRun()
 	saverDone := make(chan struct{})
 	go func() { defer close(saverDone); saver.Run(runCtx) }()
+	prunerDone := make(chan struct{})
+	go func() { defer close(prunerDone); pruner.run(runCtx, saver) }()
 	if start.commitReason != "" {
 		saver.ForceNext()
 		if _, err := saver.Save(ctx, start.commitReason); err != nil {
@@ -142,11 +171,60 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, log *slog.Logge
 	}
 	cancelRun()
 	<-saverDone
+	<-prunerDone
 	if _, err := saver.Save(shutdownCtx, "shutdown"); err != nil {
 		return fmt.Errorf("final save failed (the local copy in %s is current): %w", o.dataDir, err)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// acquireClaim takes the session's writer claim before anything is loaded
+// or served: at once when it is free or released, or with --takeover;
+// after waiting for it to lapse when its holder stopped renewing. A live
+// holder makes serve fail, naming its host.
+func acquireClaim(ctx context.Context, o *serveOptions, st store.Store, host string, onFenced func(error), log *slog.Logger) (*claim.Claim, error) {
+	wc, err := claim.Acquire(ctx, st, o.session, claim.Options{Takeover: o.takeover, Host: host, Logger: log, OnFenced: onFenced})
+	switch {
+	case errors.Is(err, claim.ErrHeld):
+		return nil, fmt.Errorf("%w; stop that server first, or start this one with --takeover", err)
+	case errors.Is(err, claim.ErrUnreadable):
+		return nil, fmt.Errorf("%w; --takeover replaces it", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("session %s in %s: %w", o.session, st, err)
+	}
+	attrs := []any{slog.String("session", o.session), slog.Uint64("generation", wc.Generation()), slog.String("how", wc.How())}
+	if prev, ok := wc.Previous(); ok {
+		attrs = append(attrs, slog.String("previous_host", prev.Host), slog.Int("previous_pid", prev.PID))
+	}
+	if wc.Waited() > 0 {
+		attrs = append(attrs, slog.Duration("waited", wc.Waited().Round(time.Millisecond)))
+	}
+	msg := "writer claim held"
+	switch wc.How() {
+	case claim.HowTakeover, claim.HowReplaced:
+		msg = "writer claim taken over (--takeover): the previous holder can no longer save"
+	case claim.HowLapsed:
+		msg = "writer claim taken over after it lapsed: its holder had stopped renewing it"
+	}
+	log.Info(msg, attrs...)
+	return wc, nil
+}
+
+// releaseClaim releases the writer claim when serve ends, so that the next
+// server takes it at once. A fenced claim is not released: it is no longer
+// ours.
+func releaseClaim(ctx context.Context, wc *claim.Claim, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	switch err := wc.Release(ctx); {
+	case err == nil:
+		log.Info("writer claim released", slog.Uint64("generation", wc.Generation()))
+	case errors.Is(err, replicate.ErrFenced):
+	default:
+		log.Warn("could not release the writer claim; it lapses by itself within its TTL", slog.String("error", err.Error()))
+	}
 }
 
 // startState is the session a server starts with and what the saver must

@@ -10,7 +10,8 @@ import (
 	"github.com/pitr-dev/pitr/store"
 )
 
-// Counts is a snapshot of a Store's counters.
+// Counts is a snapshot of a Store's counters. Puts counts Put and PutIf
+// calls, Gets counts Get and GetWithInfo calls: one request each.
 type Counts struct {
 	Puts, Gets, Stats, Lists, Deletes int64
 	// Listed is the number of entries List calls delivered; with S3 page
@@ -113,6 +114,24 @@ func (s *Store) List(ctx context.Context, opts store.ListOptions, fn func(store.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	s.deletes.Add(1)
 	return s.count(s.inner.Delete(ctx, key))
+}
+
+// PutIf implements store.Store; it counts as a Put.
+func (s *Store) PutIf(ctx context.Context, key string, data []byte, cond store.Condition) (string, error) {
+	s.puts.Add(1)
+	tag, err := s.inner.PutIf(ctx, key, data, cond)
+	if err == nil {
+		s.bytesPut.Add(int64(len(data)))
+	}
+	return tag, s.count(err)
+}
+
+// GetWithInfo implements store.Store; it counts as a Get.
+func (s *Store) GetWithInfo(ctx context.Context, key string) ([]byte, store.ObjectInfo, error) {
+	s.gets.Add(1)
+	b, info, err := s.inner.GetWithInfo(ctx, key)
+	s.bytesGot.Add(int64(len(b)))
+	return b, info, s.count(err)
 }
 
 // String names the inner store.

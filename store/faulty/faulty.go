@@ -23,9 +23,13 @@ const (
 	Stat   Op = "stat"
 	List   Op = "list"
 	Delete Op = "delete"
+	// PutIf is a conditional write; rules for Put do not match it.
+	PutIf Op = "putif"
+	// GetWithInfo is a read with metadata; rules for Get do not match it.
+	GetWithInfo Op = "getwithinfo"
 )
 
-var ops = []Op{Put, Get, Stat, List, Delete}
+var ops = []Op{Put, Get, Stat, List, Delete, PutIf, GetWithInfo}
 
 // Rule says which calls fail and how.
 type Rule struct {
@@ -79,8 +83,8 @@ type Store struct {
 	mu    sync.Mutex
 	rules []*rule
 
-	calls    [5]atomic.Int64
-	failures [5]atomic.Int64
+	calls    [7]atomic.Int64
+	failures [7]atomic.Int64
 }
 
 var _ store.Store = (*Store)(nil)
@@ -232,6 +236,39 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return ierr
 	}
 	return err
+}
+
+// PutIf implements store.Store. A rule with After lets the write land and
+// then fails the call, like a conditional write whose answer is lost.
+func (s *Store) PutIf(ctx context.Context, key string, data []byte, cond store.Condition) (string, error) {
+	after, err := s.check(PutIf, key)
+	if err != nil && !after {
+		return "", err
+	}
+	tag, ierr := s.inner.PutIf(ctx, key, data, cond)
+	if ierr != nil {
+		return "", ierr
+	}
+	if err != nil {
+		return "", err
+	}
+	return tag, nil
+}
+
+// GetWithInfo implements store.Store.
+func (s *Store) GetWithInfo(ctx context.Context, key string) ([]byte, store.ObjectInfo, error) {
+	after, err := s.check(GetWithInfo, key)
+	if err != nil && !after {
+		return nil, store.ObjectInfo{}, err
+	}
+	b, info, ierr := s.inner.GetWithInfo(ctx, key)
+	if ierr != nil {
+		return nil, store.ObjectInfo{}, ierr
+	}
+	if err != nil {
+		return nil, store.ObjectInfo{}, err
+	}
+	return b, info, nil
 }
 
 // String names the inner store.

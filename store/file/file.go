@@ -10,9 +10,22 @@
 //
 // ETag is "<size>-<mtime>-<inode>" in hex (mtime in nanoseconds; no inode
 // where the platform has none): stable while the object is unchanged, and
-// different after a rewrite, since every Put renames a new file into place.
-// It is not a content hash, unlike S3's: equal content written twice gets
-// two ETags, and ETags of different stores do not compare.
+// different after every rewrite: each write renames a new file (a new
+// inode) into place, its mtime set to now but always after the replaced
+// file's, so even a reused inode does not bring back an old ETag. It is not
+// a content hash, unlike S3's: equal content written twice gets two ETags,
+// and ETags of different stores do not compare.
+//
+// Conditional writes (PutIf) are serialized by an exclusive flock(2) on the
+// root directory, held while the condition is checked and the new file put
+// in place; so they are atomic with respect to each other, in this process
+// and in every other process sharing the directory on a local file system.
+// IfNoneMatch creates with link(2), which fails if the key exists, so it is
+// atomic even against a concurrent Put. An IfMatch write is not atomic
+// against a concurrent unconditional Put or Delete of the same key (those
+// take no lock, so a large save never delays a lease renewal); pitr never
+// mixes the two on one key. On platforms without flock the lock is only
+// held within the process.
 //
 // A file system cannot hold both "a" and "a/b"; Put of one while the other
 // exists fails with an error naming both. The object stores do not have
@@ -30,6 +43,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/pitr-dev/pitr/store"
 )
@@ -123,15 +137,30 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 
 func (s *Store) put(key string, data []byte) error {
 	dst := s.path(key)
-	dir := filepath.Dir(dst)
-	if err := s.mkdirAll(dir); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, TempPrefix+"*")
+	tmp, _, err := s.writeTemp(dst, data)
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
+	return s.commit(key, tmp, dst, os.Rename)
+}
+
+// writeTemp writes data to a new, synced temporary file beside dst (making
+// dst's directory if needed) and returns its path and its ETag, which the
+// file keeps once renamed or linked to dst. Its mtime is set to now, or
+// just after dst's current mtime if that is not earlier, so with the inode
+// the ETag differs from that of every earlier version of the key (a
+// kernel's coarse timestamps alone could repeat one when an inode is
+// reused).
+func (s *Store) writeTemp(dst string, data []byte) (tmp, tag string, err error) {
+	dir := filepath.Dir(dst)
+	if err := s.mkdirAll(dir); err != nil {
+		return "", "", err
+	}
+	f, err := os.CreateTemp(dir, TempPrefix+"*")
+	if err != nil {
+		return "", "", err
+	}
+	tmp = f.Name()
 	ok := false
 	defer func() {
 		if !ok {
@@ -140,25 +169,47 @@ func (s *Store) put(key string, data []byte) error {
 		}
 	}()
 	if _, err := f.Write(data); err != nil {
-		return err
+		return "", "", err
 	}
 	if err := f.Chmod(0o644); err != nil {
-		return err
+		return "", "", err
+	}
+	mtime := time.Now()
+	if cur, err := os.Stat(dst); err == nil && !mtime.After(cur.ModTime()) {
+		mtime = cur.ModTime().Add(time.Nanosecond)
+	}
+	if err := os.Chtimes(tmp, mtime, mtime); err != nil {
+		return "", "", err
 	}
 	if err := f.Sync(); err != nil {
-		return err
+		return "", "", err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return "", "", err
 	}
 	if err := f.Close(); err != nil {
-		return err
+		return "", "", err
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	ok = true
+	return tmp, etag(fi), nil
+}
+
+// commit moves the temporary file tmp to dst with place (os.Rename, or
+// os.Link for a create that must not replace), removes tmp if it is still
+// there, and syncs the directory.
+func (s *Store) commit(key, tmp, dst string, place func(oldpath, newpath string) error) error {
+	err := place(tmp, dst)
+	if rerr := os.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
+		err = rerr
+	}
+	if err != nil {
 		if fi, serr := os.Lstat(dst); serr == nil && fi.IsDir() {
 			return fmt.Errorf("a directory of keys below %q is in the way", key)
 		}
 		return err
 	}
-	ok = true
-	return syncDir(dir)
+	return syncDir(filepath.Dir(dst))
 }
 
 // mkdirAll creates dir and its missing parents below the root, fsyncing the

@@ -3,9 +3,12 @@ package file_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/pitr-dev/pitr/store"
@@ -123,5 +126,90 @@ func TestFileDirectoryConflict(t *testing.T) {
 	}
 	if _, err := s.Get(ctx, "a/b/c"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get below a key: %v, want ErrNotFound", err)
+	}
+}
+
+// Every write gives the key a new ETag, even with the same content, so a
+// conditional write can never be fooled by an old ETag coming back.
+func TestETagChangesOnEveryWrite(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	seen := map[string]bool{}
+	tag, err := s.PutIf(ctx, "k", []byte("same"), store.Condition{IfNoneMatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen[tag] = true
+	for i := range 50 {
+		if i%2 == 0 {
+			tag, err = s.PutIf(ctx, "k", []byte("same"), store.Condition{IfMatch: tag})
+		} else {
+			err = s.Put(ctx, "k", []byte("same"))
+			if err == nil {
+				var info store.ObjectInfo
+				info, err = s.Stat(ctx, "k")
+				tag = info.ETag
+			}
+		}
+		if err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		if seen[tag] {
+			t.Fatalf("write %d of the same content repeated ETag %q", i, tag)
+		}
+		seen[tag] = true
+	}
+}
+
+// Conditional writes through two Store values on one directory (as two
+// processes would have) exclude each other: of many concurrent If-Match
+// writers exactly one wins, again and again.
+func TestPutIfAcrossStores(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "store")
+	a, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, err := a.PutIf(ctx, "lease", []byte("0"), store.Condition{IfNoneMatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 20 {
+		var (
+			wg   sync.WaitGroup
+			wins atomic.Int32
+			next atomic.Value
+		)
+		for i := range 8 {
+			st := a
+			if i%2 == 1 {
+				st = b
+			}
+			wg.Go(func() {
+				got, err := st.PutIf(ctx, "lease", fmt.Appendf(nil, "%d-%d", round, i), store.Condition{IfMatch: tag})
+				switch {
+				case err == nil:
+					wins.Add(1)
+					next.Store(got)
+				case !errors.Is(err, store.ErrPreconditionFailed):
+					t.Errorf("round %d writer %d: %v", round, i, err)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Fatalf("round %d: %d writers won, want 1", round, wins.Load())
+		}
+		tag = next.Load().(string)
+	}
+	// No temporary files are left behind by the losers.
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) != 1 {
+		t.Errorf("store directory holds %v, %v; want only the key", entries, err)
 	}
 }

@@ -5,6 +5,8 @@
 // errors (NoSuchKey -> store.ErrNotFound, AccessDenied ->
 // store.ErrAccessDenied, InvalidAccessKeyId and SignatureDoesNotMatch ->
 // store.ErrBadCredentials, PreconditionFailed -> store.ErrPreconditionFailed).
+// Conditional writes (PutIf) send If-None-Match: * or If-Match: "<etag>",
+// which MinIO checks atomically like S3.
 // minio-go retries transient failures itself; this package adds no retries.
 // Credentials never appear in String() or errors.
 package minio
@@ -176,14 +178,66 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
+// PutIf uploads data to key in one request with an If-None-Match: * or
+// If-Match: "<etag>" header (minio-go's SetMatchETagExcept and
+// SetMatchETag), which MinIO, like S3, checks under its object lock: a lost
+// condition is HTTP 412 PreconditionFailed, store.ErrPreconditionFailed.
+// MinIO answers If-Match on a missing key with 404; that too is a lost
+// condition.
+func (s *Store) PutIf(ctx context.Context, key string, data []byte, cond store.Condition) (string, error) {
+	if err := store.ValidateKey(key); err != nil {
+		return "", s.errorf("put", key, err)
+	}
+	op := "put (" + cond.String() + ")"
+	if err := cond.Validate(); err != nil {
+		return "", s.errorf(op, key, err)
+	}
+	opts := minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true}
+	if cond.IfNoneMatch {
+		opts.SetMatchETagExcept("*")
+	} else {
+		opts.SetMatchETag(cond.IfMatch)
+	}
+	info, err := s.client.PutObject(ctx, s.bucket, s.objectName(key), bytes.NewReader(data), int64(len(data)), opts)
+	if err != nil {
+		err = s.translate(err)
+		if !cond.IfNoneMatch && errors.Is(err, store.ErrNotFound) {
+			err = fmt.Errorf("%w: the key does not exist: %w", store.ErrPreconditionFailed, err)
+		}
+		return "", s.errorf(op, key, err)
+	}
+	if info.ETag == "" {
+		return "", s.errorf(op, key, errors.New("the server returned no ETag"))
+	}
+	return trimETag(info.ETag), nil
+}
+
+// GetWithInfo downloads the whole object; the metadata comes from the same
+// GET response.
+func (s *Store) GetWithInfo(ctx context.Context, key string) ([]byte, store.ObjectInfo, error) {
+	if err := store.ValidateKey(key); err != nil {
+		return nil, store.ObjectInfo{}, s.errorf("get", key, err)
+	}
+	data, oi, err := s.get(ctx, key)
+	if err != nil {
+		return nil, store.ObjectInfo{}, err
+	}
+	return data, store.ObjectInfo{Key: key, Size: int64(len(data)), ModTime: oi.LastModified, ETag: trimETag(oi.ETag)}, nil
+}
+
 // Get downloads the whole object.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := store.ValidateKey(key); err != nil {
 		return nil, s.errorf("get", key, err)
 	}
+	data, _, err := s.get(ctx, key)
+	return data, err
+}
+
+func (s *Store) get(ctx context.Context, key string) ([]byte, minio.ObjectInfo, error) {
 	rd, info, _, err := s.core.GetObject(ctx, s.bucket, s.objectName(key), minio.GetObjectOptions{})
 	if err != nil {
-		return nil, s.errorf("get", key, s.translate(err))
+		return nil, info, s.errorf("get", key, s.translate(err))
 	}
 	defer rd.Close()
 	size := info.Size
@@ -192,12 +246,12 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
 	if _, err := buf.ReadFrom(rd); err != nil {
-		return nil, s.errorf("get", key, s.translate(err))
+		return nil, info, s.errorf("get", key, s.translate(err))
 	}
 	if info.Size >= 0 && int64(buf.Len()) != info.Size {
-		return nil, s.errorf("get", key, fmt.Errorf("read %d bytes, object has %d: %w", buf.Len(), info.Size, io.ErrUnexpectedEOF))
+		return nil, info, s.errorf("get", key, fmt.Errorf("read %d bytes, object has %d: %w", buf.Len(), info.Size, io.ErrUnexpectedEOF))
 	}
-	return buf.Bytes(), nil
+	return buf.Bytes(), info, nil
 }
 
 // Stat returns the object's metadata with a HEAD request.

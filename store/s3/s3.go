@@ -10,9 +10,11 @@
 //
 // SDK errors are translated at this boundary into the store sentinel errors
 // with errors.As on the modelled error types, smithy.APIError codes and, for
-// bodiless HEAD responses, the HTTP status. The SDK retries transient
-// failures itself (standard retryer, AWS_MAX_ATTEMPTS); this package adds no
-// retries. Credentials never appear in String() or errors.
+// bodiless HEAD responses, the HTTP status. Conditional writes (PutIf) use
+// PutObject's IfNoneMatch / IfMatch (S3 conditional writes). The SDK
+// retries transient failures itself (standard retryer, AWS_MAX_ATTEMPTS);
+// this package adds no retries. Credentials never appear in String() or
+// errors.
 package s3
 
 import (
@@ -135,6 +137,10 @@ func newClient(ctx context.Context, cfg Config) (*s3.Client, error) {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		// The SDK validates a GET's checksum when the object has one, and
+		// otherwise logs a DEBUG line to stderr whatever the log level
+		// (objects written by minio-go or older SDKs have none).
+		o.DisableLogOutputChecksumValidationSkipped = true
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
@@ -247,25 +253,80 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
+// PutIf uploads data to key in one PutObject request with S3's conditional
+// write headers, If-None-Match: * or If-Match: "<etag>"; S3 and MinIO
+// check them atomically and answer a lost condition with HTTP 412
+// PreconditionFailed, store.ErrPreconditionFailed. If-Match on a missing key
+// (404 NoSuchKey) is a lost condition too. S3's 409
+// ConditionalRequestConflict (a concurrent conditional write was in
+// progress) is returned as it is, a retryable error: the condition was not
+// decided.
+func (s *Store) PutIf(ctx context.Context, key string, data []byte, cond store.Condition) (string, error) {
+	if err := store.ValidateKey(key); err != nil {
+		return "", s.errorf("put", key, err)
+	}
+	op := "put (" + cond.String() + ")"
+	if err := cond.Validate(); err != nil {
+		return "", s.errorf(op, key, err)
+	}
+	in := &s3.PutObjectInput{
+		Bucket:        &s.bucket,
+		Key:           s.objectKey(key),
+		Body:          bytes.NewReader(data),
+		ContentLength: aws.Int64(int64(len(data))),
+		ContentType:   aws.String("application/octet-stream"),
+	}
+	if cond.IfNoneMatch {
+		in.IfNoneMatch = aws.String("*")
+	} else {
+		in.IfMatch = aws.String(`"` + cond.IfMatch + `"`)
+	}
+	out, err := s.client.PutObject(ctx, in)
+	if err != nil {
+		err = translate(err)
+		if !cond.IfNoneMatch && errors.Is(err, store.ErrNotFound) {
+			err = fmt.Errorf("%w: the key does not exist: %w", store.ErrPreconditionFailed, err)
+		}
+		return "", s.errorf(op, key, err)
+	}
+	tag := trimETag(aws.ToString(out.ETag))
+	if tag == "" {
+		return "", s.errorf(op, key, errors.New("the server returned no ETag"))
+	}
+	return tag, nil
+}
+
 // Get downloads the whole object.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	data, _, err := s.GetWithInfo(ctx, key)
+	return data, err
+}
+
+// GetWithInfo downloads the whole object; the metadata comes from the same
+// GetObject response.
+func (s *Store) GetWithInfo(ctx context.Context, key string) ([]byte, store.ObjectInfo, error) {
 	if err := store.ValidateKey(key); err != nil {
-		return nil, s.errorf("get", key, err)
+		return nil, store.ObjectInfo{}, s.errorf("get", key, err)
 	}
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: s.objectKey(key)})
 	if err != nil {
-		return nil, s.errorf("get", key, translate(err))
+		return nil, store.ObjectInfo{}, s.errorf("get", key, translate(err))
 	}
 	defer out.Body.Close()
 	size := aws.ToInt64(out.ContentLength)
 	buf := bytes.NewBuffer(make([]byte, 0, max(size, 0)+bytes.MinRead))
 	if _, err := buf.ReadFrom(out.Body); err != nil {
-		return nil, s.errorf("get", key, translate(err))
+		return nil, store.ObjectInfo{}, s.errorf("get", key, translate(err))
 	}
 	if out.ContentLength != nil && int64(buf.Len()) != size {
-		return nil, s.errorf("get", key, fmt.Errorf("read %d bytes, object has %d: %w", buf.Len(), size, io.ErrUnexpectedEOF))
+		return nil, store.ObjectInfo{}, s.errorf("get", key, fmt.Errorf("read %d bytes, object has %d: %w", buf.Len(), size, io.ErrUnexpectedEOF))
 	}
-	return buf.Bytes(), nil
+	return buf.Bytes(), store.ObjectInfo{
+		Key:     key,
+		Size:    int64(buf.Len()),
+		ModTime: aws.ToTime(out.LastModified),
+		ETag:    trimETag(aws.ToString(out.ETag)),
+	}, nil
 }
 
 // Stat returns the object's metadata with a HeadObject request.

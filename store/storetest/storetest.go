@@ -5,8 +5,10 @@
 // empty to 1 MiB objects, overwrites, ErrNotFound for missing keys, keys
 // rejected by store.ValidateKey, List in byte order with Prefix, StartAfter,
 // Delimiter, Limit and ErrStop (against a reference model), many concurrent
-// writers, cancelled contexts, and that neither String nor errors leak
-// secrets.
+// writers, cancelled contexts, that neither String nor errors leak secrets,
+// and conditional writes: GetWithInfo's ETag guards PutIf, If-None-Match
+// creates only a missing key, If-Match updates only the version it names,
+// and of concurrent conditional writers exactly one wins.
 package storetest
 
 import (
@@ -60,6 +62,12 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, secrets ...strin
 		{"ConcurrentPuts", testConcurrentPuts},
 		{"ConcurrentOverwrites", testConcurrentOverwrites},
 		{"CanceledContext", testCanceledContext},
+		{"GetWithInfo", testGetWithInfo},
+		{"PutIfNoneMatch", testPutIfNoneMatch},
+		{"PutIfMatch", testPutIfMatch},
+		{"PutIfInvalid", testPutIfInvalid},
+		{"PutIfConcurrentCreate", testPutIfConcurrentCreate},
+		{"PutIfConcurrentUpdate", testPutIfConcurrentUpdate},
 		{"NoSecrets", func(t *testing.T, s store.Store) { testNoSecrets(t, s, secrets) }},
 	}
 	for _, tc := range tests {

@@ -1,0 +1,133 @@
+package claim
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/pitr-dev/pitr/manifest"
+)
+
+// FormatVersion is the version of the claim object's JSON.
+const FormatVersion = 1
+
+// HistoryLen is how many generations the claim object remembers.
+const HistoryLen = 50
+
+// How a generation began, recorded in its history entry.
+const (
+	HowNew      = "new"      // the session had no claim
+	HowReleased = "released" // the previous holder released it on a clean stop
+	HowLapsed   = "lapsed"   // the previous holder stopped renewing
+	HowTakeover = "takeover" // taken from a holder at once (--takeover)
+	HowReplaced = "replaced" // an unreadable claim object was replaced (--takeover)
+)
+
+// Key returns the key of a session's claim object,
+// "sessions/<session>/claim.json".
+func Key(session string) string { return manifest.SessionPrefix(session) + "claim.json" }
+
+// Holder identifies a server process holding a claim.
+type Holder struct {
+	Host string `json:"host"`
+	PID  int    `json:"pid"`
+	// ID is random per acquisition: it tells this process's writes from
+	// those of another process on the same host with the same pid.
+	ID string `json:"id"`
+}
+
+func (h Holder) String() string {
+	if h.Host == "" {
+		return fmt.Sprintf("an unnamed host (pid %d)", h.PID)
+	}
+	return fmt.Sprintf("%s (pid %d)", h.Host, h.PID)
+}
+
+// Era is one generation of the claim in its history.
+type Era struct {
+	Generation uint64    `json:"generation"`
+	Host       string    `json:"host"`
+	PID        int       `json:"pid"`
+	ID         string    `json:"id"`
+	Since      time.Time `json:"since"`
+	How        string    `json:"how"`
+}
+
+// Record is the content of the claim object. Times come from the writer's
+// clock and are informative: the protocol never compares one host's clock
+// with another's for its safety.
+type Record struct {
+	FormatVersion int    `json:"format_version"`
+	Session       string `json:"session"`
+	Holder        Holder `json:"holder"`
+	// Generation grows by one every time the claim changes hands; the
+	// saver records it in every manifest.
+	Generation uint64    `json:"generation"`
+	AcquiredAt time.Time `json:"acquired_at"`
+	RenewedAt  time.Time `json:"renewed_at"`
+	// TTLMS is the holder's lease time in milliseconds: it renews the claim
+	// at least every third of it, and a claim left unchanged for that long
+	// has lapsed.
+	TTLMS    int64 `json:"ttl_ms"`
+	Released bool  `json:"released"`
+	// Nonce is random per write, so every write changes the content (and
+	// with it an S3 ETag, an MD5 of the content) and a writer can tell its
+	// own write when it lost the answer.
+	Nonce string `json:"nonce"`
+	// History lists the recent generations, oldest first, at most
+	// HistoryLen of them.
+	History []Era `json:"history"`
+}
+
+// TTL returns the record's lease time, or def if it has none.
+func (r *Record) TTL(def time.Duration) time.Duration {
+	if r.TTLMS <= 0 {
+		return def
+	}
+	return time.Duration(r.TTLMS) * time.Millisecond
+}
+
+// next returns the record of a new generation held by h after r (nil: no
+// claim object, or an unreadable one).
+func next(r *Record, session string, h Holder, how string, now time.Time, ttl time.Duration) *Record {
+	n := &Record{FormatVersion: FormatVersion, Session: session, Holder: h, Generation: 1,
+		AcquiredAt: now, RenewedAt: now, TTLMS: ttl.Milliseconds()}
+	if r != nil {
+		n.Generation = r.Generation + 1
+		n.History = append(n.History, r.History...)
+	}
+	n.History = append(n.History, Era{Generation: n.Generation, Host: h.Host, PID: h.PID, ID: h.ID, Since: now, How: how})
+	if len(n.History) > HistoryLen {
+		n.History = n.History[len(n.History)-HistoryLen:]
+	}
+	return n
+}
+
+// encode returns the JSON of r with a fresh nonce set in it.
+func (r *Record) encode() ([]byte, error) {
+	r.Nonce = randomHex(8)
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+func decode(b []byte) (*Record, error) {
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, err
+	}
+	if r.FormatVersion > FormatVersion {
+		return nil, fmt.Errorf("format version %d is newer than this pitr understands (%d)", r.FormatVersion, FormatVersion)
+	}
+	return &r, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
+}
