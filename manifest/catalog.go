@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/pitr-dev/pitr/store"
 )
@@ -185,43 +186,20 @@ func List(ctx context.Context, st store.Store, session string) ([]*Manifest, err
 		return nil, err
 	}
 	out := make([]*Manifest, len(refs))
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		next     = make(chan int)
-	)
-	for range min(loadParallel, len(refs)) {
-		wg.Go(func() {
-			for i := range next {
-				m, err := loadKey(ctx, st, session, refs[i].ID, refs[i].Key)
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-						cancel()
-					}
-					mu.Unlock()
-					continue
-				}
-				out[i] = m
-			}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(loadParallel)
+	for i, ref := range refs {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			m, err := loadKey(gctx, st, session, ref.ID, ref.Key)
+			out[i] = m
+			return err
 		})
 	}
-feed:
-	for i := range refs {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if firstErr != nil {
-		return nil, fmt.Errorf("list saves of session %q: %w", session, firstErr)
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("list saves of session %q: %w", session, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("list saves of session %q: %w", session, err)

@@ -3,8 +3,10 @@ package retention
 import (
 	"context"
 	"fmt"
-	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/store"
@@ -79,42 +81,24 @@ func Prune(ctx context.Context, st store.Store, session string, p Policy, loc *t
 // deleteAll deletes the manifests of ids with deleteParallel workers,
 // stopping at the first error. It returns how many it deleted.
 func deleteAll(ctx context.Context, st store.Store, session string, ids []string) (int, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		deleted  int
-		firstErr error
-		next     = make(chan string)
-	)
-	for range min(deleteParallel, len(ids)) {
-		wg.Go(func() {
-			for id := range next {
-				err := manifest.Delete(ctx, st, session, id)
-				mu.Lock()
-				if err == nil {
-					deleted++
-				} else if firstErr == nil {
-					firstErr = err
-					cancel()
-				}
-				mu.Unlock()
+	var deleted atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(deleteParallel)
+	for _, id := range ids {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if err := manifest.Delete(gctx, st, session, id); err != nil {
+				return err
 			}
+			deleted.Add(1)
+			return nil
 		})
 	}
-feed:
-	for _, id := range ids {
-		select {
-		case next <- id:
-		case <-ctx.Done():
-			break feed
-		}
+	err := g.Wait()
+	if err == nil && int(deleted.Load()) < len(ids) {
+		err = ctx.Err()
 	}
-	close(next)
-	wg.Wait()
-	if firstErr == nil && deleted < len(ids) {
-		firstErr = ctx.Err()
-	}
-	return deleted, firstErr
+	return int(deleted.Load()), err
 }
