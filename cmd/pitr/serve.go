@@ -272,6 +272,11 @@ func loadSession(ctx context.Context, o *serveOptions, st store.Store, log *slog
 		return nil, fmt.Errorf("data dir %s is empty and the store cannot be read, so the session cannot be restored (use --no-restore to start empty): %w", o.dataDir, err)
 	}
 	log.Info("data dir empty: restoring the newest save", slog.String("save_id", newest.ID), slog.Time("save_time", newest.Time))
+	return restoreNewest(ctx, o, st, newest, log)
+}
+
+// restoreNewest fetches save newest into the data dir and starts from it.
+func restoreNewest(ctx context.Context, o *serveOptions, st store.Store, newest *manifest.Manifest, log *slog.Logger) (*startState, error) {
 	graph, g, entries, err := restore.Fetch(ctx, st, newest, restore.DefaultParallel, nil)
 	if err != nil {
 		return nil, fmt.Errorf("restore newest save: %w", err)
@@ -310,7 +315,18 @@ func loadLocal(ctx context.Context, o *serveOptions, st store.Store, log *slog.L
 		return s, nil
 	}
 	from := newest
+	if local.Meta.SaveID != newest.ID && !local.Meta.Restored && !s.dirty {
+		// A copy left from an earlier run, while another server saved
+		// newer states: the store is ahead, so serve its newest save.
+		log.Warn("data dir holds an older save than the store's newest and no unsaved changes: loading the newest save",
+			slog.String("data_dir_save", local.Meta.SaveID), slog.String("newest_save", newest.ID))
+		return restoreNewest(ctx, o, st, newest, log)
+	}
 	if local.Meta.SaveID != newest.ID {
+		if s.dirty {
+			log.Warn("data dir holds unsaved changes made on an older save than the store's newest; they will be saved as the newest state",
+				slog.String("data_dir_save", local.Meta.SaveID), slog.String("newest_save", newest.ID))
+		}
 		if from, err = manifest.Load(ctx, st, o.session, local.Meta.SaveID); err != nil {
 			log.Warn("save of the local copy not found in the store; saving it anew", slog.String("save_id", local.Meta.SaveID), slog.String("error", err.Error()))
 			s.dirty = true
