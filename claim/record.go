@@ -120,8 +120,17 @@ func decode(b []byte) (*Record, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, err
 	}
-	if r.FormatVersion > FormatVersion {
+	switch {
+	case r.FormatVersion > FormatVersion:
 		return nil, fmt.Errorf("format version %d is newer than this pitr understands (%d)", r.FormatVersion, FormatVersion)
+	case r.FormatVersion < 1:
+		return nil, fmt.Errorf("format version %d", r.FormatVersion)
+	case r.Generation == 0:
+		return nil, fmt.Errorf("generation 0")
+	case r.Holder.ID == "":
+		return nil, fmt.Errorf("no holder id")
+	case r.TTLMS < 0 || r.TTLMS > (24*time.Hour).Milliseconds():
+		return nil, fmt.Errorf("implausible ttl_ms %d", r.TTLMS)
 	}
 	return &r, nil
 }

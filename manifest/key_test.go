@@ -136,3 +136,19 @@ func TestValidSessionName(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseKey(f *testing.F) {
+	k, _ := Key("default", NewID(time.Date(2025, 1, 12, 15, 34, 0, 0, time.UTC)))
+	f.Add(k)
+	f.Add("sessions/x/saves/000000000000000-.json")
+	f.Fuzz(func(t *testing.T, key string) {
+		session, id, err := ParseKey(key)
+		if err != nil {
+			return
+		}
+		again, err := Key(session, id)
+		if err != nil || again != key {
+			t.Fatalf("ParseKey(%q) = %q, %q but Key gives %q, %v", key, session, id, again, err)
+		}
+	})
+}
