@@ -15,16 +15,26 @@
 //
 // It prints a Markdown report with the figures, the issue's targets and
 // whether each was met; --write also writes the report to a file
-// (BENCHMARKS.md). The figures are ratios measured in one run on one
-// machine; nothing here asserts a performance target.
+// (BENCHMARKS.md), keeping the file's history section. The figures are
+// ratios measured in one run on one machine; nothing here asserts a
+// performance target.
+//
+// With --history it runs the history benchmark instead (history.go): a
+// store with --saves (1000) saves of the graph, built in-process, and the
+// wall time and store requests (counted on the wire by a proxy) of
+// `pitr prune`, `pitr gc`, `pitr verify` and `pitr restore --at` on it.
+// Its --write replaces only the history section of the file (between two
+// HTML comment lines), appending it when the file has none.
 //
 // Usage, from the repository root:
 //
 //	go run ./cmd/pitr-bench --write BENCHMARKS.md
+//	go run ./cmd/pitr-bench --history --write BENCHMARKS.md
 //
 // Flags: --nodes (2000), --seed (1), --changes (5), --runs (3),
 // --pitr (a built pitr binary; default: build ./cmd/pitr), --write PATH,
-// --keep (keep the temporary directory, with the MinIO and pitr logs).
+// --keep (keep the temporary directory, with the MinIO and pitr logs),
+// --history, --saves (1000; with --history).
 package main
 
 import (
@@ -56,6 +66,8 @@ type options struct {
 	pitr    string
 	write   string
 	keep    bool
+	history bool // --history: the history benchmark (history.go) instead
+	saves   int  // --saves: saves in the history
 }
 
 func main() {
@@ -70,14 +82,24 @@ func main() {
 	flag.StringVar(&o.pitr, "pitr", "", "pitr binary to measure (default: go build ./cmd/pitr into a temporary directory)")
 	flag.StringVar(&o.write, "write", "", "also write the Markdown report to this file (e.g. BENCHMARKS.md)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (MinIO data, logs, data dirs)")
+	flag.BoolVar(&o.history, "history", false, "run the history benchmark instead (prune, gc, verify, restore --at on --saves saves); with --write it replaces only its section of the file")
+	flag.IntVar(&o.saves, "saves", 1000, "with --history: saves in the history")
 	flag.Parse()
 	if o.nodes < 1 || o.changes < 1 || o.runs < 1 || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "pitr-bench: --nodes, --changes and --runs must be positive; no arguments")
 		os.Exit(2)
 	}
+	if o.history && o.saves < 20 {
+		fmt.Fprintln(os.Stderr, "pitr-bench: --saves must be at least 20")
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
+	runner := run
+	if o.history {
+		runner = runHistory
+	}
+	if err := runner(ctx, o, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "pitr-bench:", err)
 		os.Exit(1)
 	}
@@ -142,7 +164,8 @@ func run(ctx context.Context, o options, out, logw io.Writer) (err error) {
 		return err
 	}
 	if o.write != "" {
-		if err := os.WriteFile(o.write, []byte(report), 0o644); err != nil {
+		// The history section (--history) of the file, if any, is kept.
+		if err := writeMainReport(o.write, report); err != nil {
 			return err
 		}
 		logf("wrote %s", o.write)
