@@ -179,6 +179,23 @@ func (c *Claim) Fence(ctx context.Context) (uint64, error) {
 	return c.rec.Generation, nil
 }
 
+// Commit records, with a conditional write of the claim, that save id is
+// committed. It is replicate.Config.Commit: the saver calls it after the
+// save's manifest is stored, and readers (manifest.Commits) ignore a
+// manifest until the claim names it. A server that lost the claim gets an
+// error wrapping replicate.ErrFenced, so its manifest never counts.
+func (c *Claim) Commit(ctx context.Context, id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	prev := c.rec.LastSave
+	c.rec.LastSave = id
+	if err := c.renewLocked(ctx); err != nil {
+		c.rec.LastSave = prev
+		return err
+	}
+	return nil
+}
+
 // Release stops the renewals and marks the claim released, so that the
 // next server takes it at once. A fenced claim is not written; Release
 // then returns the fencing error.

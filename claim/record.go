@@ -27,7 +27,7 @@ const (
 
 // Key returns the key of a session's claim object,
 // "sessions/<session>/claim.json".
-func Key(session string) string { return manifest.SessionPrefix(session) + "claim.json" }
+func Key(session string) string { return manifest.ClaimKey(session) }
 
 // Holder identifies a server process holding a claim.
 type Holder struct {
@@ -53,6 +53,9 @@ type Era struct {
 	ID         string    `json:"id"`
 	Since      time.Time `json:"since"`
 	How        string    `json:"how"`
+	// LastSave is the last save this generation committed, filled in when
+	// the generation ends (manifest.Commits reads it).
+	LastSave string `json:"last_save,omitempty"`
 }
 
 // Record is the content of the claim object. Times come from the writer's
@@ -72,6 +75,10 @@ type Record struct {
 	// has lapsed.
 	TTLMS    int64 `json:"ttl_ms"`
 	Released bool  `json:"released"`
+	// LastSave is the newest save this generation committed: a save counts
+	// only once a conditional write of the claim names it, so a fenced
+	// writer can never commit one (manifest.Commits).
+	LastSave string `json:"last_save,omitempty"`
 	// Nonce is random per write, so every write changes the content (and
 	// with it an S3 ETag, an MD5 of the content) and a writer can tell its
 	// own write when it lost the answer.
@@ -97,6 +104,11 @@ func next(r *Record, session string, h Holder, how string, now time.Time, ttl ti
 	if r != nil {
 		n.Generation = r.Generation + 1
 		n.History = append(n.History, r.History...)
+		for i := range n.History {
+			if n.History[i].Generation == r.Generation {
+				n.History[i].LastSave = r.LastSave // the ending generation's commits
+			}
+		}
 	}
 	n.History = append(n.History, Era{Generation: n.Generation, Host: h.Host, PID: h.PID, ID: h.ID, Since: now, How: how})
 	if len(n.History) > HistoryLen {

@@ -132,7 +132,7 @@ func mark(ctx context.Context, st store.Store, parallel int, rep *Report) (map[c
 	var saves []saveLists
 	listOf := map[chunker.ID]*saveLists{} // each list chunk → a save naming it (for errors)
 	for _, s := range sessions {
-		ms, err := manifest.List(ctx, st, s)
+		ms, err := manifest.ListAll(ctx, st, s)
 		if err != nil {
 			return nil, fmt.Errorf("mark: %w", err)
 		}

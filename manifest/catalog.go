@@ -95,17 +95,36 @@ func refOf(session string, o store.ObjectInfo) (Ref, bool) {
 	return Ref{Session: s, ID: id, Time: t, Key: o.Key}, true
 }
 
-// first returns the first save key listed from opts, or ok false.
-func first(ctx context.Context, st store.Store, session string, opts store.ListOptions) (ref Ref, ok bool, err error) {
-	opts.Limit = 1
+// firstCommitted returns the first committed save in the listing opts
+// selects (newest first), or nil when there is none. Usually the first key
+// is committed: one List request with a small page, one claim read and one
+// manifest read.
+func firstCommitted(ctx context.Context, st store.Store, session string, opts store.ListOptions) (*Manifest, error) {
+	commits, err := LoadCommits(ctx, st, session)
+	if err != nil {
+		return nil, err
+	}
+	var found *Manifest
+	opts.Limit = 4
 	err = st.List(ctx, opts, func(o store.ObjectInfo) error {
-		if r, good := refOf(session, o); good {
-			ref, ok = r, true
+		ref, good := refOf(session, o)
+		if !good {
+			return nil
+		}
+		m, err := loadKey(ctx, st, session, ref.ID, ref.Key)
+		if err != nil {
+			return err
+		}
+		if commits.Committed(m) {
+			found = m
 			return store.ErrStop
 		}
 		return nil
 	})
-	return ref, ok, err
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", opts.Prefix, err)
+	}
+	return found, nil
 }
 
 // Newest returns the session's newest save; ErrNoSaves when it has none.
@@ -114,14 +133,14 @@ func Newest(ctx context.Context, st store.Store, session string) (*Manifest, err
 		return nil, fmt.Errorf("newest save: %w", err)
 	}
 	prefix := SavesPrefix(session)
-	ref, ok, err := first(ctx, st, session, store.ListOptions{Prefix: prefix})
+	m, err := firstCommitted(ctx, st, session, store.ListOptions{Prefix: prefix})
 	if err != nil {
-		return nil, fmt.Errorf("newest save of session %q: list %s: %w", session, prefix, err)
+		return nil, fmt.Errorf("newest save of session %q: %w", session, err)
 	}
-	if !ok {
+	if m == nil {
 		return nil, fmt.Errorf("newest save of session %q in %s: %w", session, st, ErrNoSaves)
 	}
-	return loadKey(ctx, st, session, ref.ID, ref.Key)
+	return m, nil
 }
 
 // At returns the newest save of session taken at or before t, with one
@@ -137,12 +156,12 @@ func At(ctx context.Context, st store.Store, session string, t time.Time) (*Mani
 	if ms := t.UnixMilli(); ms >= 0 {
 		// Keys of saves at or before t have an inverted time >= inv(ms),
 		// and those equal to it sort after the bare inv(ms).
-		ref, ok, err := first(ctx, st, session, store.ListOptions{Prefix: prefix, StartAfter: prefix + inv(ms)})
+		m, err := firstCommitted(ctx, st, session, store.ListOptions{Prefix: prefix, StartAfter: prefix + inv(ms)})
 		if err != nil {
-			return nil, fmt.Errorf("find save of session %q at or before %s: list %s: %w", session, at, prefix, err)
+			return nil, fmt.Errorf("find save of session %q at or before %s: %w", session, at, err)
 		}
-		if ok {
-			return loadKey(ctx, st, session, ref.ID, ref.Key)
+		if m != nil {
+			return m, nil
 		}
 	}
 	refs, err := Refs(ctx, st, session)
@@ -178,9 +197,24 @@ func Refs(ctx context.Context, st store.Store, session string) ([]Ref, error) {
 	return refs, nil
 }
 
-// List loads every manifest of session, oldest first, with up to 16 loads
-// at once. It fails on the first manifest that does not load, naming it.
+// List loads every committed save of session, oldest first (see Commits:
+// manifests a fenced writer stored, or a save still in flight, are left
+// out). It fails on the first manifest that does not load, naming it.
 func List(ctx context.Context, st store.Store, session string) ([]*Manifest, error) {
+	all, err := ListAll(ctx, st, session)
+	if err != nil {
+		return nil, err
+	}
+	commits, err := LoadCommits(ctx, st, session)
+	if err != nil {
+		return nil, fmt.Errorf("list saves of session %q: %w", session, err)
+	}
+	return slices.DeleteFunc(all, func(m *Manifest) bool { return !commits.Committed(m) }), nil
+}
+
+// ListAll loads every manifest stored for session, committed or not,
+// oldest first, with up to 16 loads at once: what gc must keep.
+func ListAll(ctx context.Context, st store.Store, session string) ([]*Manifest, error) {
 	refs, err := Refs(ctx, st, session)
 	if err != nil {
 		return nil, err

@@ -45,6 +45,10 @@ type Config struct {
 	// wrapping ErrFenced means another server took over: the saver stops
 	// saving for good.
 	Fence func(ctx context.Context) (generation uint64, err error)
+	// Commit, when set, is called after a save's manifest is stored; the
+	// save counts (manifest.Commits) only once it returns nil. An error
+	// wrapping ErrFenced stops the saver for good, as Fence does.
+	Commit func(ctx context.Context, saveID string) error
 	// OnSaved, when set, is called after every save that wrote a manifest.
 	// It must not block (retention uses it to wake its own goroutine).
 	OnSaved func(Result)
@@ -381,7 +385,12 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	}
 	m.DurationMS = time.Since(start).Milliseconds()
 	if err := manifest.Put(ctx, s.cfg.Store, m); err != nil {
-		return Result{}, fmt.Errorf("save session %s: commit save %s: %w", s.cfg.Session, m.ID, err)
+		return Result{}, fmt.Errorf("save session %s: store manifest of save %s: %w", s.cfg.Session, m.ID, err)
+	}
+	if s.cfg.Commit != nil {
+		if err := s.cfg.Commit(ctx, m.ID); err != nil {
+			return Result{}, fmt.Errorf("save session %s: commit save %s: %w", s.cfg.Session, m.ID, err)
+		}
 	}
 	s.known = up.modTimes
 	maps.Copy(s.known, upList.modTimes)

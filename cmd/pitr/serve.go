@@ -119,7 +119,7 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, log *slog.Logge
 	saver := replicate.New(start.sess, replicate.Config{
 		Store: st, Session: o.session, DataDir: o.dataDir, Interval: o.saveInterval,
 		Host: host, StoreURL: st.String(), Logger: log, Metrics: replicate.NewMetrics(reg),
-		Fence: wc.Fence, OnSaved: pruner.saved,
+		Fence: wc.Fence, Commit: wc.Commit, OnSaved: pruner.saved,
 	})
 	start.prime(saver)
 	saverRef.Store(saver)

@@ -1,0 +1,104 @@
+package manifest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// savesWithGenerations stores one save per generation entry, a minute apart.
+func savesWithGenerations(t *testing.T, st *countingStore, gens ...uint64) []*Manifest {
+	t.Helper()
+	base := time.Date(2025, 1, 12, 15, 0, 0, 0, time.UTC)
+	var out []*Manifest
+	for i, g := range gens {
+		m := sample()
+		at := base.Add(time.Duration(i) * time.Minute)
+		m.Session, m.ID, m.Time, m.Reason = "s", NewID(at), at, "interval"
+		m.Writer.Generation = g
+		if err := Put(context.Background(), st, m); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func putClaim(t *testing.T, st *countingStore, json string) {
+	t.Helper()
+	if err := st.Put(context.Background(), ClaimKey("s"), []byte(json)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCommittedSkipsFencedAndInFlightSaves(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	// generation 1 committed ms[0..1]; ms[2] was stored by gen 1 after it
+	// lost the claim; generation 2 committed ms[3]; ms[4] is in flight.
+	ms := savesWithGenerations(t, st, 1, 1, 1, 2, 2)
+	putClaim(t, st, fmt.Sprintf(`{"format_version": 1, "generation": 2, "last_save": %q,
+		"holder": {"id": "b"}, "history": [
+			{"generation": 1, "last_save": %q}, {"generation": 2}]}`, ms[3].ID, ms[1].ID))
+	c, err := LoadCommits(ctx, st, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []bool{true, true, false, true, false}
+	for i, m := range ms {
+		if got := c.Committed(m); got != want[i] {
+			t.Errorf("save %d (generation %d): committed %v, want %v", i, m.Writer.Generation, got, want[i])
+		}
+	}
+	newest, err := Newest(ctx, st, "s")
+	if err != nil || newest.ID != ms[3].ID {
+		t.Fatalf("newest: %v %v, want %s", newest, err, ms[3].ID)
+	}
+	at, err := At(ctx, st, "s", ms[2].Time)
+	if err != nil || at.ID != ms[1].ID {
+		t.Fatalf("at the fenced save's time: %v %v, want %s", at, err, ms[1].ID)
+	}
+	all, err := List(ctx, st, "s")
+	if err != nil || len(all) != 3 {
+		t.Fatalf("list: %d saves, %v", len(all), err)
+	}
+	if every, err := ListAll(ctx, st, "s"); err != nil || len(every) != 5 {
+		t.Fatalf("list all (what gc keeps): %d manifests, %v", len(every), err)
+	}
+}
+
+func TestCommitsAcceptEverythingWithoutAClaim(t *testing.T) {
+	ctx := context.Background()
+	for name, claim := range map[string]string{
+		"no claim":         "",
+		"unreadable claim": "{not json",
+		"generation 0":     `{"generation": 0}`,
+	} {
+		st := newStore(t)
+		ms := savesWithGenerations(t, st, 0, 3, 7)
+		if claim != "" {
+			putClaim(t, st, claim)
+		}
+		c, err := LoadCommits(ctx, st, "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			if !c.Committed(m) {
+				t.Errorf("%s: save of generation %d not accepted", name, m.Writer.Generation)
+			}
+		}
+	}
+	// generations older than the claim's history, and saves without a
+	// claim generation, are accepted
+	st := newStore(t)
+	ms := savesWithGenerations(t, st, 0, 1, 5)
+	putClaim(t, st, fmt.Sprintf(`{"generation": 5, "last_save": %q, "history": [{"generation": 5}]}`, ms[2].ID))
+	c, _ := LoadCommits(ctx, st, "s")
+	for _, m := range ms {
+		if !c.Committed(m) {
+			t.Errorf("save of generation %d not accepted", m.Writer.Generation)
+		}
+	}
+}
