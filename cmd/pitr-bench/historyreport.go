@@ -210,22 +210,7 @@ func roundMin(d time.Duration) string {
 }
 
 func (r *historyResults) writeMachine(p func(string, ...any)) {
-	m := r.machine
-	p("### Machine and run")
-	p("")
-	p("| | |")
-	p("|---|---|")
-	p("| date | %s (took %s) |", r.started.UTC().Format("2006-01-02 15:04 MST"), r.finished.Sub(r.started).Round(time.Second))
-	p("| CPUs (`nproc`) | %d — %s |", m.cpus, m.cpuModel)
-	p("| load average (1, 5, 15 min) | %s at the start, %s at the end |", r.loadStart, r.loadEnd)
-	p("| memory | %s |", m.memTotal)
-	p("| OS | %s |", m.kernel)
-	p("| Go (`go version`) | %s |", m.goVersion)
-	p("| MinIO | %s, on 127.0.0.1, one drive on local disk |", m.minio)
-	if m.commit != "" {
-		p("| pitr source | `git describe --always --dirty`: %s |", m.commit)
-	}
-	p("")
+	writeMachineTable(p, "### Machine and run", r.machine, r.started, r.finished, r.loadStart, r.loadEnd)
 }
 
 func (r *historyResults) writeBuild(p func(string, ...any)) {

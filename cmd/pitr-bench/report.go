@@ -207,14 +207,18 @@ func (r *results) markdown() string {
 }
 
 func (r *results) writeMachine(p func(string, ...any)) {
-	m := r.machine
-	p("## Machine and run")
+	writeMachineTable(p, "## Machine and run", r.machine, r.started, r.finished, r.loadStart, r.loadEnd)
+}
+
+// writeMachineTable writes where and when a run happened, under heading.
+func writeMachineTable(p func(string, ...any), heading string, m machine, started, finished time.Time, loadStart, loadEnd string) {
+	p(heading)
 	p("")
 	p("| | |")
 	p("|---|---|")
-	p("| date | %s (took %s) |", r.started.UTC().Format("2006-01-02 15:04 MST"), r.finished.Sub(r.started).Round(time.Second))
+	p("| date | %s (took %s) |", started.UTC().Format("2006-01-02 15:04 MST"), finished.Sub(started).Round(time.Second))
 	p("| CPUs (`nproc`) | %d — %s |", m.cpus, m.cpuModel)
-	p("| load average (1, 5, 15 min) | %s at the start, %s at the end |", r.loadStart, r.loadEnd)
+	p("| load average (1, 5, 15 min) | %s at the start, %s at the end |", loadStart, loadEnd)
 	p("| memory | %s |", m.memTotal)
 	p("| OS | %s |", m.kernel)
 	p("| Go (`go version`) | %s |", m.goVersion)
