@@ -153,6 +153,9 @@ func (s *Session) Put(a Actor, id string, in NodeInput) (*Node, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !a.Admin && s.state != StateActive {
+		return nil, fmt.Errorf("session is waiting for init: only an admin may put nodes: %w", ErrForbidden)
+	}
 	if err := s.mayEditLocked(a, id); err != nil {
 		return nil, err
 	}
@@ -249,9 +252,6 @@ func (s *Session) SetOwner(a Actor, id, owner string) (*Node, error) {
 func (s *Session) mayEditLocked(a Actor, id string) error {
 	if a.Admin {
 		return nil
-	}
-	if s.state != StateActive {
-		return fmt.Errorf("session is waiting for init: only an admin may change nodes: %w", ErrForbidden)
 	}
 	if old, ok := s.nodes[id]; ok && old.Owner != Common && old.Owner != a.User {
 		return fmt.Errorf("node %q is owned by %q: %w", id, old.Owner, ErrForbidden)

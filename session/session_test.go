@@ -28,6 +28,13 @@ func TestWaitingNeedsAdmin(t *testing.T) {
 	if _, err := s.Put(admin, "a", NodeInput{Type: "object"}); err != nil {
 		t.Fatalf("admin put while waiting: %v", err)
 	}
+	// SPEC makes only putting nodes admin-only while waiting
+	if _, err := s.SetOwner(Actor{User: "ann"}, "a", "ann"); err != nil {
+		t.Fatalf("user owner change while waiting: %v", err)
+	}
+	if err := s.Delete(Actor{User: "ann"}, "a"); err != nil {
+		t.Fatalf("user delete while waiting: %v", err)
+	}
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}
