@@ -241,49 +241,56 @@ func (s *Saver) Save(ctx context.Context, reason string) (Result, error) {
 		return Result{}, fenced
 	}
 	r, err := s.save(ctx, reason)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if errors.Is(err, ErrFenced) {
-		s.markFencedLocked(err)
-		if s.cfg.Metrics != nil {
-			s.cfg.Metrics.failures.Inc()
-			s.cfg.Metrics.saves.WithLabelValues("error").Inc()
-		}
+	s.record(reason, r, err)
+	if err != nil {
 		return Result{}, err
 	}
-	if err != nil {
+	if !r.Unchanged && s.cfg.OnSaved != nil {
+		s.cfg.OnSaved(r)
+	}
+	return r, nil
+}
+
+// record updates the status, metrics and log after a save attempt, and
+// queues a failed one for Run to retry.
+func (s *Saver) record(reason string, r Result, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.cfg.Metrics
+	if err != nil && m != nil {
+		m.failures.Inc()
+		m.saves.WithLabelValues("error").Inc()
+	}
+	switch {
+	case errors.Is(err, ErrFenced):
+		s.markFencedLocked(err)
+		return
+	case err != nil:
 		s.lastErr = err.Error()
-		if s.cfg.Metrics != nil {
-			s.cfg.Metrics.failures.Inc()
-			s.cfg.Metrics.saves.WithLabelValues("error").Inc()
-		}
 		s.cfg.Logger.Error("save failed", slog.String("reason", reason), slog.String("session", s.cfg.Session), slog.String("error", err.Error()))
 		select {
 		case s.retry <- reason:
 		default:
 		}
-		return Result{}, err
+		return
 	}
 	s.lastErr = ""
 	if !r.Unchanged {
 		rr := r
 		s.last = &rr
-		if s.cfg.OnSaved != nil {
-			defer s.cfg.OnSaved(rr)
-		}
 	}
-	if m := s.cfg.Metrics; m != nil {
-		m.lastSuccess.Set(float64(s.cfg.Now().Unix()))
-		if r.Unchanged {
-			m.saves.WithLabelValues("unchanged").Inc()
-		} else {
-			m.saves.WithLabelValues("ok").Inc()
-			m.duration.Observe(float64(r.DurationMS) / 1000)
-			m.bytesUploaded.Add(float64(r.BytesUploaded))
-			m.chunksUp.Add(float64(r.ChunksUploaded))
-		}
+	if m == nil {
+		return
 	}
-	return r, nil
+	m.lastSuccess.Set(float64(s.cfg.Now().Unix()))
+	if r.Unchanged {
+		m.saves.WithLabelValues("unchanged").Inc()
+		return
+	}
+	m.saves.WithLabelValues("ok").Inc()
+	m.duration.Observe(float64(r.DurationMS) / 1000)
+	m.bytesUploaded.Add(float64(r.BytesUploaded))
+	m.chunksUp.Add(float64(r.ChunksUploaded))
 }
 
 func (s *Saver) unchanged() (Result, error) {
