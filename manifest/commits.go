@@ -59,6 +59,15 @@ func LoadCommits(ctx context.Context, st store.Store, session string) (*Commits,
 	return c, nil
 }
 
+// LastCommitted returns the id of the newest save the claim's current
+// generation committed ("" if none, or without a claim).
+func (c *Commits) LastCommitted() string {
+	if c == nil {
+		return ""
+	}
+	return c.last
+}
+
 // Committed reports whether m is a committed save: written without a claim
 // (generation 0), or named at or before the last save its generation
 // committed. A manifest of the current generation newer than its last

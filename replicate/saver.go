@@ -257,6 +257,11 @@ func (s *Saver) record(reason string, r Result, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.cfg.Metrics
+	if errors.Is(err, context.Canceled) {
+		// stopped by its caller (shutdown): not a store failure, not retried
+		s.cfg.Logger.Info("save canceled", slog.String("reason", reason), slog.String("session", s.cfg.Session))
+		return
+	}
 	if err != nil && m != nil {
 		m.failures.Inc()
 		m.saves.WithLabelValues("error").Inc()

@@ -58,6 +58,20 @@ func Prune(ctx context.Context, st store.Store, session string, p Policy, loc *t
 		saves[i] = Save{ID: r.ID, Time: r.Time}
 	}
 	res.Decisions = Apply(saves, p, loc)
+	// The newest listed manifest may be a save still being committed, or one
+	// a fenced writer stored; the newest save the writer claim committed is
+	// kept as well, whatever the policy says.
+	commits, err := manifest.LoadCommits(ctx, st, session)
+	if err != nil {
+		return res, fmt.Errorf("prune: %w", err)
+	}
+	if last := commits.LastCommitted(); last != "" {
+		for i := range res.Decisions {
+			if d := &res.Decisions[i]; d.ID == last && !d.Keep {
+				d.Keep, d.Reasons = true, append(d.Reasons, "newest committed")
+			}
+		}
+	}
 	var remove []string
 	for _, d := range res.Decisions {
 		if d.Keep {

@@ -3,6 +3,7 @@ package retention_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -98,9 +99,10 @@ func TestPrune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Cost: one listing and one DELETE per removed save, no manifest read.
-	if c := st.Snapshot(); c.Lists != 1 || c.Deletes != 16 || c.Gets != 0 || c.Puts != 0 {
-		t.Fatalf("store requests %+v, want 1 list and 16 deletes", c)
+	// Cost: one listing, one read of the writer claim and one DELETE per
+	// removed save, no manifest read.
+	if c := st.Snapshot(); c.Lists != 1 || c.Deletes != 16 || c.Gets != 1 || c.Puts != 0 {
+		t.Fatalf("store requests %+v, want 1 list, 1 get and 16 deletes", c)
 	}
 	// Last 3 (13:00–15:00 on the 12th) and the newest of 2025-01-11 (23:00).
 	wantKept := []string{ids[3], ids[17], ids[18], ids[19]}
@@ -217,5 +219,29 @@ func TestPruneCanceled(t *testing.T) {
 	cancel()
 	if _, err := retention.Prune(ctx, st, "s", retention.Policy{Last: 1}, time.UTC, false); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Prune(canceled) = %v", err)
+	}
+}
+
+// The newest save the writer claim committed survives any policy, even when
+// newer manifests (in flight, or stored by a fenced writer) are listed.
+func TestPruneKeepsNewestCommitted(t *testing.T) {
+	ctx := context.Background()
+	st := newFileStore(t)
+	ids := putSaves(t, st, "s", hourly(6)...)
+	claim := fmt.Sprintf(`{"format_version": 1, "generation": 2, "last_save": %q, "holder": {"id": "x"}}`, ids[3])
+	if err := st.Put(ctx, manifest.ClaimKey("s"), []byte(claim)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := retention.Prune(ctx, st, "s", retention.Policy{Last: 1}, time.UTC, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := refIDs(t, st, "s"); !slices.Equal(got, []string{ids[3], ids[5]}) {
+		t.Fatalf("left %v, want the newest committed %s and the newest listed %s", got, ids[3], ids[5])
+	}
+	for _, d := range res.Decisions {
+		if d.ID == ids[3] && !slices.Contains(d.Reasons, "newest committed") {
+			t.Fatalf("reasons %v", d.Reasons)
+		}
 	}
 }

@@ -172,7 +172,9 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, log *slog.Logge
 	cancelRun()
 	<-saverDone
 	<-prunerDone
-	if _, err := saver.Save(shutdownCtx, "shutdown"); err != nil {
+	saveCtx, cancelSave := context.WithTimeout(context.Background(), o.shutdownWait)
+	defer cancelSave()
+	if _, err := saver.Save(saveCtx, "shutdown"); err != nil {
 		return fmt.Errorf("final save failed (the local copy in %s is current): %w", o.dataDir, err)
 	}
 	log.Info("stopped")
@@ -263,7 +265,7 @@ func loadSession(ctx context.Context, o *serveOptions, st store.Store, log *slog
 		log.Info("data dir empty: starting an empty session (--no-restore)")
 		return &startState{sess: session.New()}, nil
 	}
-	newest, err := manifest.Newest(ctx, st, o.session)
+	newest, err := newestSave(ctx, st, o.session, log)
 	if errors.Is(err, manifest.ErrNoSaves) {
 		log.Info("no saves of this session in the store: starting an empty session")
 		return &startState{sess: session.New()}, nil
@@ -273,6 +275,26 @@ func loadSession(ctx context.Context, o *serveOptions, st store.Store, log *slog
 	}
 	log.Info("data dir empty: restoring the newest save", slog.String("save_id", newest.ID), slog.Time("save_time", newest.Time))
 	return restoreNewest(ctx, o, st, newest, log)
+}
+
+// newestSave reads the session's newest save, waiting for the store with
+// backoff while it fails with an error worth retrying (down, throttling):
+// deciding what to serve on a guess could bury newer saves.
+func newestSave(ctx context.Context, st store.Store, sessionName string, log *slog.Logger) (*manifest.Manifest, error) {
+	wait := time.Second
+	for {
+		m, err := manifest.Newest(ctx, st, sessionName)
+		if err == nil || errors.Is(err, manifest.ErrNoSaves) || store.IsPermanent(err) {
+			return m, err
+		}
+		log.Warn("cannot read the newest save; retrying", slog.Duration("in", wait), slog.String("error", err.Error()))
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
 }
 
 // restoreNewest fetches save newest into the data dir and starts from it.
@@ -299,17 +321,24 @@ func loadLocal(ctx context.Context, o *serveOptions, st store.Store, log *slog.L
 	}
 	s := &startState{sess: session.FromGraph(local.Graph), dirty: local.Dirty}
 	log.Info("loaded data dir", slog.String("data_dir", o.dataDir), slog.String("save_id", local.Meta.SaveID), slog.Bool("pending", local.Dirty))
-	newest, err := manifest.Newest(ctx, st, o.session)
+	newest, err := newestSave(ctx, st, o.session, log)
 	switch {
 	case errors.Is(err, manifest.ErrNoSaves):
 		s.dirty = true
 		return s, nil
 	case err != nil:
-		log.Warn("store unreadable at start; serving the local copy and saving when it returns", slog.String("error", err.Error()))
-		s.dirty = true
-		return s, nil
+		return nil, fmt.Errorf("find the newest save to compare the data dir with: %w", err)
 	}
 	s.newest = newest
+	if local.Meta.Restored && local.Meta.SaveID == newest.ID {
+		// A restore of the newest save needs no commit; forget that it was
+		// restored, or a later start would take it for a rollback.
+		meta := local.Meta
+		meta.Restored = false
+		if err := datadir.WriteMeta(o.dataDir, meta); err != nil {
+			return nil, err
+		}
+	}
 	if local.Meta.SaveID == "" {
 		s.dirty = true
 		return s, nil

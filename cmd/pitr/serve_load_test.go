@@ -2,15 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/pitr-dev/pitr/datadir"
+	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
 	"github.com/pitr-dev/pitr/restore"
 	"github.com/pitr-dev/pitr/session"
+	"github.com/pitr-dev/pitr/store/faulty"
 	"github.com/pitr-dev/pitr/store/file"
 )
 
@@ -76,5 +80,85 @@ func TestLoadLocalChoosesStartState(t *testing.T) {
 				t.Fatalf("commit %q dirty %v, want %q %v", got.commitReason, got.dirty, tc.wantCommit, tc.wantDirty)
 			}
 		})
+	}
+}
+
+// A restore of the newest save is served as it is, and forgets that it was
+// restored: otherwise a later start, after other servers saved, would take
+// it for a rollback.
+func TestLoadLocalForgetsRestoreOfNewest(t *testing.T) {
+	ctx := context.Background()
+	st, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s := session.New()
+	if _, err := s.Put(session.Actor{Admin: true}, "n", session.NodeInput{Type: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replicate.New(s, replicate.Config{Store: st, Session: "s", Logger: log}).Save(ctx, "api"); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	m, err := restore.Choose(ctx, st, "s", time.Time{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := restore.ToDir(ctx, st, m, dir, false, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := loadLocal(ctx, &serveOptions{common: &common{session: "s"}, dataDir: dir}, st, log)
+	if err != nil || got.commitReason != "" || got.dirty {
+		t.Fatalf("start from a restore of the newest: %+v %v", got, err)
+	}
+	if l, err := datadir.Load(dir); err != nil || l.Meta.Restored {
+		t.Fatalf("restored flag kept: %+v %v", l.Meta, err)
+	}
+}
+
+// A store that fails for a moment at start-up is waited for, not guessed
+// around: the stale copy still yields to the newest save.
+func TestLoadLocalWaitsForTheStore(t *testing.T) {
+	ctx := context.Background()
+	inner, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s := session.New()
+	sv := replicate.New(s, replicate.Config{Store: inner, Session: "s", Logger: log})
+	var ids []string
+	for _, data := range []string{"old", "new"} {
+		if _, err := s.Put(session.Actor{Admin: true}, "n", session.NodeInput{Type: "t", Data: []byte(data)}); err != nil {
+			t.Fatal(err)
+		}
+		r, err := sv.Save(ctx, "api")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	m, err := manifest.Load(ctx, inner, "s", ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := restore.ToDir(ctx, inner, m, dir, false, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := datadir.Load(dir)
+	l.Meta.Restored = false // a copy left from an earlier run
+	if err := datadir.WriteMeta(dir, l.Meta); err != nil {
+		t.Fatal(err)
+	}
+	st := faulty.New(inner)
+	st.Inject(faulty.Rule{Err: errors.New("503 slow down"), Ops: []faulty.Op{faulty.List}, Times: 1})
+	got, err := loadLocal(ctx, &serveOptions{common: &common{session: "s"}, dataDir: dir}, st, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := got.sess.Get("n"); string(n.Data) != "new" || got.dirty {
+		t.Fatalf("after a passing store error: data %q dirty %v, want the newest save", n.Data, got.dirty)
 	}
 }
