@@ -108,14 +108,13 @@ func New(sess *session.Session, cfg Config) *Saver {
 }
 
 // Prime tells the saver that the session's current content is that of save
-// m, whose chunks are therefore in the store (entries are its data chunks).
-// A save with nothing changed since then writes nothing. The next save
-// still Stats m's chunks: their age is unknown (m may be old and be pruned),
-// so they are not trusted as the chunks of its own saves are.
-func (s *Saver) Prime(m *manifest.Manifest, entries []manifest.Entry) {
+// m: a save with nothing changed since then writes nothing. The next save
+// still Stats m's chunks rather than trusting them: their age is unknown
+// (m may be old, and pruned), see package gc.
+func (s *Saver) Prime(m *manifest.Manifest) {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
-	s.known = knownSet(m, entries)
+	s.known = map[chunker.ID]time.Time{}
 	s.lastGen = s.sess.Gen()
 	s.lastSHA = m.GraphSHA256
 	s.mu.Lock()
@@ -129,19 +128,6 @@ func (s *Saver) SetLast(m *manifest.Manifest) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.last = resultOf(m, false)
-}
-
-// knownSet returns the chunks of save m with an unknown (zero) ModTime:
-// expired, so the next save Stats them before relying on them.
-func knownSet(m *manifest.Manifest, entries []manifest.Entry) map[chunker.ID]time.Time {
-	known := make(map[chunker.ID]time.Time, len(entries)+len(m.ChunkList.Chunks))
-	for _, e := range entries {
-		known[e.ID] = time.Time{}
-	}
-	for _, c := range m.ChunkList.Chunks {
-		known[c.ID] = time.Time{}
-	}
-	return known
 }
 
 // MarkDirty tells the saver that the session may hold changes the store

@@ -182,13 +182,13 @@ func TestPrimeSkipsUploadOfKnownContent(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, _ := manifest.Newest(ctx, st, "test")
-	_, g, entries, err := restore.Fetch(ctx, st, m, 4, nil)
+	_, g, _, err := restore.Fetch(ctx, st, m, 4, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s2 := session.FromGraph(g)
 	sv2, _ := newSaver(t, s2, st)
-	sv2.Prime(m, entries)
+	sv2.Prime(m)
 	if r, err := sv2.Save(ctx, "api"); err != nil || !r.Unchanged || r.ID != m.ID {
 		t.Fatalf("save right after prime: %+v %v", r, err)
 	}

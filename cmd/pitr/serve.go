@@ -234,7 +234,6 @@ func releaseClaim(ctx context.Context, wc *claim.Claim, log *slog.Logger) {
 type startState struct {
 	sess         *session.Session
 	from         *manifest.Manifest // the save the session's content came from, if known
-	entries      []manifest.Entry
 	newest       *manifest.Manifest // the store's newest save, if known
 	dirty        bool               // the local copy holds changes the store lacks
 	commitReason string             // commit at once with this reason (a rollback)
@@ -242,7 +241,7 @@ type startState struct {
 
 func (s *startState) prime(saver *replicate.Saver) {
 	if s.from != nil {
-		saver.Prime(s.from, s.entries)
+		saver.Prime(s.from)
 	}
 	if s.newest != nil {
 		saver.SetLast(s.newest)
@@ -299,7 +298,7 @@ func newestSave(ctx context.Context, st store.Store, sessionName string, log *sl
 
 // restoreNewest fetches save newest into the data dir and starts from it.
 func restoreNewest(ctx context.Context, o *serveOptions, st store.Store, newest *manifest.Manifest, log *slog.Logger) (*startState, error) {
-	graph, g, entries, err := restore.Fetch(ctx, st, newest, restore.DefaultParallel, nil)
+	graph, g, _, err := restore.Fetch(ctx, st, newest, restore.DefaultParallel, nil)
 	if err != nil {
 		return nil, fmt.Errorf("restore newest save: %w", err)
 	}
@@ -308,7 +307,7 @@ func restoreNewest(ctx context.Context, o *serveOptions, st store.Store, newest 
 		Initialized: g.Initialized, NodeCount: len(g.Nodes)}); err != nil {
 		return nil, err
 	}
-	return &startState{sess: session.FromGraph(g), from: newest, entries: entries, newest: newest}, nil
+	return &startState{sess: session.FromGraph(g), from: newest, newest: newest}, nil
 }
 
 func loadLocal(ctx context.Context, o *serveOptions, st store.Store, log *slog.Logger) (*startState, error) {
@@ -365,11 +364,8 @@ func loadLocal(ctx context.Context, o *serveOptions, st store.Store, log *slog.L
 			s.commitReason = "restored:" + local.Meta.SaveID
 		}
 	}
-	entries, err := restore.Entries(ctx, st, from)
-	if err != nil {
-		log.Warn("cannot read the chunk list of the local copy's save; chunks will be checked one by one", slog.String("error", err.Error()))
-		entries = nil
-	}
-	s.from, s.entries = from, entries
+	// The chunk list of from is not read: the saver Stats the chunks of a
+	// save it was primed with anyway (their age is unknown, see package gc).
+	s.from = from
 	return s, nil
 }
