@@ -18,28 +18,38 @@ import (
 	"github.com/pitr-dev/pitr/store/file"
 )
 
-// TestLoadLocalChoosesStartState covers how serve starts from a data dir
-// that holds an older save than the store's newest.
-func TestLoadLocalChoosesStartState(t *testing.T) {
-	ctx := context.Background()
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// savedStore returns a file store holding one save of session "s" per
+// value of node "n", oldest first, and their ids.
+func savedStore(t *testing.T, values ...string) (*file.Store, []string) {
+	t.Helper()
 	st, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s := session.New()
-	sv := replicate.New(s, replicate.Config{Store: st, Session: "s", Logger: log})
+	sv := replicate.New(s, replicate.Config{Store: st, Session: "s", Logger: quietLog()})
 	var ids []string
-	for _, data := range []string{"old", "new"} {
+	for _, data := range values {
 		if _, err := s.Put(session.Actor{Admin: true}, "n", session.NodeInput{Type: "t", Data: []byte(data)}); err != nil {
 			t.Fatal(err)
 		}
-		r, err := sv.Save(ctx, "api")
+		r, err := sv.Save(context.Background(), "api")
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, r.ID)
 	}
+	return st, ids
+}
+
+// TestLoadLocalChoosesStartState covers how serve starts from a data dir
+// that holds an older save than the store's newest.
+func TestLoadLocalChoosesStartState(t *testing.T) {
+	ctx := context.Background()
+	st, ids := savedStore(t, "old", "new")
+	log := quietLog()
 	cases := []struct {
 		name       string
 		restored   bool
@@ -55,9 +65,9 @@ func TestLoadLocalChoosesStartState(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
-			m, err := restore.Choose(ctx, st, "s", sv.Status().LastSave.Time.Add(-1), false)
-			if err != nil || m.ID != ids[0] {
-				t.Fatalf("choose the old save: %v %v", m, err)
+			m, err := manifest.Load(ctx, st, "s", ids[0])
+			if err != nil {
+				t.Fatal(err)
 			}
 			if err := restore.ToDir(ctx, st, m, dir, false, "", nil); err != nil {
 				t.Fatal(err)
@@ -88,18 +98,8 @@ func TestLoadLocalChoosesStartState(t *testing.T) {
 // it for a rollback.
 func TestLoadLocalForgetsRestoreOfNewest(t *testing.T) {
 	ctx := context.Background()
-	st, err := file.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := session.New()
-	if _, err := s.Put(session.Actor{Admin: true}, "n", session.NodeInput{Type: "t"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := replicate.New(s, replicate.Config{Store: st, Session: "s", Logger: log}).Save(ctx, "api"); err != nil {
-		t.Fatal(err)
-	}
+	st, _ := savedStore(t, "only")
+	log := quietLog()
 	dir := filepath.Join(t.TempDir(), "data")
 	m, err := restore.Choose(ctx, st, "s", time.Time{}, true)
 	if err != nil {
@@ -121,24 +121,8 @@ func TestLoadLocalForgetsRestoreOfNewest(t *testing.T) {
 // around: the stale copy still yields to the newest save.
 func TestLoadLocalWaitsForTheStore(t *testing.T) {
 	ctx := context.Background()
-	inner, err := file.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := session.New()
-	sv := replicate.New(s, replicate.Config{Store: inner, Session: "s", Logger: log})
-	var ids []string
-	for _, data := range []string{"old", "new"} {
-		if _, err := s.Put(session.Actor{Admin: true}, "n", session.NodeInput{Type: "t", Data: []byte(data)}); err != nil {
-			t.Fatal(err)
-		}
-		r, err := sv.Save(ctx, "api")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, r.ID)
-	}
+	inner, ids := savedStore(t, "old", "new")
+	log := quietLog()
 	m, err := manifest.Load(ctx, inner, "s", ids[0])
 	if err != nil {
 		t.Fatal(err)
