@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/pitr-dev/pitr/session"
@@ -55,6 +56,8 @@ type Local struct {
 	// Dirty is set when the graph holds changes the store may not have: Meta
 	// says so, or graph.pitrg was replaced after session.json.
 	Dirty bool
+	// GraphSHA256 is the hex SHA-256 of graph.pitrg as read.
+	GraphSHA256 string
 }
 
 // HasSession reports whether dir holds a session.
@@ -87,7 +90,7 @@ func Load(dir string) (*Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", filepath.Join(dir, GraphFile), err)
 	}
-	l := &Local{Graph: g}
+	l := &Local{Graph: g, GraphSHA256: hashHex(raw)}
 	mb, err := os.ReadFile(filepath.Join(dir, MetaFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -98,7 +101,7 @@ func Load(dir string) (*Local, error) {
 		if err := json.Unmarshal(mb, &l.Meta); err != nil {
 			return nil, fmt.Errorf("load %s: %w", filepath.Join(dir, MetaFile), err)
 		}
-		l.Dirty = l.Meta.Pending || l.Meta.GraphSHA256 != hashHex(raw)
+		l.Dirty = l.Meta.Pending || l.Meta.GraphSHA256 != l.GraphSHA256
 	}
 	l.Meta.NodeCount = len(g.Nodes)
 	l.Meta.Initialized = g.Initialized
@@ -158,10 +161,15 @@ func Install(dir string, graph []byte, meta Meta, force bool) error {
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return fmt.Errorf("install session into %s: %w", dir, err)
 	}
+	moved, err := moveKept(dir, tmp)
+	if err != nil {
+		return err
+	}
 	var old string
 	if _, err := os.Lstat(dir); err == nil {
 		old = filepath.Join(parent, "."+filepath.Base(dir)+".old-"+randHex())
 		if err := os.Rename(dir, old); err != nil {
+			moveBack(tmp, dir, moved)
 			return fmt.Errorf("install session: move %s aside: %w", dir, err)
 		}
 	}
@@ -169,6 +177,7 @@ func Install(dir string, graph []byte, meta Meta, force bool) error {
 		if old != "" {
 			_ = os.Rename(old, dir)
 		}
+		moveBack(tmp, dir, moved)
 		return fmt.Errorf("install session into %s: %w", dir, err)
 	}
 	if err := syncDir(parent); err != nil {
@@ -182,6 +191,32 @@ func Install(dir string, graph []byte, meta Meta, force bool) error {
 	return nil
 }
 
+// moveKept moves the kept entries of dir (the admin password, set-aside
+// copies) into the new directory tmp before it replaces dir, and returns
+// their names.
+func moveKept(dir, tmp string) ([]string, error) {
+	var moved []string
+	for _, name := range kept {
+		from := filepath.Join(dir, name)
+		if _, err := os.Lstat(from); err != nil {
+			continue
+		}
+		if err := os.Rename(from, filepath.Join(tmp, name)); err != nil {
+			moveBack(tmp, dir, moved)
+			return nil, fmt.Errorf("install session into %s: keep %s: %w", dir, name, err)
+		}
+		moved = append(moved, name)
+	}
+	return moved, nil
+}
+
+// moveBack undoes moveKept after a failed install.
+func moveBack(tmp, dir string, moved []string) {
+	for _, name := range moved {
+		_ = os.Rename(filepath.Join(tmp, name), filepath.Join(dir, name))
+	}
+}
+
 func checkEmpty(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -190,6 +225,7 @@ func checkEmpty(dir string) error {
 	if err != nil {
 		return fmt.Errorf("check data dir %s: %w", dir, err)
 	}
+	entries = slices.DeleteFunc(entries, func(e fs.DirEntry) bool { return slices.Contains(kept, e.Name()) })
 	if len(entries) == 0 {
 		return nil
 	}
@@ -200,6 +236,12 @@ func checkEmpty(dir string) error {
 }
 
 func writeAtomic(dir, name string, data []byte) error {
+	return writeFileAtomic(dir, name, data, 0o644)
+}
+
+// writeFileAtomic writes dir/name with mode perm: temp file, fsync, rename,
+// fsync of the directory.
+func writeFileAtomic(dir, name string, data []byte, perm os.FileMode) error {
 	f, err := os.CreateTemp(dir, "."+name+".tmp-")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Join(dir, name), err)
@@ -213,7 +255,7 @@ func writeAtomic(dir, name string, data []byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Chmod(tmp, 0o644)
+		err = os.Chmod(tmp, perm)
 	}
 	if err == nil {
 		err = os.Rename(tmp, filepath.Join(dir, name))
@@ -246,4 +288,19 @@ func randHex() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// LoadMeta reads only session.json of dir; ok is false when there is none.
+func LoadMeta(dir string) (meta Meta, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, MetaFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Meta{}, false, nil
+	}
+	if err != nil {
+		return Meta{}, false, fmt.Errorf("load data dir: %w", err)
+	}
+	if err := json.Unmarshal(b, &meta); err != nil {
+		return Meta{}, false, fmt.Errorf("load %s: %w", filepath.Join(dir, MetaFile), err)
+	}
+	return meta, true, nil
 }

@@ -3,7 +3,8 @@ package replicate
 import "time"
 
 // Result describes one save, as POST /v1/saves returns it. For a save that
-// found nothing changed, Unchanged is set and ID/Time name the previous save.
+// found nothing changed, Unchanged is set and ID/Time name the previous save
+// (empty for a new session that was never saved and never changed).
 type Result struct {
 	ID             string    `json:"id"`
 	Time           time.Time `json:"time"`

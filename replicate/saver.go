@@ -317,6 +317,10 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	if hasLast && !s.force && snap.Gen == s.lastGen && s.lastSHA != "" {
 		return s.unchanged()
 	}
+	if !hasLast && !s.force && snap.Gen == 0 && s.lastGen == 0 {
+		// A new session that never changed: there is nothing to save.
+		return Result{Unchanged: true}, nil
+	}
 	graph, records := session.EncodeRecords(snap)
 	sum := sha256.Sum256(graph)
 	graphSHA := hex.EncodeToString(sum[:])

@@ -301,3 +301,28 @@ func TestMarkFencedStopsSaving(t *testing.T) {
 		t.Fatalf("last_error %q", sv.Status().LastError)
 	}
 }
+
+// A new session that never changed writes nothing, not even a manifest or
+// a data dir, until its first change.
+func TestNeverChangedSessionWritesNothing(t *testing.T) {
+	st := newStore(t)
+	s := session.New()
+	sv, dir := newSaver(t, s, st)
+	r, err := sv.Save(context.Background(), "shutdown")
+	if err != nil || !r.Unchanged || r.ID != "" {
+		t.Fatalf("save of a never-changed session = %+v, %v; want unchanged with no id", r, err)
+	}
+	n := 0
+	if err := st.List(context.Background(), store.ListOptions{}, func(store.ObjectInfo) error { n++; return nil }); err != nil || n != 0 {
+		t.Fatalf("store holds %d objects (%v), want none", n, err)
+	}
+	if has, _ := datadir.HasSession(dir); has {
+		t.Fatal("data dir written for a never-changed session")
+	}
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := sv.Save(context.Background(), "api"); err != nil || r.Unchanged || r.ID == "" {
+		t.Fatalf("save after init = %+v, %v; want a new save", r, err)
+	}
+}

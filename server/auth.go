@@ -79,7 +79,7 @@ func (s *Server) user(h actorHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lv := s.auth.level(r)
 		if lv == levelNone {
-			unauthorized(w, r, "this server needs a password")
+			unauthorized(w, r, "this server needs a password", "")
 			return
 		}
 		s.withActor(w, r, lv, h)
@@ -94,11 +94,11 @@ func (s *Server) admin(h actorHandler) http.Handler {
 		case lv == levelAdmin:
 			s.withActor(w, r, lv, h)
 		case s.auth.admin == nil:
-			writeError(w, http.StatusForbidden, "admin operations are disabled: no admin password is configured")
+			writeError(w, http.StatusForbidden, "admin operations are disabled: no admin password is configured"+s.adminHint)
 		case lv == levelUser:
-			writeError(w, http.StatusForbidden, "this needs the admin password")
+			writeError(w, http.StatusForbidden, "this needs the admin password"+s.adminHint)
 		default:
-			unauthorized(w, r, "this needs the admin password")
+			unauthorized(w, r, "this needs the admin password", s.adminHint)
 		}
 	})
 }
@@ -120,13 +120,23 @@ func (s *Server) withActor(w http.ResponseWriter, r *http.Request, lv level, h a
 	h(w, r, a)
 }
 
+// adminHintFor says where the admin password comes from, for the errors of
+// callers that lack it.
+func adminHintFor(file string) string {
+	h := " (set it with --admin-password or ADMIN_PASSWORD when starting pitr serve"
+	if file != "" {
+		h += "; none was set, so this server generated one in " + file
+	}
+	return h + ")"
+}
+
 // unauthorized answers 401, saying whether a password was missing or wrong
 // (never echoing it).
-func unauthorized(w http.ResponseWriter, r *http.Request, what string) {
+func unauthorized(w http.ResponseWriter, r *http.Request, what, hint string) {
 	w.Header().Set("WWW-Authenticate", "Bearer")
 	if _, ok := bearer(r); ok {
-		writeError(w, http.StatusUnauthorized, what+": wrong password")
+		writeError(w, http.StatusUnauthorized, what+": wrong password"+hint)
 		return
 	}
-	writeError(w, http.StatusUnauthorized, what+": missing Authorization: Bearer <password>")
+	writeError(w, http.StatusUnauthorized, what+": missing Authorization: Bearer <password>"+hint)
 }

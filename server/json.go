@@ -58,6 +58,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &mbe) {
 		msg = fmt.Sprintf("request body larger than %d bytes", mbe.Limit)
 	}
+	if errors.Is(err, session.ErrAdminOnly) {
+		msg += s.adminHint
+	}
 	if status == http.StatusInternalServerError {
 		s.log.Error("internal error", slog.String("method", r.Method),
 			slog.String("path", r.URL.Path), slog.String("error", msg))

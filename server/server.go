@@ -75,8 +75,11 @@ type Config struct {
 	SessionName    string
 	ServerPassword string // "" leaves user operations open
 	AdminPassword  string // "" means nobody is admin: admin-only endpoints answer 403
-	MaxNodeBytes   int64  // largest node data accepted; 0 means DefaultMaxNodeBytes
-	Logger         *slog.Logger
+	// AdminPasswordFile is where serve generated the admin password, if it
+	// did; errors for callers lacking it name the file.
+	AdminPasswordFile string
+	MaxNodeBytes      int64 // largest node data accepted; 0 means DefaultMaxNodeBytes
+	Logger            *slog.Logger
 	// Metrics is served at GET /metrics (built by the caller, e.g. with
 	// promhttp from its registry); nil answers 404.
 	Metrics http.Handler
@@ -106,13 +109,15 @@ type Server struct {
 	// DefaultStreamWriteTimeout). Set it before serving.
 	StreamWriteTimeout time.Duration
 
-	sess    *session.Session
-	saver   Saver
-	cfg     Config
-	log     *slog.Logger
-	auth    authenticator
-	mux     *http.ServeMux
-	handler http.Handler
+	sess  *session.Session
+	saver Saver
+	cfg   Config
+	log   *slog.Logger
+	auth  authenticator
+	// adminHint ends the errors of callers that lack the admin password.
+	adminHint string
+	mux       *http.ServeMux
+	handler   http.Handler
 
 	ctx    context.Context // cancelled by Close: ends every event stream
 	cancel context.CancelFunc
@@ -136,6 +141,7 @@ func New(sess *session.Session, saver Saver, cfg Config) *Server {
 		cfg:                cfg,
 		log:                log,
 		auth:               newAuthenticator(cfg.ServerPassword, cfg.AdminPassword),
+		adminHint:          adminHintFor(cfg.AdminPasswordFile),
 		mux:                http.NewServeMux(),
 		ctx:                ctx,
 		cancel:             cancel,

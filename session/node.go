@@ -28,6 +28,8 @@ var (
 	ErrForbidden = errors.New("forbidden")
 	ErrConflict  = errors.New("conflict")
 	ErrCorrupt   = errors.New("corrupt graph encoding")
+	// ErrAdminOnly wraps ErrForbidden for what only an admin may do.
+	ErrAdminOnly = fmt.Errorf("%w (needs the admin password)", ErrForbidden)
 )
 
 // Node is one node of the graph. A *Node held by a Session is never modified:

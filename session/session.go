@@ -154,13 +154,13 @@ func (s *Session) Put(a Actor, id string, in NodeInput) (*Node, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !a.Admin && s.state != StateActive {
-		return nil, fmt.Errorf("session is waiting for init: only an admin may put nodes: %w", ErrForbidden)
+		return nil, fmt.Errorf("session is waiting for init: only an admin may put nodes: %w", ErrAdminOnly)
 	}
 	if err := s.mayEditLocked(a, id); err != nil {
 		return nil, err
 	}
 	if !a.Admin && in.Owner != Common && in.Owner != a.User {
-		return nil, fmt.Errorf("node %q: only an admin may give a node to user %q: %w", id, in.Owner, ErrForbidden)
+		return nil, fmt.Errorf("node %q: only an admin may give a node to user %q: %w", id, in.Owner, ErrAdminOnly)
 	}
 	n := &Node{
 		ID:      id,
@@ -234,7 +234,7 @@ func (s *Session) SetOwner(a Actor, id, owner string) (*Node, error) {
 		return nil, err
 	}
 	if !a.Admin && owner != Common && owner != a.User {
-		return nil, fmt.Errorf("node %q: only an admin may give a node to user %q: %w", id, owner, ErrForbidden)
+		return nil, fmt.Errorf("node %q: only an admin may give a node to user %q: %w", id, owner, ErrAdminOnly)
 	}
 	if old.Owner == owner {
 		return old, nil

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -16,15 +17,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pitr-dev/pitr/backoff"
 	"github.com/pitr-dev/pitr/claim"
 	"github.com/pitr-dev/pitr/datadir"
-	"github.com/pitr-dev/pitr/manifest"
+	"github.com/pitr-dev/pitr/lifecycle"
 	"github.com/pitr-dev/pitr/replicate"
-	"github.com/pitr-dev/pitr/restore"
 	"github.com/pitr-dev/pitr/retention"
 	"github.com/pitr-dev/pitr/server"
-	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store"
+	"github.com/pitr-dev/pitr/store/storeurl"
 )
 
 type serveOptions struct {
@@ -40,6 +41,8 @@ type serveOptions struct {
 	logLevel       string
 	shutdownWait   time.Duration
 	takeover       bool
+	forceLocal     bool
+	adopt          bool
 	keep           retention.Policy
 	pruneEvery     time.Duration
 }
@@ -58,6 +61,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&o.shutdownWait, "shutdown-timeout", time.Minute, "how long the final save on SIGTERM/SIGINT may take")
 	fs.BoolVar(&o.takeover, "takeover", false, "take the session's writer claim at once from the server holding it (that server's next save fails: it is fenced)")
+	fs.BoolVar(&o.forceLocal, "force-local", false, "save a data dir that diverged from the store (edits made on an older save) as the newest state, over newer saves, instead of setting it aside")
+	fs.BoolVar(&o.adopt, "adopt", false, "take over a data dir that came from another store or session (migration): its state is saved into this one")
 	o.keep = retention.Default()
 	retention.AddFlags(fs, &o.keep)
 	fs.DurationVar(&o.pruneEvery, "prune-interval", 10*time.Minute, "apply the --keep-* retention policy after a save at most this often (0: never prune)")
@@ -74,11 +79,47 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageError{err}
 	}
-	st, err := o.open(ctx)
+	if err := o.validate(); err != nil {
+		return err
+	}
+	storeID, err := storeurl.Identity(o.store)
+	if err != nil {
+		return usageError{fmt.Errorf("--store: %w", err)}
+	}
+	if err := lifecycle.CheckOwner(o.dataDir, storeID, o.session, o.adopt, log); err != nil {
+		return err
+	}
+	adminFile, err := o.ensureAdminPassword()
 	if err != nil {
 		return err
 	}
-	return serve(ctx, o, st, log)
+	st, err := lifecycle.OpenStore(ctx, backoff.Policy{}, log, o.retryableOpen, o.open)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, o, st, adminFile, log)
+}
+
+// ensureAdminPassword generates an admin password into the data dir when
+// none is configured, or reuses the one generated before; it returns the
+// file's path ("" when the password was configured).
+func (o *serveOptions) ensureAdminPassword() (string, error) {
+	if o.adminPassword != "" {
+		return "", nil
+	}
+	pw, _, err := datadir.AdminPassword(o.dataDir)
+	if err != nil {
+		return "", fmt.Errorf("no admin password configured (--admin-password, ADMIN_PASSWORD) and none could be generated: %w", err)
+	}
+	o.adminPassword = pw
+	return filepath.Join(o.dataDir, datadir.AdminPasswordFile), nil
+}
+
+// retryableOpen says whether opening the store is worth retrying after err:
+// a local directory that cannot be opened will not open later.
+func (o *serveOptions) retryableOpen(err error) bool {
+	loc, perr := storeurl.Parse(o.store)
+	return perr == nil && loc.Scheme != storeurl.File && !errors.Is(err, storeurl.ErrBadURL)
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -96,7 +137,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
-func serve(ctx context.Context, o *serveOptions, st store.Store, log *slog.Logger) error {
+func serve(ctx context.Context, o *serveOptions, st store.Store, adminFile string, log *slog.Logger) error {
 	host, _ := os.Hostname()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -111,17 +152,20 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, log *slog.Logge
 		return err
 	}
 	defer releaseClaim(context.WithoutCancel(ctx), wc, log)
-	start, err := loadSession(ctx, o, st, log)
+	start, err := lifecycle.Start(ctx, lifecycle.Options{
+		Store: st, StoreID: st.String(), Session: o.session, DataDir: o.dataDir,
+		NoRestore: o.noRestore, ForceLocal: o.forceLocal, Logger: log,
+	})
 	if err != nil {
 		return err
 	}
 	pruner := newPruner(o, st, log)
-	saver := replicate.New(start.sess, replicate.Config{
+	saver := replicate.New(start.Session, replicate.Config{
 		Store: st, Session: o.session, DataDir: o.dataDir, Interval: o.saveInterval,
 		Host: host, StoreURL: st.String(), Logger: log, Metrics: replicate.NewMetrics(reg),
 		Fence: wc.Fence, Commit: wc.Commit, OnSaved: pruner.saved,
 	})
-	start.prime(saver)
+	start.Prime(saver)
 	saverRef.Store(saver)
 	if err := wc.Fenced(); err != nil {
 		saver.MarkFenced(err)
@@ -132,18 +176,19 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, log *slog.Logge
 	go func() { defer close(saverDone); saver.Run(runCtx) }()
 	prunerDone := make(chan struct{})
 	go func() { defer close(prunerDone); pruner.run(runCtx, saver) }()
-	if start.commitReason != "" {
+	if reason := start.CommitReason(); reason != "" {
 		saver.ForceNext()
-		if _, err := saver.Save(ctx, start.commitReason); err != nil {
+		if _, err := saver.Save(ctx, reason); err != nil {
 			log.Warn("could not commit the restored state yet; retrying", slog.String("error", err.Error()))
 		}
-	} else if start.dirty {
+	} else if start.Dirty {
 		saver.Request("local_changes")
 	}
 
-	api := server.New(start.sess, saver, server.Config{
+	api := server.New(start.Session, saver, server.Config{
 		SessionName: o.session, ServerPassword: o.serverPassword, AdminPassword: o.adminPassword,
-		MaxNodeBytes: o.maxNodeBytes, Logger: log,
+		AdminPasswordFile: adminFile,
+		MaxNodeBytes:      o.maxNodeBytes, Logger: log,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 	})
 	ln, err := net.Listen("tcp", o.listen)
@@ -154,8 +199,13 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, log *slog.Logge
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 	log.Info("serving", slog.String("listen", ln.Addr().String()), slog.String("store", st.String()),
-		slog.String("data_dir", o.dataDir), slog.String("state", string(start.sess.State())),
-		slog.Int("nodes", start.sess.NodeCount()))
+		slog.String("data_dir", o.dataDir), slog.String("state", string(start.Session.State())),
+		slog.Int("nodes", start.Session.NodeCount()))
+	if adminFile != "" {
+		log.Info("no admin password configured: using the one generated in "+adminFile+" (set --admin-password or ADMIN_PASSWORD to choose one)",
+			slog.String("admin_password_file", adminFile),
+			slog.String("try", fmt.Sprintf(`curl -s -X POST -H "Authorization: Bearer $(cat %s)" http://%s/v1/session/init`, adminFile, ln.Addr())))
+	}
 
 	select {
 	case <-ctx.Done():
@@ -227,145 +277,4 @@ func releaseClaim(ctx context.Context, wc *claim.Claim, log *slog.Logger) {
 	default:
 		log.Warn("could not release the writer claim; it lapses by itself within its TTL", slog.String("error", err.Error()))
 	}
-}
-
-// startState is the session a server starts with and what the saver must
-// know of it.
-type startState struct {
-	sess         *session.Session
-	from         *manifest.Manifest // the save the session's content came from, if known
-	newest       *manifest.Manifest // the store's newest save, if known
-	dirty        bool               // the local copy holds changes the store lacks
-	commitReason string             // commit at once with this reason (a rollback)
-}
-
-func (s *startState) prime(saver *replicate.Saver) {
-	if s.from != nil {
-		saver.Prime(s.from)
-	}
-	if s.newest != nil {
-		saver.SetLast(s.newest)
-	}
-	if s.dirty {
-		saver.MarkDirty()
-	}
-}
-
-// loadSession loads the data dir, or restores the newest save into it.
-func loadSession(ctx context.Context, o *serveOptions, st store.Store, log *slog.Logger) (*startState, error) {
-	has, err := datadir.HasSession(o.dataDir)
-	if err != nil {
-		return nil, err
-	}
-	if has {
-		return loadLocal(ctx, o, st, log)
-	}
-	if o.noRestore {
-		log.Info("data dir empty: starting an empty session (--no-restore)")
-		return &startState{sess: session.New()}, nil
-	}
-	newest, err := newestSave(ctx, st, o.session, log)
-	if errors.Is(err, manifest.ErrNoSaves) {
-		log.Info("no saves of this session in the store: starting an empty session")
-		return &startState{sess: session.New()}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("data dir %s is empty and the store cannot be read, so the session cannot be restored (use --no-restore to start empty): %w", o.dataDir, err)
-	}
-	log.Info("data dir empty: restoring the newest save", slog.String("save_id", newest.ID), slog.Time("save_time", newest.Time))
-	return restoreNewest(ctx, o, st, newest, log)
-}
-
-// newestSave reads the session's newest save, waiting for the store with
-// backoff while it fails with an error worth retrying (down, throttling):
-// deciding what to serve on a guess could bury newer saves.
-func newestSave(ctx context.Context, st store.Store, sessionName string, log *slog.Logger) (*manifest.Manifest, error) {
-	wait := time.Second
-	for {
-		m, err := manifest.Newest(ctx, st, sessionName)
-		if err == nil || errors.Is(err, manifest.ErrNoSaves) || store.IsPermanent(err) {
-			return m, err
-		}
-		log.Warn("cannot read the newest save; retrying", slog.Duration("in", wait), slog.String("error", err.Error()))
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 30*time.Second)
-	}
-}
-
-// restoreNewest fetches save newest into the data dir and starts from it.
-func restoreNewest(ctx context.Context, o *serveOptions, st store.Store, newest *manifest.Manifest, log *slog.Logger) (*startState, error) {
-	graph, g, _, err := restore.Fetch(ctx, st, newest, restore.DefaultParallel, nil)
-	if err != nil {
-		return nil, fmt.Errorf("restore newest save: %w", err)
-	}
-	t := newest.Time
-	if err := datadir.Write(o.dataDir, graph, datadir.Meta{Session: o.session, SaveID: newest.ID, SaveTime: &t, StoreURL: st.String(),
-		Initialized: g.Initialized, NodeCount: len(g.Nodes)}); err != nil {
-		return nil, err
-	}
-	return &startState{sess: session.FromGraph(g), from: newest, newest: newest}, nil
-}
-
-func loadLocal(ctx context.Context, o *serveOptions, st store.Store, log *slog.Logger) (*startState, error) {
-	local, err := datadir.Load(o.dataDir)
-	if err != nil {
-		return nil, err
-	}
-	if local.Meta.Session != "" && local.Meta.Session != o.session {
-		return nil, fmt.Errorf("data dir %s holds session %q, not %q", o.dataDir, local.Meta.Session, o.session)
-	}
-	s := &startState{sess: session.FromGraph(local.Graph), dirty: local.Dirty}
-	log.Info("loaded data dir", slog.String("data_dir", o.dataDir), slog.String("save_id", local.Meta.SaveID), slog.Bool("pending", local.Dirty))
-	newest, err := newestSave(ctx, st, o.session, log)
-	switch {
-	case errors.Is(err, manifest.ErrNoSaves):
-		s.dirty = true
-		return s, nil
-	case err != nil:
-		return nil, fmt.Errorf("find the newest save to compare the data dir with: %w", err)
-	}
-	s.newest = newest
-	if local.Meta.Restored && local.Meta.SaveID == newest.ID {
-		// A restore of the newest save needs no commit; forget that it was
-		// restored, or a later start would take it for a rollback.
-		meta := local.Meta
-		meta.Restored = false
-		if err := datadir.WriteMeta(o.dataDir, meta); err != nil {
-			return nil, err
-		}
-	}
-	if local.Meta.SaveID == "" {
-		s.dirty = true
-		return s, nil
-	}
-	from := newest
-	if local.Meta.SaveID != newest.ID && !local.Meta.Restored && !s.dirty {
-		// A copy left from an earlier run, while another server saved
-		// newer states: the store is ahead, so serve its newest save.
-		log.Warn("data dir holds an older save than the store's newest and no unsaved changes: loading the newest save",
-			slog.String("data_dir_save", local.Meta.SaveID), slog.String("newest_save", newest.ID))
-		return restoreNewest(ctx, o, st, newest, log)
-	}
-	if local.Meta.SaveID != newest.ID {
-		if s.dirty {
-			log.Warn("data dir holds unsaved changes made on an older save than the store's newest; they will be saved as the newest state",
-				slog.String("data_dir_save", local.Meta.SaveID), slog.String("newest_save", newest.ID))
-		}
-		if from, err = manifest.Load(ctx, st, o.session, local.Meta.SaveID); err != nil {
-			log.Warn("save of the local copy not found in the store; saving it anew", slog.String("save_id", local.Meta.SaveID), slog.String("error", err.Error()))
-			s.dirty = true
-			return s, nil
-		}
-		if !s.dirty {
-			s.commitReason = "restored:" + local.Meta.SaveID
-		}
-	}
-	// The chunk list of from is not read: the saver Stats the chunks of a
-	// save it was primed with anyway (their age is unknown, see package gc).
-	s.from = from
-	return s, nil
 }

@@ -286,3 +286,30 @@ func Redact(rawURL string) string {
 	}
 	return rawURL[:start] + "REDACTED" + rawURL[start+at:]
 }
+
+// Identity names the store rawURL points at, for telling whether a data dir
+// came from it: the canonical URL with a file store's path made absolute
+// and without an S3 endpoint (the same bucket reached another way is the
+// same store). It matches the String of the opened store up to that
+// endpoint, which SameStore ignores.
+func Identity(rawURL string) (string, error) {
+	loc, err := Parse(rawURL)
+	if err != nil {
+		return "", err
+	}
+	if loc.Scheme == File {
+		abs, err := filepath.Abs(loc.Path)
+		if err != nil {
+			return "", fmt.Errorf("store %s: %w", Redact(rawURL), err)
+		}
+		loc.Path = abs
+	}
+	return loc.String(), nil
+}
+
+// SameStore reports whether a store name recorded earlier (a store's
+// String, as data dirs keep it) names the store of identity.
+func SameStore(recorded, identity string) bool {
+	recorded, _, _ = strings.Cut(recorded, " at ") // an S3 endpoint
+	return recorded == identity
+}

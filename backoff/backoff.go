@@ -1,0 +1,94 @@
+// Package backoff is pitr's retry policy for waiting on a store: attempts
+// spaced by a delay that doubles from Min to Max, with full jitter in its
+// upper half so that servers waiting on one store do not poll in lockstep,
+// each retry logged. Errors that retrying cannot fix end the wait at once.
+package backoff
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/pitr-dev/pitr/store"
+)
+
+// Policy spaces retries. The zero value means 1 s doubling to 30 s.
+type Policy struct {
+	Min, Max time.Duration
+	// After waits; time.After when nil (tests pass a fake).
+	After func(time.Duration) <-chan time.Time
+}
+
+// permanentError marks an error Do must not retry.
+type permanentError struct{ error }
+
+func (p permanentError) Unwrap() error { return p.error }
+
+// Permanent marks err as one Do returns at once.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// Retryable reports whether Do retries err: not a store error retrying
+// cannot fix (store.IsPermanent), not marked Permanent, not a cancellation.
+func Retryable(err error) bool {
+	var p permanentError
+	return !errors.As(err, &p) && !store.IsPermanent(err) &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+// Do calls fn until it succeeds or fails with an error that is not
+// Retryable, logging each retry with what; it returns fn's last error
+// (unwrapped from Permanent), or ctx's error joined to it once ctx ends.
+func (p Policy) Do(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
+	p = p.withDefaults()
+	wait := p.Min
+	for {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if !Retryable(err) {
+			var pe permanentError
+			if errors.As(err, &pe) {
+				return pe.error
+			}
+			return err
+		}
+		d := p.jitter(wait)
+		log.Warn(what+"; retrying", slog.Duration("in", d.Round(time.Millisecond)), slog.String("error", err.Error()))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
+		case <-p.After(d):
+		}
+		wait = min(2*wait, p.Max)
+	}
+}
+
+func (p Policy) withDefaults() Policy {
+	if p.Min <= 0 {
+		p.Min = time.Second
+	}
+	if p.Max < p.Min {
+		p.Max = max(30*time.Second, p.Min)
+	}
+	if p.After == nil {
+		p.After = time.After
+	}
+	return p
+}
+
+// jitter picks a delay in [d/2, d].
+func (p Policy) jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
+}

@@ -1,0 +1,266 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/pitr-dev/pitr/backoff"
+	"github.com/pitr-dev/pitr/datadir"
+	"github.com/pitr-dev/pitr/manifest"
+	"github.com/pitr-dev/pitr/replicate"
+	"github.com/pitr-dev/pitr/restore"
+	"github.com/pitr-dev/pitr/session"
+	"github.com/pitr-dev/pitr/store"
+)
+
+// Options configure Start.
+type Options struct {
+	Store store.Store
+	// StoreID names the store in the data dir's session.json (its String).
+	StoreID string
+	Session string
+	DataDir string
+	// NoRestore starts an empty session when the data dir is empty.
+	NoRestore bool
+	// ForceLocal serves a diverged data dir and saves it over the store's
+	// newest save instead of setting it aside.
+	ForceLocal bool
+	Logger     *slog.Logger
+	// Now stamps set-aside copies; time.Now when nil.
+	Now func() time.Time
+	// Retry spaces attempts while the store cannot be read.
+	Retry backoff.Policy
+}
+
+// State is the session a server starts with and what its saver must know.
+type State struct {
+	Session *session.Session
+	// From is the save the session's content came from, if known.
+	From *manifest.Manifest
+	// Newest is the store's newest committed save, if any.
+	Newest *manifest.Manifest
+	// Dirty: the session holds changes the store lacks; save them.
+	Dirty bool
+	// RestoredFrom, when set, is a rollback written by pitr restore that
+	// must be committed at once as a new save (reason "restored:<id>").
+	RestoredFrom string
+	// SetAside is the copy of a diverged data dir set aside at start-up.
+	SetAside *datadir.Diverged
+}
+
+// Prime tells saver what the store already holds of the state.
+func (s *State) Prime(saver *replicate.Saver) {
+	if s.From != nil {
+		saver.Prime(s.From)
+	}
+	if s.Newest != nil {
+		saver.SetLast(s.Newest)
+	}
+	if s.Dirty {
+		saver.MarkDirty()
+	}
+}
+
+// CommitReason is the reason of the save to commit at once, or "".
+func (s *State) CommitReason() string {
+	if s.RestoredFrom == "" {
+		return ""
+	}
+	return "restored:" + s.RestoredFrom
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Start decides which state the server serves (see the package comment),
+// setting a diverged data dir aside and restoring the store's newest save
+// into the data dir where needed. The writer claim must be held.
+func Start(ctx context.Context, o Options) (*State, error) {
+	o.defaults()
+	has, err := datadir.HasSession(o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if has {
+		return startLocal(ctx, o)
+	}
+	if o.NoRestore {
+		o.Logger.Info("data dir empty: starting an empty session (--no-restore)")
+		return &State{Session: session.New()}, nil
+	}
+	newest, err := newestSave(ctx, o)
+	if errors.Is(err, manifest.ErrNoSaves) {
+		o.Logger.Info("no saves of this session in the store: starting an empty session")
+		return &State{Session: session.New()}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("data dir %s is empty and the store cannot be read, so the session cannot be restored (use --no-restore to start empty): %w", o.DataDir, err)
+	}
+	o.Logger.Info("data dir empty: restoring the newest save", slog.String("save_id", newest.ID), slog.Time("save_time", newest.Time))
+	return restoreNewest(ctx, o, newest)
+}
+
+// newestSave reads the session's newest committed save, waiting for the
+// store with backoff while it fails with an error worth retrying (down,
+// throttling): deciding what to serve on a guess could bury newer saves.
+func newestSave(ctx context.Context, o Options) (*manifest.Manifest, error) {
+	var m *manifest.Manifest
+	err := o.Retry.Do(ctx, o.Logger, "cannot read the newest save", func() error {
+		var err error
+		m, err = manifest.Newest(ctx, o.Store, o.Session)
+		if errors.Is(err, manifest.ErrNoSaves) {
+			return backoff.Permanent(err)
+		}
+		return err
+	})
+	return m, err
+}
+
+// restoreNewest fetches save newest into the data dir and starts from it.
+func restoreNewest(ctx context.Context, o Options, newest *manifest.Manifest) (*State, error) {
+	graph, g, _, err := restore.Fetch(ctx, o.Store, newest, restore.DefaultParallel, nil)
+	if err != nil {
+		return nil, fmt.Errorf("restore newest save: %w", err)
+	}
+	t := newest.Time
+	if err := datadir.Write(o.DataDir, graph, datadir.Meta{Session: o.Session, SaveID: newest.ID, SaveTime: &t, StoreURL: o.StoreID,
+		Initialized: g.Initialized, NodeCount: len(g.Nodes)}); err != nil {
+		return nil, err
+	}
+	return &State{Session: session.FromGraph(g), From: newest, Newest: newest}, nil
+}
+
+func startLocal(ctx context.Context, o Options) (*State, error) {
+	local, err := datadir.Load(o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if local.Meta.Session != "" && local.Meta.Session != o.Session {
+		return nil, fmt.Errorf("data dir %s holds session %q, not %q", o.DataDir, local.Meta.Session, o.Session)
+	}
+	s := &State{Session: session.FromGraph(local.Graph), Dirty: local.Dirty}
+	o.Logger.Info("loaded data dir", slog.String("data_dir", o.DataDir), slog.String("save_id", local.Meta.SaveID), slog.Bool("pending", local.Dirty))
+	newest, err := newestSave(ctx, o)
+	switch {
+	case errors.Is(err, manifest.ErrNoSaves):
+		s.Dirty = true
+		return s, nil
+	case err != nil:
+		return nil, fmt.Errorf("find the newest save to compare the data dir with: %w", err)
+	}
+	s.Newest = newest
+	base := local.Meta.SaveID
+	switch {
+	case local.GraphSHA256 == newest.GraphSHA256:
+		// The newest save holds this very graph (perhaps committed just
+		// before a crash kept session.json from saying so).
+		s.From, s.Dirty = newest, false
+		return s, markAt(o, local, newest)
+	case base == newest.ID:
+		// On the newest save, perhaps with unsaved edits on top of it.
+		s.From = newest
+		if local.Meta.Restored {
+			return s, markAt(o, local, newest)
+		}
+		return s, nil
+	case local.Meta.Restored:
+		return startRollback(ctx, o, local, s)
+	case !local.Dirty:
+		// A copy left from an earlier run, while another server saved
+		// newer states: the store is ahead, so serve its newest save.
+		o.Logger.Warn("data dir holds an older save than the store's newest and no unsaved changes: loading the newest save",
+			slog.String("data_dir_save", base), slog.String("newest_save", newest.ID))
+		return restoreNewest(ctx, o, newest)
+	case base == "" && len(local.Graph.Nodes) == 0 && !local.Graph.Initialized:
+		// A session that never held anything has nothing to keep.
+		return restoreNewest(ctx, o, newest)
+	case o.ForceLocal:
+		return startForced(ctx, o, local, s)
+	}
+	return startDiverged(ctx, o, local, newest)
+}
+
+// markAt records in session.json that the data dir is based on the newest
+// save, and forgets that it was restored: otherwise a later start, after
+// other servers saved, would take it for a rollback. Pending edits stay
+// pending unless the graph is the newest save's.
+func markAt(o Options, local *datadir.Local, newest *manifest.Manifest) error {
+	same := local.GraphSHA256 == newest.GraphSHA256
+	if !local.Meta.Restored && local.Meta.SaveID == newest.ID && (!local.Dirty || !same) {
+		return nil
+	}
+	meta := local.Meta
+	meta.Restored = false
+	meta.SaveID = newest.ID
+	t := newest.Time
+	meta.SaveTime = &t
+	meta.Updated = time.Time{}
+	if same {
+		meta.Pending, meta.GraphSHA256 = false, local.GraphSHA256
+	}
+	return datadir.WriteMeta(o.DataDir, meta)
+}
+
+// startRollback serves a data dir written by pitr restore whose save is not
+// the newest: the rollback is deliberate, so it is committed at once.
+func startRollback(ctx context.Context, o Options, local *datadir.Local, s *State) (*State, error) {
+	from, err := manifest.Load(ctx, o.Store, o.Session, local.Meta.SaveID)
+	if err != nil {
+		o.Logger.Warn("restored save not found in the store; saving the restored state anew",
+			slog.String("save_id", local.Meta.SaveID), slog.String("error", err.Error()))
+		s.Dirty = true
+		return s, nil
+	}
+	s.From, s.RestoredFrom = from, local.Meta.SaveID
+	return s, nil
+}
+
+// startForced serves a diverged data dir as --force-local asks: its state
+// is saved as the newest, over the store's newer saves.
+func startForced(ctx context.Context, o Options, local *datadir.Local, s *State) (*State, error) {
+	o.Logger.Warn("--force-local: the data dir diverged from the store and its state will be saved as the newest, over newer saves",
+		slog.String("data_dir_save", local.Meta.SaveID), slog.String("newest_save", s.Newest.ID))
+	if local.Meta.SaveID != "" {
+		if from, err := manifest.Load(ctx, o.Store, o.Session, local.Meta.SaveID); err == nil {
+			s.From = from
+		}
+	}
+	s.Dirty = true
+	return s, nil
+}
+
+// startDiverged sets a diverged data dir aside and serves the store's
+// newest save instead.
+func startDiverged(ctx context.Context, o Options, local *datadir.Local, newest *manifest.Manifest) (*State, error) {
+	d, err := datadir.SetAside(o.DataDir, datadir.DivergedInfo{
+		Session: o.Session, Store: o.StoreID, BaseSave: local.Meta.SaveID, NewestSave: newest.ID,
+		SetAsideAt: o.Now(), NodeCount: len(local.Graph.Nodes),
+		Reason: "the data dir holds unsaved edits made on a save that is not the store's newest committed save",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set aside the diverged data dir (start with --force-local to save it over the store's newest save instead): %w", err)
+	}
+	base := local.Meta.SaveID
+	if base == "" {
+		base = "(never saved)"
+	}
+	o.Logger.Error("data dir diverged from the store: its unsaved edits were made on save "+base+", but the store's newest committed save is "+newest.ID+
+		" (another server saved since). They were NOT saved: the copy is set aside and this server starts from "+newest.ID+
+		". Inspect it with `pitr diverged show "+d.Name+"` and apply chosen nodes with `pitr diverged apply "+d.Name+" NODE...`",
+		slog.String("set_aside", d.Path), slog.String("data_dir_save", local.Meta.SaveID), slog.String("newest_save", newest.ID))
+	s, err := restoreNewest(ctx, o, newest)
+	if err != nil {
+		return nil, err
+	}
+	s.SetAside = d
+	return s, nil
+}

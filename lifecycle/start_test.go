@@ -1,0 +1,334 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pitr-dev/pitr/backoff"
+	"github.com/pitr-dev/pitr/datadir"
+	"github.com/pitr-dev/pitr/manifest"
+	"github.com/pitr-dev/pitr/replicate"
+	"github.com/pitr-dev/pitr/restore"
+	"github.com/pitr-dev/pitr/session"
+	"github.com/pitr-dev/pitr/store"
+	"github.com/pitr-dev/pitr/store/faulty"
+	"github.com/pitr-dev/pitr/store/file"
+)
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// savedStore returns a file store holding one save of session "s" per
+// value of node "n", oldest first, and their ids.
+func savedStore(t *testing.T, values ...string) (*file.Store, []string) {
+	t.Helper()
+	st, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := session.New()
+	sv := replicate.New(s, replicate.Config{Store: st, Session: "s", Logger: quietLog()})
+	var ids []string
+	for _, data := range values {
+		if _, err := s.Put(session.Actor{Admin: true}, "n", session.NodeInput{Type: "t", Data: []byte(data)}); err != nil {
+			t.Fatal(err)
+		}
+		r, err := sv.Save(context.Background(), "api")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	return st, ids
+}
+
+// dataDirAt restores save id of st into a new data dir, then applies edit
+// to its session.json.
+func dataDirAt(t *testing.T, st store.Store, id string, edit func(*datadir.Meta)) string {
+	t.Helper()
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	m, err := manifest.Load(ctx, st, "s", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := restore.ToDir(ctx, st, m, dir, false, st.String(), nil); err != nil {
+		t.Fatal(err)
+	}
+	l, err := datadir.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(&l.Meta)
+	if err := datadir.WriteMeta(dir, l.Meta); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// editGraph puts node n=data into the data dir's graph, leaving
+// session.json as it is (so the graph is newer than it: unsaved edits).
+func editGraph(t *testing.T, dir, data string) {
+	t.Helper()
+	l, err := datadir.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := session.FromGraph(l.Graph)
+	if _, err := s.Put(session.Actor{Admin: true}, "n", session.NodeInput{Type: "t", Data: []byte(data)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, datadir.GraphFile), session.Encode(s.Snapshot()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func nodeData(t *testing.T, s *session.Session) string {
+	t.Helper()
+	n, err := s.Get("n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(n.Data)
+}
+
+// TestStartChoosesState is the table of start-up cases with a data dir
+// and a store that has saves (see the package comment).
+func TestStartChoosesState(t *testing.T) {
+	ctx := context.Background()
+	st, ids := savedStore(t, "old", "new")
+	cases := []struct {
+		name       string
+		base       string // the save the data dir holds
+		restored   bool
+		edit       string // unsaved edit of node n, "" for none
+		forceLocal bool
+		wantData   string
+		wantCommit string
+		wantDirty  bool
+		wantAside  bool
+	}{
+		{"on the newest save: served as it is", ids[1], false, "", false, "new", "", false, false},
+		{"on the newest save with edits: served and saved", ids[1], false, "newer", false, "newer", "", true, false},
+		{"stale copy: the store's newest wins", ids[0], false, "", false, "new", "", false, false},
+		{"restored older save: the rollback is committed", ids[0], true, "", false, "old", "restored:" + ids[0], false, false},
+		{"edits on an older save: set aside, the newest is served", ids[0], false, "mine", false, "new", "", false, true},
+		{"edits on an older save with --force-local: saved over the newest", ids[0], false, "mine", true, "mine", "", true, false},
+		{"edits equal to the newest save (committed before a crash): no save", ids[0], false, "new", false, "new", "", false, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := dataDirAt(t, st, tc.base, func(m *datadir.Meta) { m.Restored = tc.restored })
+			if tc.edit != "" {
+				editGraph(t, dir, tc.edit)
+			}
+			got, err := Start(ctx, Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, ForceLocal: tc.forceLocal, Logger: quietLog()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := nodeData(t, got.Session); d != tc.wantData {
+				t.Fatalf("started with %q, want %q", d, tc.wantData)
+			}
+			if got.CommitReason() != tc.wantCommit || got.Dirty != tc.wantDirty {
+				t.Fatalf("commit %q dirty %v, want %q %v", got.CommitReason(), got.Dirty, tc.wantCommit, tc.wantDirty)
+			}
+			copies, err := datadir.ListDiverged(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (got.SetAside != nil) != tc.wantAside || len(copies) != map[bool]int{true: 1}[tc.wantAside] {
+				t.Fatalf("set aside %v (%d copies), want %v", got.SetAside, len(copies), tc.wantAside)
+			}
+			// What the data dir says now must match what is served.
+			l, err := datadir.Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := nodeData(t, session.FromGraph(l.Graph)); d != tc.wantData {
+				t.Fatalf("data dir holds %q, want %q", d, tc.wantData)
+			}
+			if l.Dirty != tc.wantDirty || l.Meta.Restored != (tc.wantCommit != "") {
+				t.Fatalf("data dir dirty %v restored %v, want %v %v", l.Dirty, l.Meta.Restored, tc.wantDirty, tc.wantCommit != "")
+			}
+			if tc.wantAside {
+				d, local, err := datadir.LoadDiverged(dir, copies[0].Name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if nodeData(t, session.FromGraph(local.Graph)) != tc.edit || d.Info.BaseSave != tc.base || d.Info.NewestSave != ids[1] {
+					t.Fatalf("set-aside copy %+v holds %q", d.Info, nodeData(t, session.FromGraph(local.Graph)))
+				}
+			}
+		})
+	}
+}
+
+// Setting aside twice (a crash before the newest save replaced the data
+// dir) keeps one copy.
+func TestStartSetsAsideOnce(t *testing.T) {
+	ctx := context.Background()
+	st, ids := savedStore(t, "old", "new")
+	dir := dataDirAt(t, st, ids[0], func(m *datadir.Meta) { m.Restored = false })
+	editGraph(t, dir, "mine")
+	info := datadir.DivergedInfo{Session: "s", BaseSave: ids[0], NewestSave: ids[1], SetAsideAt: time.Now()}
+	if _, err := datadir.SetAside(dir, info); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Start(ctx, Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies, _ := datadir.ListDiverged(dir)
+	if got.SetAside == nil || len(copies) != 1 {
+		t.Fatalf("%d copies after setting the same graph aside twice, want 1 (set aside: %v, data %q)", len(copies), got.SetAside, nodeData(t, got.Session))
+	}
+}
+
+// A data dir whose graph never held anything and was never saved is
+// replaced by the newest save without a set-aside copy; one with content
+// is set aside.
+func TestStartUnsavedDataDir(t *testing.T) {
+	ctx := context.Background()
+	st, ids := savedStore(t, "only")
+	for _, withNode := range []bool{false, true} {
+		dir := filepath.Join(t.TempDir(), "data")
+		s := session.New()
+		if withNode {
+			if _, err := s.Put(session.Actor{Admin: true}, "n", session.NodeInput{Type: "t", Data: []byte("local")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := datadir.Write(dir, session.Encode(s.Snapshot()), datadir.Meta{Session: "s", Pending: true}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := Start(ctx, Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, Logger: quietLog()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if nodeData(t, got.Session) != "only" || got.From == nil || got.From.ID != ids[0] || (got.SetAside != nil) != withNode {
+			t.Fatalf("with a node %v: served %q, set aside %v", withNode, nodeData(t, got.Session), got.SetAside)
+		}
+	}
+}
+
+// A restore of the newest save is served as it is, and forgets that it was
+// restored: otherwise a later start, after other servers saved, would take
+// it for a rollback.
+func TestStartForgetsRestoreOfNewest(t *testing.T) {
+	ctx := context.Background()
+	st, ids := savedStore(t, "only")
+	dir := dataDirAt(t, st, ids[0], func(m *datadir.Meta) { m.Restored = true })
+	got, err := Start(ctx, Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, Logger: quietLog()})
+	if err != nil || got.CommitReason() != "" || got.Dirty {
+		t.Fatalf("start from a restore of the newest: %+v %v", got, err)
+	}
+	if l, err := datadir.Load(dir); err != nil || l.Meta.Restored {
+		t.Fatalf("restored flag kept: %+v %v", l.Meta, err)
+	}
+}
+
+// A store that fails for a moment at start-up is waited for, not guessed
+// around: the stale copy still yields to the newest save.
+func TestStartWaitsForTheStore(t *testing.T) {
+	ctx := context.Background()
+	inner, ids := savedStore(t, "old", "new")
+	dir := dataDirAt(t, inner, ids[0], func(m *datadir.Meta) { m.Restored = false })
+	st := faulty.New(inner)
+	st.Inject(faulty.Rule{Err: errors.New("503 slow down"), Ops: []faulty.Op{faulty.List}, Times: 2})
+	waits := 0
+	now := func(time.Duration) <-chan time.Time {
+		waits++
+		c := make(chan time.Time, 1)
+		c <- time.Time{}
+		return c
+	}
+	got, err := Start(ctx, Options{Store: st, StoreID: inner.String(), Session: "s", DataDir: dir, Logger: quietLog(),
+		Retry: backoff.Policy{After: now}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nodeData(t, got.Session) != "new" || got.Dirty || waits != 2 {
+		t.Fatalf("after passing store errors: data %q dirty %v after %d waits, want the newest save after 2", nodeData(t, got.Session), got.Dirty, waits)
+	}
+}
+
+// An empty data dir starts from the newest save, or empty with NoRestore
+// or no saves.
+func TestStartEmptyDataDir(t *testing.T) {
+	ctx := context.Background()
+	st, _ := savedStore(t, "only")
+	empty, _ := file.New(t.TempDir())
+	cases := []struct {
+		name      string
+		st        store.Store
+		noRestore bool
+		wantNodes int
+	}{
+		{"restores the newest save", st, false, 1},
+		{"--no-restore starts empty", st, true, 0},
+		{"no saves: starts empty", empty, false, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			got, err := Start(ctx, Options{Store: tc.st, StoreID: tc.st.String(), Session: "s", DataDir: dir, NoRestore: tc.noRestore, Logger: quietLog()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Session.NodeCount() != tc.wantNodes {
+				t.Fatalf("%d nodes, want %d", got.Session.NodeCount(), tc.wantNodes)
+			}
+		})
+	}
+}
+
+// CheckOwner refuses a data dir of another store or session, naming both,
+// and writes nothing; --adopt rewrites it to belong here, unsaved.
+func TestCheckOwner(t *testing.T) {
+	st, ids := savedStore(t, "only")
+	cases := []struct {
+		name    string
+		storeID string
+		session string
+		adopt   bool
+		wantErr string
+	}{
+		{"same store and session", st.String(), "s", false, ""},
+		{"another store", "file:///elsewhere", "s", false, "file:///elsewhere"},
+		{"another session", st.String(), "other", false, `"other"`},
+		{"another store, adopted", "file:///elsewhere", "s", true, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := dataDirAt(t, st, ids[0], func(*datadir.Meta) {})
+			before, _ := os.ReadFile(filepath.Join(dir, datadir.MetaFile))
+			err := CheckOwner(dir, tc.storeID, tc.session, tc.adopt, quietLog())
+			after, _ := os.ReadFile(filepath.Join(dir, datadir.MetaFile))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), st.String()) || !strings.Contains(err.Error(), "--adopt") {
+					t.Fatalf("CheckOwner = %v, want an error naming both stores/sessions and --adopt", err)
+				}
+				if string(before) != string(after) {
+					t.Fatal("a refused data dir was changed")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			meta, _, _ := datadir.LoadMeta(dir)
+			if tc.adopt && (meta.StoreURL != tc.storeID || meta.SaveID != "" || !meta.Pending) {
+				t.Fatalf("adopted data dir says %+v", meta)
+			}
+			if !tc.adopt && string(before) != string(after) {
+				t.Fatal("a data dir of this store was changed")
+			}
+		})
+	}
+}
