@@ -224,6 +224,9 @@ func (s *Saver) Save(ctx context.Context, reason string) (Result, error) {
 	fenced := s.fenced
 	s.mu.Unlock()
 	if fenced != nil {
+		if err := s.keepLocal(); err != nil {
+			s.cfg.Logger.Error("fenced, and the unsaved edits could not be written to the data dir", slog.String("error", err.Error()))
+		}
 		return Result{}, fenced
 	}
 	r, err := s.save(ctx, reason)
@@ -317,8 +320,8 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	if hasLast && !s.force && snap.Gen == s.lastGen && s.lastSHA != "" {
 		return s.unchanged()
 	}
-	if !hasLast && !s.force && snap.Gen == 0 && s.lastGen == 0 {
-		// A new session that never changed: there is nothing to save.
+	if !hasLast && !s.force && s.lastGen == 0 && len(snap.Nodes) == 0 && !snap.Initialized {
+		// A new, empty session that was never saved: nothing to save.
 		return Result{Unchanged: true}, nil
 	}
 	graph, records := session.EncodeRecords(snap)
@@ -419,6 +422,28 @@ func (s *Saver) writeMeta(meta datadir.Meta) error {
 		return nil
 	}
 	return datadir.WriteMeta(s.cfg.DataDir, meta)
+}
+
+// keepLocal writes edits made since the last save into the data dir as
+// pending, for a fenced saver that can no longer save them: the next start
+// on this data dir sets them aside (package lifecycle) for an operator to
+// apply, instead of losing them.
+func (s *Saver) keepLocal() error {
+	snap := s.sess.Snapshot()
+	if snap.Gen == s.lastGen || s.cfg.DataDir == "" {
+		return nil
+	}
+	graph := session.Encode(snap)
+	meta := datadir.Meta{Session: s.cfg.Session, Initialized: snap.Initialized, NodeCount: len(snap.Nodes), Pending: true,
+		StoreURL: s.cfg.StoreURL, Writer: s.cfg.Host}
+	if last := s.Status().LastSave; last != nil {
+		meta.SaveID, meta.SaveTime = last.ID, &last.Time
+	}
+	if err := s.writeLocal(graph, meta); err != nil {
+		return err
+	}
+	s.lastGen = snap.Gen
+	return nil
 }
 
 func (s *Saver) writeLocal(graph []byte, meta datadir.Meta) error {

@@ -292,10 +292,15 @@ func TestMarkFencedStopsSaving(t *testing.T) {
 	st := newStore(t)
 	s := session.New()
 	fill(t, s, 1, 10, 11)
-	sv, _ := newSaver(t, s, st)
+	sv, dir := newSaver(t, s, st)
 	sv.MarkFenced(fmt.Errorf("claim taken by host-b: %w", ErrFenced))
 	if _, err := sv.Save(context.Background(), "api"); !errors.Is(err, ErrFenced) || st.puts.Load() != 0 {
 		t.Fatalf("save after MarkFenced: %v, %d puts", err, st.puts.Load())
+	}
+	// The edits it can no longer save are kept in the data dir, pending,
+	// for the next start to set aside.
+	if l, err := datadir.Load(dir); err != nil || !l.Dirty || len(l.Graph.Nodes) != 1 {
+		t.Fatalf("data dir after a fenced save: %+v, %v; want the edited graph, pending", l, err)
 	}
 	if !strings.Contains(sv.Status().LastError, "host-b") {
 		t.Fatalf("last_error %q", sv.Status().LastError)
