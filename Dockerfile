@@ -77,8 +77,10 @@ VOLUME ["/data"]
 EXPOSE 5555
 
 # pitr runs as PID 1 (exec form, no shell) and so receives SIGTERM directly; it
-# makes a final save before exiting. Give it time: `docker stop -t 60`, or
-# `stop_grace_period: 60s` in compose (the default 10 s may cut a save short).
+# makes a final save before exiting. It may take up to 2 x --shutdown-timeout
+# (default 1m) + 10 s: HTTP requests in flight, then the final save, then
+# releasing its writer claim. Give it that: `docker stop -t 150`, or
+# `stop_grace_period: 150s` in compose (the default 10 s may cut a save short).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["pitr"]
 CMD ["serve"]
