@@ -1,0 +1,90 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startBare starts `pitr serve` for st with only a listen address, a data
+// dir and extra args (no admin password), and waits until it serves.
+func startBare(t *testing.T, st *store, dataDir string, args ...string) *server {
+	t.Helper()
+	addr := "127.0.0.1:" + freePort(t)
+	all := append([]string{"serve", "--listen", addr, "--data-dir", dataDir, "--save-interval", "1h"}, st.args...)
+	s := &server{proc: startProc(t, []string{st.secret}, st.env, append(all, args...)...), url: "http://" + addr, dataDir: dataDir, st: st}
+	if err := s.waitHealthy(t, 90*time.Second); err != nil {
+		t.Fatalf("pitr serve: %v", err)
+	}
+	return s
+}
+
+// TestGeneratedAdminPassword: with no admin password configured, serve
+// generates one into the data dir (0600), logs where with a curl line,
+// names it in the errors of callers without it, and reuses it; a
+// configured password wins and writes no file.
+func TestGeneratedAdminPassword(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	dir := filepath.Join(t.TempDir(), "session")
+	file := filepath.Join(dir, "admin-password")
+	s := startBare(t, st, dir)
+	fi, err := os.Stat(file)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin password file: %v, mode %v; want mode 0600", err, fi)
+	}
+	b, _ := os.ReadFile(file)
+	pw := strings.TrimSpace(string(b))
+	if len(pw) < 16 {
+		t.Fatalf("generated admin password %q is too short", pw)
+	}
+	if log := s.out.String(); !strings.Contains(log, file) || !strings.Contains(log, "curl") || strings.Contains(log, pw) {
+		t.Errorf("start-up log must name %s with a curl line and never print the password:\n%s", file, log)
+	}
+	code, body := s.do(t, req{method: "POST", path: "/v1/session/init"})
+	if code != 401 || !strings.Contains(string(body), "ADMIN_PASSWORD") || !strings.Contains(string(body), file) {
+		t.Errorf("init without a password: %d %s; want 401 naming ADMIN_PASSWORD and %s", code, body, file)
+	}
+	code, body = s.do(t, req{method: "PUT", path: "/v1/nodes/n", body: nodeIn{Type: "t"}, user: "ann"})
+	if code != 403 || !strings.Contains(string(body), file) {
+		t.Errorf("put while waiting, without the admin password: %d %s; want 403 naming %s", code, body, file)
+	}
+	s.ok(t, req{method: "POST", path: "/v1/session/init", token: pw}, nil)
+	s.stop(t)
+
+	s2 := startBare(t, st, dir)
+	if b2, _ := os.ReadFile(file); string(b2) != string(b) {
+		t.Fatal("a restart generated a new admin password")
+	}
+	s2.ok(t, req{method: "PUT", path: "/v1/nodes/n", body: nodeIn{Type: "t"}, token: pw}, nil)
+	s2.stop(t)
+
+	dir3 := filepath.Join(t.TempDir(), "session")
+	s3 := startBare(t, st, dir3, "--session", "other", "--admin-password", "chosen-pw")
+	if _, err := os.Stat(filepath.Join(dir3, "admin-password")); !os.IsNotExist(err) {
+		t.Errorf("a configured admin password still wrote a file: %v", err)
+	}
+	s3.ok(t, req{method: "POST", path: "/v1/session/init", token: "chosen-pw"}, nil)
+	s3.stop(t)
+}
+
+// TestStartupWaitsForTheStore: a store that cannot be reached at start-up
+// is waited for with logged retries, not a quick exit.
+func TestStartupWaitsForTheStore(t *testing.T) {
+	t.Parallel()
+	srv := sharedMinio(t)
+	down := minioStore(srv, "pitr-nowhere", "")
+	down.url = "minio://127.0.0.1:" + freePort(t) + "/pitr-nowhere?tls=false"
+	down.args = []string{"--store", down.url}
+	p := startProc(t, []string{srv.SecretKey}, down.env, "serve", "--listen", "127.0.0.1:"+freePort(t),
+		"--data-dir", filepath.Join(t.TempDir(), "session"), "--admin-password", adminPW, "--store", down.url)
+	waitFor(t, 30*time.Second, "two logged retries to reach the store", func() (bool, string) {
+		out := p.out.String()
+		return strings.Count(out, "cannot reach the store; retrying") >= 2, tail(out, 500)
+	})
+	if p.exited() {
+		t.Fatalf("serve exited while the store was unreachable:\n%s", p.out.String())
+	}
+}
