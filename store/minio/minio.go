@@ -134,7 +134,7 @@ func (s *Store) ensureBucket(ctx context.Context, create bool) error {
 		return nil
 	}
 	if !create {
-		return fmt.Errorf("bucket %q does not exist in %s (and was not created): %w",
+		return fmt.Errorf("bucket %q does not exist in %s: %w",
 			s.bucket, s.name, store.ErrBucketNotFound)
 	}
 	err = s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{})

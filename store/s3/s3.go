@@ -203,7 +203,7 @@ func (s *Store) ensureBucket(ctx context.Context, create bool) error {
 	case !errors.Is(terr, store.ErrNotFound) && !errors.Is(terr, store.ErrBucketNotFound):
 		return fmt.Errorf("check bucket %q of %s: %w", s.bucket, s.name, terr)
 	case !create:
-		return fmt.Errorf("bucket %q does not exist in %s (and was not created): %w",
+		return fmt.Errorf("bucket %q does not exist in %s: %w",
 			s.bucket, s.name, store.ErrBucketNotFound)
 	}
 	in := &s3.CreateBucketInput{Bucket: &s.bucket}
