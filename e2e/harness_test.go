@@ -271,9 +271,16 @@ func (st *store) pitr(t testing.TB, command string, args ...string) result {
 
 func runPitr(t testing.TB, secrets, env []string, args ...string) result {
 	t.Helper()
+	return runPitrIn(t, "", secrets, env, args...)
+}
+
+// runPitrIn is runPitr in working directory dir ("": the test's).
+func runPitrIn(t testing.TB, dir string, secrets, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary(t), args...)
+	cmd.Dir = dir
 	cmd.Env = childEnv(env)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

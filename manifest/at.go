@@ -7,6 +7,16 @@ import (
 	"time"
 )
 
+// TimeLayout is the one form in which pitr shows a time: RFC 3339 with
+// milliseconds, 2025-01-12T15:34:45.123Z in UTC. It is also how manifests
+// store the time of a save.
+const TimeLayout = timeLayout
+
+// FormatTime formats t in UTC in TimeLayout. ParseAt reads the result back
+// as the same instant whatever the local time zone, so a time pitr prints
+// can be pasted into --at.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
 // atShape is the shape of every accepted time, after upper-casing and
 // turning a space after the date into "T".
 var atShape = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?$`)

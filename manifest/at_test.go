@@ -169,3 +169,19 @@ func FuzzParseAt(f *testing.F) {
 		}
 	})
 }
+
+// TestFormatTimeParsesBack checks that a time pitr prints is read back by
+// ParseAt as the same instant in any zone.
+func TestFormatTimeParsesBack(t *testing.T) {
+	at := time.Date(2025, 1, 12, 15, 34, 45, 123456789, time.FixedZone("", 5*3600))
+	got := FormatTime(at)
+	if got != "2025-01-12T10:34:45.123Z" {
+		t.Fatalf("FormatTime = %q, want 2025-01-12T10:34:45.123Z", got)
+	}
+	for _, loc := range []*time.Location{time.UTC, loadLoc(t, "Europe/Berlin"), loadLoc(t, "America/New_York")} {
+		back, latest, err := ParseAt(got, loc)
+		if err != nil || latest || !back.Equal(at.Truncate(time.Millisecond)) {
+			t.Errorf("ParseAt(%q, %s) = %v, %v, %v; want %v", got, loc, back, latest, err, at.Truncate(time.Millisecond))
+		}
+	}
+}

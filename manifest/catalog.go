@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -50,6 +51,30 @@ func Load(ctx context.Context, st store.Store, session, id string) (*Manifest, e
 		return nil, fmt.Errorf("load save %q of session %q: %w", id, session, err)
 	}
 	return loadKey(ctx, st, session, id, key)
+}
+
+// LoadCommitted returns save id of session if it is a committed save (see
+// Commits), as listed by List and chosen by At and Newest. A missing
+// manifest, or one the session's writer claim does not account for (a save
+// in flight, or one a fenced writer stored), is an error wrapping
+// ErrNoSuchSave that names the save, the session and the store.
+func LoadCommitted(ctx context.Context, st store.Store, session, id string) (*Manifest, error) {
+	m, err := Load(ctx, st, session, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("save %s of session %s: %w in %s", id, session, ErrNoSuchSave, st)
+	}
+	if err != nil {
+		return nil, err
+	}
+	commits, err := LoadCommits(ctx, st, session)
+	if err != nil {
+		return nil, fmt.Errorf("load save %s of session %s: %w", id, session, err)
+	}
+	if !commits.Committed(m) {
+		return nil, fmt.Errorf("save %s of session %s: %w in %s (its manifest was stored but never committed: a save in flight, or one a fenced writer stored)",
+			id, session, ErrNoSuchSave, st)
+	}
+	return m, nil
 }
 
 func loadKey(ctx context.Context, st store.Store, session, id, key string) (*Manifest, error) {
@@ -152,7 +177,7 @@ func At(ctx context.Context, st store.Store, session string, t time.Time) (*Mani
 		return nil, fmt.Errorf("find save: %w", err)
 	}
 	prefix := SavesPrefix(session)
-	at := t.UTC().Format(timeLayout)
+	at := FormatTime(t)
 	if ms := t.UnixMilli(); ms >= 0 {
 		// Keys of saves at or before t have an inverted time >= inv(ms),
 		// and those equal to it sort after the bare inv(ms).
@@ -173,7 +198,7 @@ func At(ctx context.Context, st store.Store, session string, t time.Time) (*Mani
 	}
 	earliest := refs[0]
 	return nil, fmt.Errorf("find save of session %q: %w %s; the earliest save is %s, taken at %s",
-		session, ErrNoneBefore, at, earliest.ID, earliest.Time.Format(timeLayout))
+		session, ErrNoneBefore, at, earliest.ID, FormatTime(earliest.Time))
 }
 
 // Refs lists the saves of session from their keys alone, oldest first,

@@ -2,7 +2,9 @@ package manifest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -65,6 +67,34 @@ func TestCommittedSkipsFencedAndInFlightSaves(t *testing.T) {
 	}
 	if every, err := ListAll(ctx, st, "s"); err != nil || len(every) != 5 {
 		t.Fatalf("list all (what gc keeps): %d manifests, %v", len(every), err)
+	}
+	checkLoadCommitted(t, st, ms, want)
+}
+
+// checkLoadCommitted loads each of ms by id: the committed ones load, the
+// others, and an id without a manifest, are ErrNoSuchSave naming the id and
+// the session.
+func checkLoadCommitted(t *testing.T, st *countingStore, ms []*Manifest, committed []bool) {
+	t.Helper()
+	ctx := context.Background()
+	absent := NewID(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	ids := []string{absent}
+	for _, m := range ms {
+		ids = append(ids, m.ID)
+	}
+	for i, id := range ids {
+		ok := i > 0 && committed[i-1]
+		m, err := LoadCommitted(ctx, st, "s", id)
+		switch {
+		case ok && (err != nil || m.ID != id):
+			t.Errorf("LoadCommitted(%s) of a committed save: %v, %v", id, m, err)
+		case !ok && (!errors.Is(err, ErrNoSuchSave) || !strings.Contains(err.Error(), id) ||
+			!strings.Contains(err.Error(), "session s")):
+			t.Errorf("LoadCommitted(%s), not a committed save: %v, want ErrNoSuchSave naming the id and session s", id, err)
+		}
+	}
+	if _, err := LoadCommitted(ctx, st, "s", "not-an-id"); !errors.Is(err, ErrBadID) {
+		t.Errorf("LoadCommitted of a malformed id: %v, want ErrBadID", err)
 	}
 }
 

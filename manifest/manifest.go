@@ -48,6 +48,8 @@ var (
 	ErrNoSaves = errors.New("no saves")
 	// ErrNoneBefore: the session has no save at or before the time asked.
 	ErrNoneBefore = errors.New("no save at or before the time")
+	// ErrNoSuchSave: the session has no committed save with the id asked.
+	ErrNoSuchSave = errors.New("no such save")
 )
 
 // Manifest describes one save. Time is UTC with millisecond precision once

@@ -22,8 +22,13 @@ import (
 var (
 	// ErrNotFound: the object (or, for ErrBucketNotFound, the bucket) does not exist.
 	ErrNotFound = errors.New("not found")
-	// ErrBucketNotFound: the bucket is missing and could not be created.
-	ErrBucketNotFound = errors.New("bucket not found")
+	// ErrNoStore: the store itself (a file store's directory, a bucket) does
+	// not exist, and opening it was not allowed to create it.
+	ErrNoStore = errors.New("store does not exist")
+	// ErrBucketNotFound: the bucket is missing (and was not, or could not
+	// be, created). It is a kind of ErrNoStore: errors.Is(err, ErrNoStore)
+	// holds for every error wrapping it.
+	ErrBucketNotFound error = &kindError{msg: "bucket not found", of: ErrNoStore}
 	// ErrAccessDenied: the credentials are valid but not allowed to do this.
 	ErrAccessDenied = errors.New("access denied")
 	// ErrBadCredentials: the store rejected the credentials themselves.
@@ -40,6 +45,15 @@ var (
 	// without error.
 	ErrStop = errors.New("stop listing")
 )
+
+// kindError is a sentinel error that is also a kind of a broader one.
+type kindError struct {
+	msg string
+	of  error
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.of }
 
 // ObjectInfo describes one stored object, or one common prefix when the
 // listing used a delimiter (IsPrefix true, Key ends with the delimiter).
@@ -137,10 +151,10 @@ func (c Condition) String() string {
 }
 
 // IsPermanent reports whether err is one that retrying cannot fix: a missing
-// object or bucket, denied access, rejected credentials, a lost precondition,
+// object, bucket or store, denied access, rejected credentials, a lost precondition,
 // an invalid key or write condition.
 func IsPermanent(err error) bool {
-	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrBucketNotFound) ||
+	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrNoStore) ||
 		errors.Is(err, ErrAccessDenied) || errors.Is(err, ErrBadCredentials) ||
 		errors.Is(err, ErrPreconditionFailed) || errors.Is(err, ErrInvalidKey) ||
 		errors.Is(err, ErrInvalidCondition)

@@ -24,7 +24,7 @@ func runGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *grace < 0 {
 		return usageError{fmt.Errorf("--grace %s: must not be negative", *grace)}
 	}
-	st, err := c.open(ctx)
+	st, err := c.openExisting(ctx)
 	if err != nil {
 		return err
 	}

@@ -166,3 +166,14 @@ func (c *common) open(ctx context.Context) (store.Store, error) {
 	}
 	return st, nil
 }
+
+// openExisting opens the store without creating anything: every command
+// but serve works on a store that already exists, and a missing directory
+// or bucket is an error naming it (wrapping store.ErrNoStore). Store errors
+// name the store themselves.
+func (c *common) openExisting(ctx context.Context) (store.Store, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return storeurl.Open(ctx, c.store, storeurl.Options{S3Endpoint: c.s3Endpoint})
+}

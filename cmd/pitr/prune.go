@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/retention"
 )
 
@@ -26,7 +27,7 @@ func runPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if p.IsZero() {
 		return usageError{fmt.Errorf("prune: %w", retention.ErrNoPolicy)}
 	}
-	st, err := c.open(ctx)
+	st, err := c.openExisting(ctx)
 	if err != nil {
 		return err
 	}
@@ -56,7 +57,7 @@ func printPrune(w io.Writer, res retention.Result) {
 		if d.Keep {
 			action, reasons = "keep", strings.Join(d.Reasons, ", ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.ID, d.Time.UTC().Format("2006-01-02 15:04:05.000"), action, reasons)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.ID, manifest.FormatTime(d.Time), action, reasons)
 	}
 	_ = tw.Flush()
 	switch {

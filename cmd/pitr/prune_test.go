@@ -68,9 +68,9 @@ func TestPruneDryRun(t *testing.T) {
 	}
 	for _, want := range []string{
 		"policy --keep-last 2",
-		ids[0] + "  2025-01-12 10:00:00.000  would remove  -",
-		ids[4] + "  2025-01-12 14:00:00.000  keep          last 2\n",
-		ids[5] + "  2025-01-12 15:00:00.000  keep          last 2, newest\n",
+		ids[0] + "  2025-01-12T10:00:00.000Z  would remove  -",
+		ids[4] + "  2025-01-12T14:00:00.000Z  keep          last 2\n",
+		ids[5] + "  2025-01-12T15:00:00.000Z  keep          last 2, newest\n",
 		"kept 2, would remove 4 (dry run: nothing deleted)\n",
 	} {
 		if !strings.Contains(out, want) {
@@ -89,8 +89,8 @@ func TestPruneCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		ids[0] + "  2025-01-12 10:00:00.000  remove  -",
-		ids[5] + "  2025-01-12 15:00:00.000  keep    within 1h30m, newest\n",
+		ids[0] + "  2025-01-12T10:00:00.000Z  remove  -",
+		ids[5] + "  2025-01-12T15:00:00.000Z  keep    within 1h30m, newest\n",
 		"kept 2, removed 4\n",
 	} {
 		if !strings.Contains(out, want) {

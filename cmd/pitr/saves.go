@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
-	"time"
 
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
@@ -19,7 +18,7 @@ func runSaves(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	st, err := c.open(ctx)
+	st, err := c.openExisting(ctx)
 	if err != nil {
 		return err
 	}
@@ -39,7 +38,7 @@ func runSaves(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTIME (UTC)\tREASON\tINITIALIZED\tNODES\tTOTAL\tUPLOADED")
 	for _, s := range out {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%d\t%s\t%s\n", s.ID, s.Time.UTC().Format("2006-01-02 15:04:05.000"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%d\t%s\t%s\n", s.ID, manifest.FormatTime(s.Time),
 			s.Reason, s.Initialized, s.NodeCount, humanBytes(s.BytesTotal), humanBytes(s.BytesUploaded))
 	}
 	return tw.Flush()
@@ -51,7 +50,7 @@ func runSessions(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	st, err := c.open(ctx)
+	st, err := c.openExisting(ctx)
 	if err != nil {
 		return err
 	}
@@ -86,7 +85,7 @@ func runSessions(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\n", r.Session)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", r.Session, r.Newest.ID, r.Newest.Time.UTC().Format(time.RFC3339), r.Newest.Reason, r.Newest.NodeCount)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", r.Session, r.Newest.ID, manifest.FormatTime(r.Newest.Time), r.Newest.Reason, r.Newest.NodeCount)
 	}
 	return tw.Flush()
 }

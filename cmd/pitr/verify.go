@@ -41,7 +41,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case *seedFlag != "":
 		return usageError{errors.New("verify: --seed only applies with --read-data-subset")}
 	}
-	st, err := c.open(ctx)
+	st, err := c.openExisting(ctx)
 	if err != nil {
 		return err
 	}

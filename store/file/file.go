@@ -60,7 +60,13 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // New returns a Store rooted at root, creating the directory if needed.
-func New(root string) (*Store, error) {
+func New(root string) (*Store, error) { return open(root, true) }
+
+// Open returns a Store rooted at an existing directory and creates nothing:
+// a missing root is an error wrapping store.ErrNoStore that names it.
+func Open(root string) (*Store, error) { return open(root, false) }
+
+func open(root string, create bool) (*Store, error) {
 	if root == "" {
 		return nil, errors.New("file store: empty root directory")
 	}
@@ -68,17 +74,22 @@ func New(root string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("file store %s: %w", root, err)
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
-		return nil, fmt.Errorf("file store %s: create root: %w", abs, err)
+	s := &Store{root: abs}
+	if create {
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return nil, fmt.Errorf("file store %s: create root: %w", abs, err)
+		}
 	}
 	fi, err := os.Stat(abs)
-	if err != nil {
+	switch {
+	case notFound(err):
+		return nil, fmt.Errorf("%w: %s (no such directory)", store.ErrNoStore, s)
+	case err != nil:
 		return nil, fmt.Errorf("file store %s: %w", abs, err)
-	}
-	if !fi.IsDir() {
+	case !fi.IsDir():
 		return nil, fmt.Errorf("file store %s: not a directory", abs)
 	}
-	return &Store{root: abs}, nil
+	return s, nil
 }
 
 // Root returns the absolute root directory.

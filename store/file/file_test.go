@@ -42,6 +42,59 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
+// TestOpenCreatesNothing checks that Open takes an existing directory as
+// it is and refuses every other root, creating nothing.
+func TestOpenCreatesNothing(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	f := filepath.Join(dir, "file")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, root string
+		noStore    bool // the error wraps store.ErrNoStore
+	}{
+		{"empty root", "", false},
+		{"missing directory", filepath.Join(dir, "missing"), true},
+		{"missing parents", filepath.Join(dir, "a", "b", "c"), true},
+		{"missing relative directory", filepath.Join("rel", "store"), true},
+		{"below a file", filepath.Join(f, "store"), true},
+		{"a file", f, false},
+	} {
+		_, err := file.Open(c.root)
+		if err == nil {
+			t.Errorf("%s: Open(%q) succeeded", c.name, c.root)
+			continue
+		}
+		if got := errors.Is(err, store.ErrNoStore); got != c.noStore {
+			t.Errorf("%s: Open(%q) = %v; wraps store.ErrNoStore: %v, want %v", c.name, c.root, err, got, c.noStore)
+		}
+		if c.root != "" && !strings.Contains(err.Error(), filepath.Base(c.root)) {
+			t.Errorf("%s: Open(%q) = %v, want an error naming it", c.name, c.root, err)
+		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: Open(%q) error %q is not one line", c.name, c.root, err)
+		}
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) != 1 {
+		t.Errorf("Open created something in %s: %v, %v", dir, ents, err)
+	}
+
+	existing := filepath.Join(dir, "existing")
+	if err := os.Mkdir(existing, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := file.Open(existing)
+	if err != nil {
+		t.Fatalf("Open of an existing directory: %v", err)
+	}
+	if err := s.Put(t.Context(), "sessions/s/x", []byte("x")); err != nil {
+		t.Fatalf("Put through a store from Open: %v", err)
+	}
+}
+
 func TestRelativeRoot(t *testing.T) {
 	t.Chdir(t.TempDir())
 	s, err := file.New("rel/store")

@@ -62,10 +62,11 @@ var _ store.Store = (*Store)(nil)
 const maxIdleConnsPerHost = 64
 
 // New connects to the server and checks the bucket, creating it when it is
-// missing and cfg.CreateBucket is set. A bucket that is missing and cannot
-// be created is an error naming the bucket and the store, wrapping
-// store.ErrBucketNotFound (and store.ErrAccessDenied or
-// store.ErrBadCredentials when that is why).
+// missing and cfg.CreateBucket is set. A bucket that is missing and not
+// created (cfg.CreateBucket unset, or the creation failed) is an error naming
+// the bucket and the store, wrapping store.ErrBucketNotFound, a kind of
+// store.ErrNoStore (and store.ErrAccessDenied or store.ErrBadCredentials
+// when that is why).
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	prefix, err := normalizePrefix(cfg.Prefix)
 	s := &Store{bucket: cfg.Bucket, prefix: prefix, secrets: []string{cfg.SecretKey}}
@@ -133,7 +134,7 @@ func (s *Store) ensureBucket(ctx context.Context, create bool) error {
 		return nil
 	}
 	if !create {
-		return fmt.Errorf("bucket %q of %s does not exist (creating it is disabled): %w",
+		return fmt.Errorf("bucket %q does not exist in %s: %w",
 			s.bucket, s.name, store.ErrBucketNotFound)
 	}
 	err = s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{})

@@ -75,9 +75,10 @@ const (
 
 // New loads the AWS configuration, builds the client and checks the bucket,
 // creating it when it is missing and cfg.CreateBucket is set. A bucket that
-// is missing and cannot be created is an error naming the bucket and the
-// store, wrapping store.ErrBucketNotFound (and store.ErrAccessDenied or
-// store.ErrBadCredentials when that is why).
+// is missing and not created (cfg.CreateBucket unset, or the creation
+// failed) is an error naming the bucket and the store, wrapping
+// store.ErrBucketNotFound, a kind of store.ErrNoStore (and
+// store.ErrAccessDenied or store.ErrBadCredentials when that is why).
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	prefix, err := normalizePrefix(cfg.Prefix)
 	s := &Store{bucket: cfg.Bucket, prefix: prefix}
@@ -202,7 +203,7 @@ func (s *Store) ensureBucket(ctx context.Context, create bool) error {
 	case !errors.Is(terr, store.ErrNotFound) && !errors.Is(terr, store.ErrBucketNotFound):
 		return fmt.Errorf("check bucket %q of %s: %w", s.bucket, s.name, terr)
 	case !create:
-		return fmt.Errorf("bucket %q of %s does not exist (creating it is disabled): %w",
+		return fmt.Errorf("bucket %q does not exist in %s: %w",
 			s.bucket, s.name, store.ErrBucketNotFound)
 	}
 	in := &s3.CreateBucketInput{Bucket: &s.bucket}

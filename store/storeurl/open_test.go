@@ -2,6 +2,7 @@ package storeurl_test
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,7 +30,7 @@ func TestOpenFile(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	for _, raw := range []string{"file://" + filepath.ToSlash(dir) + "/abs", "file://rel/store"} {
-		s, err := storeurl.Open(t.Context(), raw, storeurl.Options{})
+		s, err := storeurl.Open(t.Context(), raw, storeurl.Options{CreateBucket: true})
 		if err != nil {
 			t.Fatalf("Open(%q): %v", raw, err)
 		}
@@ -41,6 +42,22 @@ func TestOpenFile(t *testing.T) {
 	}
 	if b, err := s.Get(t.Context(), "chunks/ab"); err != nil || string(b) != "data" {
 		t.Errorf("relative store not at %s/rel/store: %q, %v", dir, b, err)
+	}
+}
+
+// TestOpenFileMissing checks that without CreateBucket a file store's
+// missing directory is an error naming it, and nothing is created.
+func TestOpenFileMissing(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, raw := range []string{"file://" + filepath.ToSlash(dir) + "/abs/store", "file://rel/store", "file://pitr-data/store"} {
+		_, err := storeurl.Open(t.Context(), raw, storeurl.Options{})
+		if !errors.Is(err, store.ErrNoStore) || !strings.Contains(err.Error(), strings.TrimPrefix(raw, "file://")) {
+			t.Errorf("Open(%q) of a missing directory: %v, want store.ErrNoStore naming it", raw, err)
+		}
+	}
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {
+		t.Errorf("Open without CreateBucket created %v (%v)", ents, err)
 	}
 }
 
@@ -84,12 +101,14 @@ func TestOpenMinIOMissingBucket(t *testing.T) {
 	minioEnv(t, srv)
 	bucket := miniotest.Bucket(t)
 	raw := "minio://" + srv.Addr + "/" + bucket + "?tls=false"
-	_, err := storeurl.Open(t.Context(), raw, storeurl.Options{CreateBucket: false})
-	if !errors.Is(err, store.ErrBucketNotFound) || !strings.Contains(err.Error(), bucket) {
-		t.Errorf("Open of a missing bucket: %v, want ErrBucketNotFound naming %s", err, bucket)
+	for range 2 { // the first Open must not have created it
+		_, err := storeurl.Open(t.Context(), raw, storeurl.Options{CreateBucket: false})
+		if !errors.Is(err, store.ErrBucketNotFound) || !errors.Is(err, store.ErrNoStore) || !strings.Contains(err.Error(), bucket) {
+			t.Errorf("Open of a missing bucket: %v, want ErrBucketNotFound and ErrNoStore naming %s", err, bucket)
+		}
 	}
 	t.Setenv("MINIO_ROOT_PASSWORD", "wrong-password-42")
-	_, err = storeurl.Open(t.Context(), raw, storeurl.Options{CreateBucket: true})
+	_, err := storeurl.Open(t.Context(), raw, storeurl.Options{CreateBucket: true})
 	if !errors.Is(err, store.ErrBadCredentials) || strings.Contains(err.Error(), "wrong-password-42") {
 		t.Errorf("Open with a wrong password: %v, want ErrBadCredentials without the password", err)
 	}
@@ -107,6 +126,10 @@ func TestOpenS3(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	bucket := miniotest.Bucket(t)
+	_, err := storeurl.Open(t.Context(), "s3://"+bucket+"/p", storeurl.Options{S3Endpoint: srv.Endpoint})
+	if !errors.Is(err, store.ErrNoStore) || !strings.Contains(err.Error(), bucket) {
+		t.Errorf("Open s3 of a missing bucket without CreateBucket: %v, want ErrNoStore naming %s", err, bucket)
+	}
 	s, err := storeurl.Open(t.Context(), "s3://"+bucket+"/p", storeurl.Options{S3Endpoint: srv.Endpoint, CreateBucket: true})
 	if err != nil {
 		t.Fatalf("Open s3 with an endpoint option: %v", err)

@@ -49,7 +49,10 @@ type Options struct {
 	// stores (--s3-endpoint); empty leaves it to AWS_ENDPOINT_URL_S3 and
 	// the SDK.
 	S3Endpoint string
-	// CreateBucket creates a missing bucket. Callers default it to true.
+	// CreateBucket creates a missing store: the bucket of a MinIO or S3
+	// store, the directory of a file store. Only pitr serve sets it; without
+	// it Open creates nothing and a missing store is an error wrapping
+	// store.ErrNoStore that names it.
 	CreateBucket bool
 }
 
@@ -92,8 +95,10 @@ func (l Location) String() string {
 	return l.Scheme + "://?"
 }
 
-// Open parses rawURL and opens the store it names. A missing bucket is
-// created when opts.CreateBucket is set and the credentials allow it.
+// Open parses rawURL and opens the store it names. A missing bucket, or a
+// file store's missing directory, is created when opts.CreateBucket is set
+// (and the credentials allow it); otherwise it is an error wrapping
+// store.ErrNoStore.
 func Open(ctx context.Context, rawURL string, opts Options) (store.Store, error) {
 	loc, err := Parse(rawURL)
 	if err != nil {
@@ -101,7 +106,10 @@ func Open(ctx context.Context, rawURL string, opts Options) (store.Store, error)
 	}
 	switch loc.Scheme {
 	case File:
-		return file.New(loc.Path)
+		if opts.CreateBucket {
+			return file.New(loc.Path)
+		}
+		return file.Open(loc.Path)
 	case MinIO:
 		access, secret, err := minioCredentials()
 		if err != nil {
