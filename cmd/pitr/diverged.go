@@ -76,7 +76,7 @@ func divergedChanges(ctx context.Context, c *common, dataDir, name string, stder
 	}
 	var base *session.Graph
 	if d.Info.BaseSave != "" {
-		st, err := c.open(ctx)
+		st, err := c.openExisting(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
