@@ -148,8 +148,8 @@ func divergedShow(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
 	}
-	fmt.Fprintf(stdout, "copy %s: %d nodes changed relative to save %s (the store's newest was %s)\n",
-		d.Name, len(rows), orNone(d.Info.BaseSave), d.Info.NewestSave)
+	fmt.Fprintf(stdout, "copy %s: %s changed relative to save %s (the store's newest was %s)\n",
+		d.Name, count(len(rows), "node"), orNone(d.Info.BaseSave), d.Info.NewestSave)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tCHANGE\tTYPE\tOWNER\tSIZE")
 	for _, r := range rows {

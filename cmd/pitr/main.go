@@ -1,5 +1,5 @@
 // Command pitr hosts a collaborative editing session and saves it
-// continuously to object storage; see README.md and SPEC.md.
+// continuously to object storage; see README.md and docs/api.md.
 package main
 
 import (
