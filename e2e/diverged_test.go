@@ -18,10 +18,7 @@ import (
 func TestFencedRestartSetsAside(t *testing.T) {
 	t.Parallel()
 	st := newStore(t)
-	a := startServer(t, st, serveOpts{})
-	a.initSession(t)
-	a.put(t, "x", nodeIn{Type: "object", Data: []byte("x")})
-	a.saveNow(t)
+	a := startSaved(t, st)
 
 	b := startServer(t, st, serveOpts{args: []string{"--takeover"}})
 	b.put(t, "y", nodeIn{Type: "object", Data: []byte("y")})
@@ -97,10 +94,7 @@ func TestFencedRestartSetsAside(t *testing.T) {
 func TestLapseRestartYields(t *testing.T) {
 	t.Parallel()
 	st := newStore(t)
-	a := startServer(t, st, serveOpts{})
-	a.initSession(t)
-	a.put(t, "x", nodeIn{Type: "object", Data: []byte("x")})
-	a.saveNow(t)
+	a := startSaved(t, st)
 	a.kill(t)
 
 	b := startServer(t, st, serveOpts{}) // waits for the lapse
@@ -124,10 +118,7 @@ func TestLapseRestartYields(t *testing.T) {
 func TestDataDirBelongsToItsStore(t *testing.T) {
 	t.Parallel()
 	st := newStore(t)
-	a := startServer(t, st, serveOpts{})
-	a.initSession(t)
-	a.put(t, "x", nodeIn{Type: "object", Data: []byte("x")})
-	a.saveNow(t)
+	a := startSaved(t, st)
 	a.stop(t)
 
 	other := minioStore(st.minio, st.bucket, "other")
@@ -154,6 +145,17 @@ func TestDataDirBelongsToItsStore(t *testing.T) {
 		t.Fatalf("adopted data dir serves %s, want x", ids)
 	}
 	b.stop(t)
+}
+
+// startSaved starts a server on st, initializes the session, puts node x
+// and saves.
+func startSaved(t *testing.T, st *store) *server {
+	t.Helper()
+	s := startServer(t, st, serveOpts{})
+	s.initSession(t)
+	s.put(t, "x", nodeIn{Type: "object", Data: []byte("x")})
+	s.saveNow(t)
+	return s
 }
 
 // diverged runs `pitr diverged <sub> <args> <st.args>` and requires exit

@@ -88,3 +88,22 @@ func TestStartupWaitsForTheStore(t *testing.T) {
 		t.Fatalf("serve exited while the store was unreachable:\n%s", p.out.String())
 	}
 }
+
+// TestServeBadCredentialsFailsAtOnce: waiting is for an unreachable store;
+// rejected credentials end start-up at once, naming the bucket.
+func TestServeBadCredentialsFailsAtOnce(t *testing.T) {
+	t.Parallel()
+	srv := sharedMinio(t)
+	st := newStore(t)
+	st.secret = "wrong-secret-e2e-0123456789"
+	st.env = []string{"MINIO_ROOT_USER=" + srv.AccessKey, "MINIO_ROOT_PASSWORD=" + st.secret}
+	p := startProc(t, []string{st.secret}, st.env, serveArgs(st, serveOpts{dataDir: filepath.Join(t.TempDir(), "session")}, "127.0.0.1:"+freePort(t))...)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve with wrong credentials still running after 30 s:\n%s", tail(p.out.String(), 2000))
+	}
+	if out := p.out.String(); p.exitCode() == 0 || !strings.Contains(out, st.bucket) || strings.Contains(out, "retrying") {
+		t.Fatalf("serve with wrong credentials: exit %d\n%s\nwant a failure at once naming bucket %s", p.exitCode(), out, st.bucket)
+	}
+}
