@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/store"
@@ -118,6 +119,17 @@ var envAliases = map[string]string{
 // from PITR_<FLAG> (or its alias). Precedence: flag, PITR_ env, alias env,
 // default.
 func parse(fs *flag.FlagSet, args []string) error {
+	fs.VisitAll(func(f *flag.Flag) { f.Value = withHint(f.Value) })
+	fs.Usage = func() {
+		// The flag package names and zero-compares the standard types only.
+		fs.VisitAll(func(f *flag.Flag) {
+			if h, ok := f.Value.(*hintedValue); ok {
+				f.Value = h.Value
+			}
+		})
+		fmt.Fprintf(fs.Output(), "Usage of %s:\n", fs.Name())
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -144,6 +156,84 @@ func parse(fs *flag.FlagSet, args []string) error {
 			if e := f.Value.Set(v); e != nil {
 				err = usageError{fmt.Errorf("%s=%q: %w", env, v, e)}
 			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return checkNotNegative(fs)
+}
+
+// hintedValue is a flag value whose parse errors say what a valid value
+// looks like ("parse error" alone does not).
+type hintedValue struct {
+	flag.Value
+	hint string
+}
+
+func (h *hintedValue) String() string {
+	if h == nil || h.Value == nil {
+		return ""
+	}
+	return h.Value.String()
+}
+
+func (h *hintedValue) Set(s string) error {
+	if err := h.Value.Set(s); err != nil {
+		return fmt.Errorf("%w (want %s)", err, h.hint)
+	}
+	return nil
+}
+
+func (h *hintedValue) IsBoolFlag() bool {
+	b, ok := h.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+func (h *hintedValue) Get() any {
+	if g, ok := h.Value.(flag.Getter); ok {
+		return g.Get()
+	}
+	return nil
+}
+
+// withHint wraps the standard flag types with a hint for their errors.
+func withHint(v flag.Value) flag.Value {
+	g, ok := v.(flag.Getter)
+	if !ok {
+		return v
+	}
+	switch g.Get().(type) {
+	case time.Duration:
+		return &hintedValue{v, "a duration such as 30s, 5m or 1h30m"}
+	case int, int64, uint, uint64:
+		return &hintedValue{v, "a whole number such as 100"}
+	case bool:
+		return &hintedValue{v, "true or false"}
+	}
+	return v
+}
+
+// checkNotNegative rejects a negative duration or number in any flag: none
+// of pitr's means anything below zero.
+func checkNotNegative(fs *flag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		g, ok := f.Value.(flag.Getter)
+		if !ok || err != nil {
+			return
+		}
+		neg := false
+		switch v := g.Get().(type) {
+		case time.Duration:
+			neg = v < 0
+		case int:
+			neg = v < 0
+		case int64:
+			neg = v < 0
+		}
+		if neg {
+			err = usageError{fmt.Errorf("--%s %s: must not be negative", f.Name, f.Value)}
 		}
 	})
 	return err

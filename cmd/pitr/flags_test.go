@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+)
+
+// Every duration and number flag rejects negative and malformed values
+// with one error naming the flag (or variable), the value and a valid
+// example; nothing runs.
+func TestBadFlagValues(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{[]string{"serve", "--shutdown-timeout", "-1s"}, nil, []string{"--shutdown-timeout", "negative"}},
+		{[]string{"serve", "--save-interval", "5"}, nil, []string{"save-interval", `"5"`, "30s"}},
+		{[]string{"serve"}, map[string]string{"PITR_SAVE_INTERVAL": "5"}, []string{"PITR_SAVE_INTERVAL", `"5"`, "30s"}},
+		{[]string{"serve", "--max-node-bytes", "-3"}, nil, []string{"--max-node-bytes", "negative"}},
+		{[]string{"serve", "--max-node-bytes", "lots"}, nil, []string{"max-node-bytes", `"lots"`, "whole number"}},
+		{[]string{"serve", "--prune-interval", "-10m"}, nil, []string{"--prune-interval", "negative"}},
+		{[]string{"gc", "--grace", "-1h"}, nil, []string{"--grace", "negative"}},
+		{[]string{"restore", "--at", "latest", "--force=maybe"}, nil, []string{"force", `"maybe"`, "true or false"}},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			t.Chdir(dir)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			err := run(context.Background(), tc.args, io.Discard, io.Discard)
+			if err == nil || exitCode(err) != 2 {
+				t.Fatalf("err %v (exit %d), want a usage error", err, exitCode(err))
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
