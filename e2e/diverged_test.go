@@ -54,6 +54,9 @@ func TestFencedRestartSetsAside(t *testing.T) {
 		t.Fatalf("diverged list:\n%s\nwant a header and one copy", list.stdout)
 	}
 	name := strings.Fields(lines[1])[0]
+	if r := st.diverged(t, -1, "show", name, "--data-dir", a.dataDir, "--session", "other"); !strings.Contains(r.stderr, "set aside from session") {
+		t.Errorf("diverged show against another session: %s, want a refusal naming the copy's origin", r.stderr)
+	}
 	show := st.diverged(t, 0, "show", name, "--json", "--data-dir", a.dataDir)
 	var changes []struct{ ID, Change string }
 	if err := json.Unmarshal([]byte(show.stdout), &changes); err != nil {

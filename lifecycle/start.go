@@ -214,6 +214,9 @@ func markAt(o Options, local *datadir.Local, newest *manifest.Manifest) error {
 // the newest: the rollback is deliberate, so it is committed at once.
 func startRollback(ctx context.Context, o Options, local *datadir.Local, s *State) (*State, error) {
 	from, err := manifest.Load(ctx, o.Store, o.Session, local.Meta.SaveID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("read the restored save %s to commit the rollback: %w", local.Meta.SaveID, err)
+	}
 	if err != nil {
 		o.Logger.Warn("restored save not found in the store; saving the restored state anew",
 			slog.String("save_id", local.Meta.SaveID), slog.String("error", err.Error()))

@@ -18,6 +18,7 @@ import (
 	"github.com/pitr-dev/pitr/restore"
 	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store"
+	"github.com/pitr-dev/pitr/store/storeurl"
 )
 
 const divergedUsage = `usage: pitr diverged list|show|apply [flags] ...
@@ -74,6 +75,9 @@ func divergedChanges(ctx context.Context, c *common, dataDir, name string, stder
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := sameOrigin(c, d); err != nil {
+		return nil, nil, err
+	}
 	var base *session.Graph
 	if d.Info.BaseSave != "" {
 		st, err := c.openExisting(ctx)
@@ -88,6 +92,21 @@ func divergedChanges(ctx context.Context, c *common, dataDir, name string, stder
 		}
 	}
 	return d, session.Diff(base, local.Graph), nil
+}
+
+// sameOrigin refuses to compare copy d with a store or session other than
+// the one it was set aside from: its base save would not be found there,
+// and every node would look added.
+func sameOrigin(c *common, d *datadir.Diverged) error {
+	id, err := storeurl.Identity(c.store)
+	if err != nil {
+		return usageError{fmt.Errorf("--store: %w", err)}
+	}
+	if d.Info.Session != c.session || (d.Info.Store != "" && !storeurl.SameStore(d.Info.Store, id)) {
+		return fmt.Errorf("copy %s was set aside from session %q of store %s, not session %q of %s: give that --store and --session",
+			d.Name, d.Info.Session, d.Info.Store, c.session, id)
+	}
+	return nil
 }
 
 func loadGraph(ctx context.Context, st store.Store, sessionName, id string) (*session.Graph, error) {
