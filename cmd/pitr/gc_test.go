@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/manifest"
-	"github.com/pitr-dev/pitr/replicate"
 	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store/file"
 )
@@ -21,33 +19,16 @@ import (
 // every chunk two hours old, and the saves, oldest first.
 func chunkStore(t *testing.T) (url string, st *file.Store, saves []*manifest.Manifest) {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := file.New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	s := session.New()
-	sv := replicate.New(s, replicate.Config{Store: st, Session: "s", Logger: slog.New(slog.DiscardHandler)})
-	for i, data := range []string{"first version ", "second version "} {
-		for _, id := range []string{"cube", "lamp"} {
-			if i == 1 && id == "lamp" {
-				continue // lamp stays the same: its chunk is shared
-			}
-			in := session.NodeInput{Type: "object", Data: []byte(strings.Repeat(data+id, 300))}
-			if _, err := s.Put(session.Actor{Admin: true}, id, in); err != nil {
-				t.Fatal(err)
-			}
+	url, st, saves = savedFileStore(t, 2, func(s *session.Session, i int) time.Time {
+		data := []string{"first version ", "second version "}[i]
+		putNode(t, s, "cube", strings.Repeat(data+"cube", 300))
+		if i == 0 { // lamp stays the same: its chunk is shared
+			putNode(t, s, "lamp", strings.Repeat(data+"lamp", 300))
 		}
-		if _, err := sv.Save(ctx, "api"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if saves, err = manifest.List(ctx, st, "s"); err != nil || len(saves) != 2 {
-		t.Fatalf("saves: %d %v", len(saves), err)
-	}
-	ageAll(t, dir, time.Now().Add(-2*time.Hour))
-	return "file://" + dir, st, saves
+		return time.Now()
+	})
+	ageAll(t, st.Root(), time.Now().Add(-2*time.Hour))
+	return url, st, saves
 }
 
 func ageAll(t *testing.T, root string, mtime time.Time) {

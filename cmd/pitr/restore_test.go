@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/pitr-dev/pitr/manifest"
-	"github.com/pitr-dev/pitr/replicate"
 	"github.com/pitr-dev/pitr/restore"
 	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store"
@@ -23,30 +21,10 @@ import (
 // each of times, and the saves, oldest first.
 func savesAt(t *testing.T, times ...time.Time) (url string, st *file.Store, saves []*manifest.Manifest) {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := file.New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	s := session.New()
-	var now time.Time
-	sv := replicate.New(s, replicate.Config{Store: st, Session: "s", Logger: slog.New(slog.DiscardHandler),
-		Now: func() time.Time { return now }})
-	for i, at := range times {
-		in := session.NodeInput{Type: "object", Data: []byte(strings.Repeat("v", i+1))}
-		if _, err := s.Put(session.Actor{Admin: true}, "cube", in); err != nil {
-			t.Fatal(err)
-		}
-		now = at
-		if _, err := sv.Save(ctx, "api"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if saves, err = manifest.List(ctx, st, "s"); err != nil || len(saves) != len(times) {
-		t.Fatalf("saves: %d %v", len(saves), err)
-	}
-	return "file://" + dir, st, saves
+	return savedFileStore(t, len(times), func(s *session.Session, i int) time.Time {
+		putNode(t, s, "cube", strings.Repeat("v", i+1))
+		return times[i]
+	})
 }
 
 // cmdOut runs one command in process and returns its stdout and stderr.
