@@ -138,13 +138,37 @@ func WriteMeta(dir string, meta Meta) error {
 
 // Install puts a restored session into dir all at once: it is built in a
 // sibling temporary directory and renamed into place, so a failure leaves
-// dir as it was. Without force, dir must be missing or empty.
-func Install(dir string, graph []byte, meta Meta, force bool) error {
+// dir as it was. Without force, dir must be missing or empty (but for the
+// kept entries: the admin password, set-aside copies). With force, a
+// session in dir holding unsaved edits is set aside first (see SetAside)
+// and returned, so that replacing it loses nothing. The kept entries are
+// hard-linked into the new directory, so they exist in dir until the
+// swap and in the new one after it.
+func Install(dir string, graph []byte, meta Meta, force bool) (*Diverged, error) {
 	dir = filepath.Clean(dir)
 	if !force {
-		if err := checkEmpty(dir); err != nil {
-			return err
-		}
+		return nil, install(dir, graph, meta, checkEmpty(dir))
+	}
+	pending, err := HasPending(dir)
+	if err != nil || !pending {
+		return nil, install(dir, graph, meta, err)
+	}
+	old, _, err := LoadMeta(dir)
+	if err != nil {
+		return nil, err
+	}
+	d, err := SetAside(dir, DivergedInfo{Session: old.Session, Store: old.StoreURL, BaseSave: old.SaveID, NewestSave: meta.SaveID,
+		SetAsideAt: time.Now(), NodeCount: old.NodeCount, Reason: "replaced by a restore (--force) while it held unsaved edits"})
+	if err != nil {
+		return nil, err
+	}
+	return d, install(dir, graph, meta, nil)
+}
+
+// install does Install's work once its checks passed (check is nil).
+func install(dir string, graph []byte, meta Meta, check error) error {
+	if check != nil {
+		return check
 	}
 	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
@@ -161,15 +185,13 @@ func Install(dir string, graph []byte, meta Meta, force bool) error {
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return fmt.Errorf("install session into %s: %w", dir, err)
 	}
-	moved, err := moveKept(dir, tmp)
-	if err != nil {
-		return err
+	if err := linkKept(dir, tmp); err != nil {
+		return fmt.Errorf("install session into %s: %w", dir, err)
 	}
 	var old string
 	if _, err := os.Lstat(dir); err == nil {
 		old = filepath.Join(parent, "."+filepath.Base(dir)+".old-"+randHex())
 		if err := os.Rename(dir, old); err != nil {
-			moveBack(tmp, dir, moved)
 			return fmt.Errorf("install session: move %s aside: %w", dir, err)
 		}
 	}
@@ -177,7 +199,6 @@ func Install(dir string, graph []byte, meta Meta, force bool) error {
 		if old != "" {
 			_ = os.Rename(old, dir)
 		}
-		moveBack(tmp, dir, moved)
 		return fmt.Errorf("install session into %s: %w", dir, err)
 	}
 	if err := syncDir(parent); err != nil {
@@ -191,30 +212,64 @@ func Install(dir string, graph []byte, meta Meta, force bool) error {
 	return nil
 }
 
-// moveKept moves the kept entries of dir (the admin password, set-aside
-// copies) into the new directory tmp before it replaces dir, and returns
-// their names.
-func moveKept(dir, tmp string) ([]string, error) {
-	var moved []string
+// linkKept hard-links the kept entries of dir (the admin password, set-aside
+// copies) into tmp, the directory about to replace dir; a file system
+// without hard links gets copies.
+func linkKept(dir, tmp string) error {
 	for _, name := range kept {
-		from := filepath.Join(dir, name)
-		if _, err := os.Lstat(from); err != nil {
+		root := filepath.Join(dir, name)
+		if _, err := os.Lstat(root); err != nil {
 			continue
 		}
-		if err := os.Rename(from, filepath.Join(tmp, name)); err != nil {
-			moveBack(tmp, dir, moved)
-			return nil, fmt.Errorf("install session into %s: keep %s: %w", dir, name, err)
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(dir, p)
+			to := filepath.Join(tmp, rel)
+			if d.IsDir() {
+				return os.MkdirAll(to, 0o755)
+			}
+			if err := os.Link(p, to); err == nil {
+				return nil
+			}
+			return copyFile(p, to)
+		})
+		if err != nil {
+			return fmt.Errorf("keep %s: %w", name, err)
 		}
-		moved = append(moved, name)
 	}
-	return moved, nil
+	return nil
 }
 
-// moveBack undoes moveKept after a failed install.
-func moveBack(tmp, dir string, moved []string) {
-	for _, name := range moved {
-		_ = os.Rename(filepath.Join(tmp, name), filepath.Join(dir, name))
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
 	}
+	fi, err := os.Stat(from)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Dir(to), filepath.Base(to), b, fi.Mode().Perm())
+}
+
+// HasPending reports whether dir holds a session with changes its last save
+// lacks: session.json says so, is missing, or graph.pitrg was replaced after
+// it. The graph is not decoded.
+func HasPending(dir string) (bool, error) {
+	graph, err := os.ReadFile(filepath.Join(dir, GraphFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("check data dir %s: %w", dir, err)
+	}
+	meta, ok, err := LoadMeta(dir)
+	if err != nil {
+		return false, err
+	}
+	return !ok || meta.Pending || meta.GraphSHA256 != hashHex(graph), nil
 }
 
 func checkEmpty(dir string) error {

@@ -67,17 +67,17 @@ func TestLoadCorrupt(t *testing.T) {
 func TestInstall(t *testing.T) {
 	root := t.TempDir()
 	dir := filepath.Join(root, "sess")
-	if err := Install(dir, graphBytes(t, "one"), Meta{SaveID: "a"}, false); err != nil {
+	if _, err := Install(dir, graphBytes(t, "one"), Meta{SaveID: "a"}, false); err != nil {
 		t.Fatal(err)
 	}
-	err := Install(dir, graphBytes(t, "two"), Meta{SaveID: "b"}, false)
+	_, err := Install(dir, graphBytes(t, "two"), Meta{SaveID: "b"}, false)
 	if !errors.Is(err, ErrExists) {
 		t.Fatalf("install over a session without force: %v", err)
 	}
 	if l, _ := Load(dir); l.Meta.SaveID != "a" {
 		t.Fatalf("refused install changed the dir: %+v", l.Meta)
 	}
-	if err := Install(dir, graphBytes(t, "two"), Meta{SaveID: "b"}, true); err != nil {
+	if _, err := Install(dir, graphBytes(t, "two"), Meta{SaveID: "b"}, true); err != nil {
 		t.Fatal(err)
 	}
 	if l, _ := Load(dir); l.Meta.SaveID != "b" || string(l.Graph.Nodes[0].Data) != "two" {
@@ -90,13 +90,13 @@ func TestInstall(t *testing.T) {
 	// an empty directory is fine; a directory with other files is not
 	empty := filepath.Join(root, "empty")
 	_ = os.Mkdir(empty, 0o755)
-	if err := Install(empty, graphBytes(t, "x"), Meta{}, false); err != nil {
+	if _, err := Install(empty, graphBytes(t, "x"), Meta{}, false); err != nil {
 		t.Fatalf("install into empty dir: %v", err)
 	}
 	other := filepath.Join(root, "other")
 	_ = os.Mkdir(other, 0o755)
 	_ = os.WriteFile(filepath.Join(other, "notes.txt"), []byte("x"), 0o644)
-	if err := Install(other, graphBytes(t, "x"), Meta{}, false); !errors.Is(err, ErrExists) {
+	if _, err := Install(other, graphBytes(t, "x"), Meta{}, false); !errors.Is(err, ErrExists) {
 		t.Fatalf("install over other files: %v", err)
 	}
 }

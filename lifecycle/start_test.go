@@ -58,7 +58,7 @@ func dataDirAt(t *testing.T, st store.Store, id string, edit func(*datadir.Meta)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := restore.ToDir(ctx, st, m, dir, false, st.String(), nil); err != nil {
+	if _, err := restore.ToDir(ctx, st, m, dir, false, st.String(), nil); err != nil {
 		t.Fatal(err)
 	}
 	l, err := datadir.Load(dir)

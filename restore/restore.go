@@ -150,28 +150,30 @@ func getChunk(ctx context.Context, st store.Store, id chunker.ID) ([]byte, error
 	return chunker.Decode(id, body)
 }
 
-// ToDir restores save m into dir, replacing a session there only if force.
-// On any failure dir is left as it was.
-func ToDir(ctx context.Context, st store.Store, m *manifest.Manifest, dir string, force bool, storeURL string, progress Progress) error {
+// ToDir restores save m into dir, replacing a session there only if force
+// (one holding unsaved edits is set aside first and returned, see
+// datadir.Install). On any failure dir is left as it was.
+func ToDir(ctx context.Context, st store.Store, m *manifest.Manifest, dir string, force bool, storeURL string, progress Progress) (*datadir.Diverged, error) {
 	if !force {
 		// fail before downloading anything
 		if has, err := datadir.HasSession(dir); err != nil {
-			return err
+			return nil, err
 		} else if has {
-			return fmt.Errorf("%s already holds a session (use --force to replace it): %w", dir, datadir.ErrExists)
+			return nil, fmt.Errorf("%s already holds a session (use --force to replace it): %w", dir, datadir.ErrExists)
 		}
 	}
 	graph, g, _, err := Fetch(ctx, st, m, DefaultParallel, progress)
 	if err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return nil, fmt.Errorf("restore: %w", err)
 	}
 	t := m.Time
 	meta := datadir.Meta{Session: m.Session, SaveID: m.ID, SaveTime: &t, Restored: true, StoreURL: storeURL,
 		Initialized: g.Initialized, NodeCount: len(g.Nodes)}
-	if err := datadir.Install(dir, graph, meta, force); err != nil {
-		return fmt.Errorf("restore save %s: %w", m.ID, err)
+	aside, err := datadir.Install(dir, graph, meta, force)
+	if err != nil {
+		return nil, fmt.Errorf("restore save %s: %w", m.ID, err)
 	}
-	return nil
+	return aside, nil
 }
 
 // forEach runs fn(i) for i in [0,n) with at most parallel at once, stopping

@@ -64,18 +64,18 @@ func TestChooseAndRestore(t *testing.T) {
 		t.Fatalf("before the first save: %v", err)
 	}
 	dir := filepath.Join(t.TempDir(), "data")
-	if err := restore.ToDir(ctx, st, ms[0], dir, false, "file://x", nil); err != nil {
+	if _, err := restore.ToDir(ctx, st, ms[0], dir, false, "file://x", nil); err != nil {
 		t.Fatal(err)
 	}
 	l, err := datadir.Load(dir)
 	if err != nil || l.Meta.SaveID != ms[0].ID || !l.Meta.Restored || len(l.Graph.Nodes) != 2 || l.Dirty {
 		t.Fatalf("restored dir: %+v %v", l, err)
 	}
-	if err := restore.ToDir(ctx, st, ms[1], dir, false, "", nil); !errors.Is(err, datadir.ErrExists) {
+	if _, err := restore.ToDir(ctx, st, ms[1], dir, false, "", nil); !errors.Is(err, datadir.ErrExists) {
 		t.Fatalf("restore over a session: %v", err)
 	}
 	var last int64
-	if err := restore.ToDir(ctx, st, ms[1], dir, true, "", func(done, total int64) { last = done }); err != nil {
+	if _, err := restore.ToDir(ctx, st, ms[1], dir, true, "", func(done, total int64) { last = done }); err != nil {
 		t.Fatal(err)
 	}
 	if last != ms[1].BytesTotal {
@@ -107,7 +107,7 @@ func TestRestoreChecksEveryChunk(t *testing.T) {
 				t.Fatal(err)
 			}
 			dir := filepath.Join(t.TempDir(), "data")
-			err = restore.ToDir(ctx, st, ms[1], dir, false, "", nil)
+			_, err = restore.ToDir(ctx, st, ms[1], dir, false, "", nil)
 			if err == nil || !strings.Contains(err.Error(), victim.String()) || !strings.Contains(err.Error(), ms[1].ID) {
 				t.Fatalf("restore with a damaged chunk: %v (want chunk %s and save %s named)", err, victim, ms[1].ID)
 			}

@@ -54,8 +54,12 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		progress = func(done, total int64) { _ = bar.Set64(done) }
 		defer bar.Finish()
 	}
-	if err := restore.ToDir(ctx, st, m, dataDir, force, st.String(), progress); err != nil {
+	aside, err := restore.ToDir(ctx, st, m, dataDir, force, st.String(), progress)
+	if err != nil {
 		return err
+	}
+	if aside != nil {
+		fmt.Fprintf(stdout, "the session it replaced held unsaved edits: set aside as %s (pitr diverged show %s)\n", aside.Path, aside.Name)
 	}
 	fmt.Fprintf(stdout, "restored into %s; start it with: pitr serve --data-dir %s --session %s\n", dataDir, dataDir, c.session)
 	return nil
