@@ -44,6 +44,9 @@ type Meta struct {
 	GraphSHA256 string     `json:"graph_sha256"`       // of graph.pitrg, to detect a graph written after this file
 	Pending     bool       `json:"pending"`            // graph.pitrg holds changes not yet in the store
 	Restored    bool       `json:"restored,omitempty"` // written by pitr restore, not yet served
+	// RestoredNewest is the store's newest committed save when pitr restore
+	// wrote this: a rollback is committed only while it still is.
+	RestoredNewest string `json:"restored_newest,omitempty"`
 	StoreURL    string     `json:"store,omitempty"`    // where it was saved (redacted form)
 	Updated     time.Time  `json:"updated"`            // when this file was written
 	Writer      string     `json:"writer,omitempty"`   // host that wrote it

@@ -159,6 +159,12 @@ func startLocal(ctx context.Context, o Options) (*State, error) {
 	}
 	s.Newest = newest
 	base := local.Meta.SaveID
+	rollback := local.Meta.Restored && (local.Meta.RestoredNewest == "" || local.Meta.RestoredNewest == newest.ID)
+	if local.Meta.Restored && !rollback && base != newest.ID {
+		o.Logger.Warn("the data dir was restored from save "+base+" when the newest save was "+local.Meta.RestoredNewest+
+			", but the store's newest is now "+newest.ID+": the rollback is not committed over the saves made since (restore again to roll back)",
+			slog.String("data_dir_save", base), slog.String("newest_save", newest.ID))
+	}
 	switch {
 	case local.GraphSHA256 == newest.GraphSHA256:
 		// The newest save holds this very graph (perhaps committed just
@@ -172,7 +178,7 @@ func startLocal(ctx context.Context, o Options) (*State, error) {
 			return s, markAt(o, local, newest)
 		}
 		return s, nil
-	case local.Meta.Restored:
+	case rollback:
 		return startRollback(ctx, o, local, s)
 	case !local.Dirty:
 		// A copy left from an earlier run, while another server saved

@@ -332,3 +332,31 @@ func TestCheckOwner(t *testing.T) {
 		})
 	}
 }
+
+// A restore is a rollback only while the save that was newest when it was
+// written still is: once another server saved, the restored copy is not
+// committed over that save (it yields, or is set aside with edits).
+func TestStartStaleRestore(t *testing.T) {
+	ctx := context.Background()
+	st, ids := savedStore(t, "old", "new")
+	dir := dataDirAt(t, st, ids[0], func(*datadir.Meta) {})
+	if l, _ := datadir.Load(dir); !l.Meta.Restored || l.Meta.RestoredNewest != ids[1] {
+		t.Fatalf("restore wrote %+v, want restored with the newest save %s", l.Meta, ids[1])
+	}
+	// Another server saves after the restore.
+	s := session.New()
+	sv := replicate.New(s, replicate.Config{Store: st, Session: "s", Logger: quietLog()})
+	if _, err := s.Put(session.Actor{Admin: true}, "n", session.NodeInput{Type: "t", Data: []byte("newest")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sv.Save(ctx, "api"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Start(ctx, Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.CommitReason() != "" || nodeData(t, got.Session) != "newest" {
+		t.Fatalf("stale restore: commit %q, serving %q; want no rollback, the newest save", got.CommitReason(), nodeData(t, got.Session))
+	}
+}

@@ -69,6 +69,11 @@ type Saver struct {
 	lastGen uint64
 	lastSHA string
 	force   bool // the next save writes a manifest even if nothing changed
+	// base is the save the session's content was last written to the
+	// store as (Prime, or this saver's last commit): what the data dir
+	// records as its save_id while it holds unsaved edits. It is not the
+	// newest save when a diverged copy was forced (--force-local).
+	base *Result
 
 	mu      sync.Mutex // guards the fields below
 	last    *Result
@@ -117,6 +122,7 @@ func (s *Saver) Prime(m *manifest.Manifest) {
 	s.known = map[chunker.ID]time.Time{}
 	s.lastGen = s.sess.Gen()
 	s.lastSHA = m.GraphSHA256
+	s.base = resultOf(m, false)
 	s.mu.Lock()
 	s.last = resultOf(m, false)
 	s.mu.Unlock()
@@ -329,10 +335,11 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	graphSHA := hex.EncodeToString(sum[:])
 	meta := datadir.Meta{Session: s.cfg.Session, Initialized: snap.Initialized, NodeCount: len(snap.Nodes), Pending: true, GraphSHA256: graphSHA,
 		StoreURL: s.cfg.StoreURL, Writer: s.cfg.Host}
-	if hasLast {
-		last := s.Status().LastSave
-		meta.SaveID, meta.SaveTime = last.ID, &last.Time
+	if s.base != nil {
+		meta.SaveID, meta.SaveTime = s.base.ID, &s.base.Time
 	}
+	// A rollback not committed yet stays one if this process dies first.
+	meta.Restored = s.force
 	if hasLast && !s.force && graphSHA == s.lastSHA {
 		s.lastGen = snap.Gen
 		meta.Pending = false
@@ -400,7 +407,8 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	s.known = up.modTimes
 	maps.Copy(s.known, upList.modTimes)
 	s.lastGen, s.lastSHA, s.force = snap.Gen, graphSHA, false
-	meta.SaveID, meta.SaveTime, meta.Pending = m.ID, &m.Time, false
+	s.base = resultOf(m, false)
+	meta.SaveID, meta.SaveTime, meta.Pending, meta.Restored = m.ID, &m.Time, false, false
 	if err := s.writeMeta(meta); err != nil {
 		// The save is in the store; the local copy catches up next time.
 		s.cfg.Logger.Warn("save stored but data dir not updated", slog.String("save_id", m.ID), slog.String("error", err.Error()))
@@ -436,8 +444,8 @@ func (s *Saver) keepLocal() error {
 	graph := session.Encode(snap)
 	meta := datadir.Meta{Session: s.cfg.Session, Initialized: snap.Initialized, NodeCount: len(snap.Nodes), Pending: true,
 		StoreURL: s.cfg.StoreURL, Writer: s.cfg.Host}
-	if last := s.Status().LastSave; last != nil {
-		meta.SaveID, meta.SaveTime = last.ID, &last.Time
+	if s.base != nil {
+		meta.SaveID, meta.SaveTime = s.base.ID, &s.base.Time
 	}
 	if err := s.writeLocal(graph, meta); err != nil {
 		return err

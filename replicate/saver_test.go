@@ -331,3 +331,42 @@ func TestNeverChangedSessionWritesNothing(t *testing.T) {
 		t.Fatalf("save after init = %+v, %v; want a new save", r, err)
 	}
 }
+
+// The data dir records as its base the save its content came from (Prime,
+// then each commit), not merely the newest save it was told of (SetLast):
+// a forced diverged copy must not look based on the newest save later.
+func TestPendingCopyNamesItsBaseSave(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	s := session.New()
+	fill(t, s, 2, 10, 1)
+	sv, dir := newSaver(t, s, st)
+	base, err := sv.Save(ctx, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, s, 3, 10, 2)
+	newer, err := sv.Save(ctx, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseM, _ := manifest.Load(ctx, st, "test", base.ID)
+	newerM, _ := manifest.Load(ctx, st, "test", newer.ID)
+
+	s2 := session.New()
+	fill(t, s2, 2, 10, 1) // base's content, then an edit
+	fill(t, s2, 1, 20, 9)
+	sv2, _ := newSaver(t, s2, st)
+	sv2.cfg.DataDir = dir
+	sv2.Prime(baseM)
+	sv2.SetLast(newerM)
+	sv2.MarkDirty()
+	st.down.Store(true)
+	if _, err := sv2.Save(ctx, "local_changes"); err == nil {
+		t.Fatal("save to a down store succeeded")
+	}
+	l, err := datadir.Load(dir)
+	if err != nil || !l.Dirty || l.Meta.SaveID != base.ID {
+		t.Fatalf("pending copy names save %q (dirty %v, %v), want its base %s, not the newest %s", l.Meta.SaveID, l.Dirty, err, base.ID, newer.ID)
+	}
+}

@@ -162,13 +162,17 @@ func ToDir(ctx context.Context, st store.Store, m *manifest.Manifest, dir string
 			return nil, fmt.Errorf("%s already holds a session (use --force to replace it): %w", dir, datadir.ErrExists)
 		}
 	}
+	newest, err := manifest.Newest(ctx, st, m.Session)
+	if err != nil {
+		return nil, fmt.Errorf("restore: find the newest save of session %s: %w", m.Session, err)
+	}
 	graph, g, _, err := Fetch(ctx, st, m, DefaultParallel, progress)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	t := m.Time
-	meta := datadir.Meta{Session: m.Session, SaveID: m.ID, SaveTime: &t, Restored: true, StoreURL: storeURL,
-		Initialized: g.Initialized, NodeCount: len(g.Nodes)}
+	meta := datadir.Meta{Session: m.Session, SaveID: m.ID, SaveTime: &t, Restored: true, RestoredNewest: newest.ID,
+		StoreURL: storeURL, Initialized: g.Initialized, NodeCount: len(g.Nodes)}
 	aside, err := datadir.Install(dir, graph, meta, force)
 	if err != nil {
 		return nil, fmt.Errorf("restore save %s: %w", m.ID, err)
