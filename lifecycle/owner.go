@@ -12,37 +12,55 @@ import (
 	"github.com/pitr-dev/pitr/store/storeurl"
 )
 
-// CheckOwner makes sure the session in dataDir came from the store named
-// storeID (storeurl.Identity) and the session sessionName before anything
-// touches either: a data dir pushed into another store would be saved there
-// as if it were that store's session. With adopt, a foreign data dir is
-// taken over deliberately: its session.json is rewritten to name the new
-// store and session, its state marked as never saved there (so it is saved
-// into an empty store, and set aside like any diverged copy if the store
-// already holds saves of the session, unless --force-local). A data dir with
-// no session, or one written before session.json named its store, passes.
-func CheckOwner(dataDir, storeID, sessionName string, adopt bool, log *slog.Logger) error {
-	meta, ok, err := datadir.LoadMeta(dataDir)
-	if err != nil || !ok {
-		return err
+// Preload reads the session in dataDir, if any (nil when there is none),
+// before the server takes the writer claim, so that a data dir that cannot
+// serve fails start-up before --takeover fences a live holder. It also makes
+// sure the session came from the store named storeID (storeurl.Identity)
+// and the session sessionName: a data dir pushed into another store would
+// be saved there as if it were that store's session. With adopt, a foreign
+// data dir passes, and Start takes it over. A data dir written before
+// session.json named its store passes. Preload writes nothing.
+func Preload(dataDir, storeID, sessionName string, adopt bool) (*datadir.Local, error) {
+	has, err := datadir.HasSession(dataDir)
+	if err != nil || !has {
+		return nil, err
 	}
-	otherSession := meta.Session != "" && meta.Session != sessionName
-	otherStore := meta.StoreURL != "" && !storeurl.SameStore(meta.StoreURL, storeID)
-	if !otherSession && !otherStore {
-		return nil
+	local, err := datadir.Load(dataDir)
+	if err != nil {
+		return nil, err
 	}
-	from := fmt.Sprintf("session %q of store %s", meta.Session, meta.StoreURL)
-	to := fmt.Sprintf("session %q of store %s", sessionName, storeID)
-	if !adopt {
-		return fmt.Errorf("data dir %s holds %s, not %s: refusing to mix them (use another --data-dir, fix --store/--session, or start with --adopt to move this data dir into %s deliberately)",
-			dataDir, from, to, to)
+	if foreign(local.Meta, storeID, sessionName) && !adopt {
+		return nil, fmt.Errorf("data dir %s holds %s, not %s: refusing to mix them (use another --data-dir, fix --store/--session, or start with --adopt to move this data dir there deliberately)",
+			dataDir, origin(local.Meta.Session, local.Meta.StoreURL), origin(sessionName, storeID))
 	}
-	log.Warn("--adopt: the data dir moves to another store or session; its state will be saved there",
-		slog.String("data_dir", dataDir), slog.String("from", from), slog.String("to", to))
-	meta.Session, meta.StoreURL = sessionName, storeID
-	meta.SaveID, meta.SaveTime, meta.Pending, meta.Restored = "", nil, true, false
-	meta.Updated = time.Time{}
-	return datadir.WriteMeta(dataDir, meta)
+	return local, nil
+}
+
+// foreign reports whether meta names another session or store.
+func foreign(meta datadir.Meta, storeID, sessionName string) bool {
+	return (meta.Session != "" && meta.Session != sessionName) ||
+		(meta.StoreURL != "" && !storeurl.SameStore(meta.StoreURL, storeID))
+}
+
+func origin(sessionName, storeID string) string {
+	return fmt.Sprintf("session %q of store %s", sessionName, storeID)
+}
+
+// adopt takes over a foreign data dir (--adopt): its session.json is
+// rewritten to name this store and session, its state marked as never saved
+// here, so that it is saved into a store without saves of the session and
+// set aside like any diverged copy when the store has some (unless
+// --force-local).
+func adopt(o Options, local *datadir.Local) error {
+	o.Logger.Warn("--adopt: the data dir moves to another store or session; its state will be saved there",
+		slog.String("data_dir", o.DataDir), slog.String("from", origin(local.Meta.Session, local.Meta.StoreURL)),
+		slog.String("to", origin(o.Session, o.StoreID)))
+	m := &local.Meta
+	m.Session, m.StoreURL = o.Session, o.StoreID
+	m.SaveID, m.SaveTime, m.Pending, m.Restored, m.RestoredNewest = "", nil, true, false, ""
+	m.Updated = time.Time{}
+	local.Dirty = true
+	return datadir.WriteMeta(o.DataDir, *m)
 }
 
 // OpenStore opens the store with open, waiting with backoff (each retry

@@ -28,6 +28,11 @@ type Options struct {
 	// ForceLocal serves a diverged data dir and saves it over the store's
 	// newest save instead of setting it aside.
 	ForceLocal bool
+	// Adopt takes over a data dir of another store or session (Preload).
+	Adopt bool
+	// Local is the data dir's session as Preload read it; Start reads it
+	// itself when nil.
+	Local *datadir.Local
 	Logger     *slog.Logger
 	// Now stamps set-aside copies; time.Now when nil.
 	Now func() time.Time
@@ -86,12 +91,15 @@ func (o *Options) defaults() {
 // into the data dir where needed. The writer claim must be held.
 func Start(ctx context.Context, o Options) (*State, error) {
 	o.defaults()
-	has, err := datadir.HasSession(o.DataDir)
-	if err != nil {
-		return nil, err
+	local := o.Local
+	if local == nil {
+		var err error
+		if local, err = Preload(o.DataDir, o.StoreID, o.Session, o.Adopt); err != nil {
+			return nil, err
+		}
 	}
-	if has {
-		return startLocal(ctx, o)
+	if local != nil {
+		return startLocal(ctx, o, local)
 	}
 	if o.NoRestore {
 		o.Logger.Info("data dir empty: starting an empty session (--no-restore)")
@@ -139,13 +147,14 @@ func restoreNewest(ctx context.Context, o Options, newest *manifest.Manifest) (*
 	return &State{Session: session.FromGraph(g), From: newest, Newest: newest}, nil
 }
 
-func startLocal(ctx context.Context, o Options) (*State, error) {
-	local, err := datadir.Load(o.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	if local.Meta.Session != "" && local.Meta.Session != o.Session {
-		return nil, fmt.Errorf("data dir %s holds session %q, not %q", o.DataDir, local.Meta.Session, o.Session)
+func startLocal(ctx context.Context, o Options, local *datadir.Local) (*State, error) {
+	if foreign(local.Meta, o.StoreID, o.Session) {
+		if !o.Adopt {
+			return nil, fmt.Errorf("data dir %s holds %s, not %s (use --adopt)", o.DataDir, origin(local.Meta.Session, local.Meta.StoreURL), origin(o.Session, o.StoreID))
+		}
+		if err := adopt(o, local); err != nil {
+			return nil, err
+		}
 	}
 	s := &State{Session: session.FromGraph(local.Graph), Dirty: local.Dirty}
 	o.Logger.Info("loaded data dir", slog.String("data_dir", o.DataDir), slog.String("save_id", local.Meta.SaveID), slog.Bool("pending", local.Dirty))

@@ -288,10 +288,13 @@ func TestStartEmptyDataDir(t *testing.T) {
 	}
 }
 
-// CheckOwner refuses a data dir of another store or session, naming both,
-// and writes nothing; --adopt rewrites it to belong here, unsaved.
-func TestCheckOwner(t *testing.T) {
+// Preload refuses a data dir of another store or session, naming both,
+// and writes nothing; with adopt it passes, and Start rewrites it to belong
+// here, unsaved.
+func TestPreloadAndAdopt(t *testing.T) {
+	ctx := context.Background()
 	st, ids := savedStore(t, "only")
+	empty, _ := file.New(t.TempDir())
 	cases := []struct {
 		name    string
 		storeID string
@@ -300,63 +303,39 @@ func TestCheckOwner(t *testing.T) {
 		wantErr string
 	}{
 		{"same store and session", st.String(), "s", false, ""},
-		{"another store", "file:///elsewhere", "s", false, "file:///elsewhere"},
+		{"another store", empty.String(), "s", false, empty.String()},
 		{"another session", st.String(), "other", false, `"other"`},
-		{"another store, adopted", "file:///elsewhere", "s", true, ""},
+		{"another store, adopted", empty.String(), "s", true, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := dataDirAt(t, st, ids[0], func(*datadir.Meta) {})
 			before, _ := os.ReadFile(filepath.Join(dir, datadir.MetaFile))
-			err := CheckOwner(dir, tc.storeID, tc.session, tc.adopt, quietLog())
+			local, err := Preload(dir, tc.storeID, tc.session, tc.adopt)
 			after, _ := os.ReadFile(filepath.Join(dir, datadir.MetaFile))
+			if string(before) != string(after) {
+				t.Fatal("Preload changed the data dir")
+			}
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), st.String()) || !strings.Contains(err.Error(), "--adopt") {
-					t.Fatalf("CheckOwner = %v, want an error naming both stores/sessions and --adopt", err)
-				}
-				if string(before) != string(after) {
-					t.Fatal("a refused data dir was changed")
+					t.Fatalf("Preload = %v, want an error naming both stores/sessions and --adopt", err)
 				}
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
+			if err != nil || local == nil {
+				t.Fatalf("Preload = %v, %v", local, err)
+			}
+			if !tc.adopt {
+				return
+			}
+			got, err := Start(ctx, Options{Store: empty, StoreID: tc.storeID, Session: "s", DataDir: dir, Adopt: true, Local: local, Logger: quietLog()})
+			if err != nil || !got.Dirty || nodeData(t, got.Session) != "only" {
+				t.Fatalf("adopted start: %+v, %v; want the data dir, to be saved", got, err)
 			}
 			meta, _, _ := datadir.LoadMeta(dir)
-			if tc.adopt && (meta.StoreURL != tc.storeID || meta.SaveID != "" || !meta.Pending) {
+			if meta.StoreURL != tc.storeID || meta.SaveID != "" || !meta.Pending {
 				t.Fatalf("adopted data dir says %+v", meta)
 			}
-			if !tc.adopt && string(before) != string(after) {
-				t.Fatal("a data dir of this store was changed")
-			}
 		})
-	}
-}
-
-// A restore is a rollback only while the save that was newest when it was
-// written still is: once another server saved, the restored copy is not
-// committed over that save (it yields, or is set aside with edits).
-func TestStartStaleRestore(t *testing.T) {
-	ctx := context.Background()
-	st, ids := savedStore(t, "old", "new")
-	dir := dataDirAt(t, st, ids[0], func(*datadir.Meta) {})
-	if l, _ := datadir.Load(dir); !l.Meta.Restored || l.Meta.RestoredNewest != ids[1] {
-		t.Fatalf("restore wrote %+v, want restored with the newest save %s", l.Meta, ids[1])
-	}
-	// Another server saves after the restore.
-	s := session.New()
-	sv := replicate.New(s, replicate.Config{Store: st, Session: "s", Logger: quietLog()})
-	if _, err := s.Put(session.Actor{Admin: true}, "n", session.NodeInput{Type: "t", Data: []byte("newest")}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sv.Save(ctx, "api"); err != nil {
-		t.Fatal(err)
-	}
-	got, err := Start(ctx, Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, Logger: quietLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.CommitReason() != "" || nodeData(t, got.Session) != "newest" {
-		t.Fatalf("stale restore: commit %q, serving %q; want no rollback, the newest save", got.CommitReason(), nodeData(t, got.Session))
 	}
 }

@@ -98,7 +98,7 @@ func (s *Server) admin(h actorHandler) http.Handler {
 		case lv == levelUser:
 			writeError(w, http.StatusForbidden, "this needs the admin password"+s.adminHint)
 		default:
-			unauthorized(w, r, "this needs the admin password", s.adminHint)
+			unauthorized(w, r, "this needs the admin password", adminHintFor("")) // no server paths to callers without a password
 		}
 	})
 }

@@ -86,10 +86,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageError{fmt.Errorf("--store: %w", err)}
 	}
-	if err := lifecycle.CheckOwner(o.dataDir, storeID, o.session, o.adopt, log); err != nil {
-		return err
-	}
-	adminFile, err := o.ensureAdminPassword()
+	// Read only, before the store is touched or the claim taken: a data
+	// dir that cannot be served here fails now.
+	local, err := lifecycle.Preload(o.dataDir, storeID, o.session, o.adopt)
 	if err != nil {
 		return err
 	}
@@ -97,7 +96,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	return serve(ctx, o, st, adminFile, log)
+	return serve(ctx, o, st, local, log)
 }
 
 // ensureAdminPassword generates an admin password into the data dir when
@@ -137,7 +136,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
-func serve(ctx context.Context, o *serveOptions, st store.Store, adminFile string, log *slog.Logger) error {
+func serve(ctx context.Context, o *serveOptions, st store.Store, local *datadir.Local, log *slog.Logger) error {
 	host, _ := os.Hostname()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -154,8 +153,12 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, adminFile strin
 	defer releaseClaim(context.WithoutCancel(ctx), wc, log)
 	start, err := lifecycle.Start(ctx, lifecycle.Options{
 		Store: st, StoreID: st.String(), Session: o.session, DataDir: o.dataDir,
-		NoRestore: o.noRestore, ForceLocal: o.forceLocal, Logger: log,
+		NoRestore: o.noRestore, ForceLocal: o.forceLocal, Adopt: o.adopt, Local: local, Logger: log,
 	})
+	if err != nil {
+		return err
+	}
+	adminFile, err := o.ensureAdminPassword()
 	if err != nil {
 		return err
 	}

@@ -315,9 +315,11 @@ func Identity(rawURL string) (string, error) {
 	return loc.String(), nil
 }
 
-// SameStore reports whether a store name recorded earlier (a store's
-// String, as data dirs keep it) names the store of identity.
-func SameStore(recorded, identity string) bool {
-	recorded, _, _ = strings.Cut(recorded, " at ") // an S3 endpoint
-	return recorded == identity
+// SameStore reports whether two store names (a store's String, as data
+// dirs keep it, or an Identity) name the same store: an S3 endpoint (" at
+// URL") is ignored.
+func SameStore(a, b string) bool {
+	a, _, _ = strings.Cut(a, " at ")
+	b, _, _ = strings.Cut(b, " at ")
+	return a == b
 }
