@@ -32,8 +32,8 @@ type Options struct {
 	Adopt bool
 	// Local is the data dir's session as Preload read it; Start reads it
 	// itself when nil.
-	Local *datadir.Local
-	Logger     *slog.Logger
+	Local  *datadir.Local
+	Logger *slog.Logger
 	// Now stamps set-aside copies; time.Now when nil.
 	Now func() time.Time
 	// Retry spaces attempts while the store cannot be read.
