@@ -93,6 +93,30 @@ func (c *Client) DeleteNode(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/nodes/"+url.PathEscape(id), nil, nil)
 }
 
+// SessionInfo is GET /v1/session.
+type SessionInfo struct {
+	Session   string   `json:"session"`
+	State     string   `json:"state"`
+	NodeCount int      `json:"node_count"`
+	Users     []string `json:"users"`
+	LastSave  *struct {
+		ID     string    `json:"id"`
+		Time   time.Time `json:"time"`
+		Reason string    `json:"reason"`
+	} `json:"last_save"`
+	LastError *string `json:"last_error"`
+	Fenced    bool    `json:"fenced"`
+}
+
+// Session reads the session's state.
+func (c *Client) Session(ctx context.Context) (*SessionInfo, error) {
+	var in SessionInfo
+	if err := c.do(ctx, http.MethodGet, "/v1/session", nil, &in); err != nil {
+		return nil, err
+	}
+	return &in, nil
+}
+
 // IsNotFound reports whether err is a 404 of the server.
 func IsNotFound(err error) bool {
 	var ae *APIError

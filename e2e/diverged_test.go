@@ -19,14 +19,33 @@ func TestFencedRestartSetsAside(t *testing.T) {
 	t.Parallel()
 	st := newStore(t)
 	a := startSaved(t, st)
+	a.put(t, "z", nodeIn{Type: "object", Data: []byte("z")}) // not saved before the takeover
+	events, code := a.openEvents(t, "watcher")
+	if code != 200 {
+		t.Fatalf("GET /v1/events on A: %d", code)
+	}
+	defer events.close()
 
 	b := startServer(t, st, serveOpts{args: []string{"--takeover"}})
 	b.put(t, "y", nodeIn{Type: "object", Data: []byte("y")})
 	yes := b.saveNow(t)
 
-	a.put(t, "z", nodeIn{Type: "object", Data: []byte("z")}) // fenced A still answers 200 (issue 13)
 	if code, body := a.do(t, req{method: "POST", path: "/v1/saves", admin: true}); code != 503 || !strings.Contains(string(body), "fenced") {
 		t.Fatalf("save by the fenced server: %d %s, want 503 fenced", code, body)
+	}
+	// Fenced, A refuses edits naming the holder, tells its clients, and
+	// still serves reads.
+	code, body := a.do(t, req{method: "PUT", path: "/v1/nodes/w", body: nodeIn{Type: "object"}, admin: true})
+	if code != 503 || !strings.Contains(string(body), "holds the writer claim") {
+		t.Errorf("edit on the fenced server: %d %s, want 503 naming the new holder", code, body)
+	}
+	events.waitEvent(t, 30*time.Second, "fenced")
+	if ids := nodeIDs(a.graph(t)); ids != "x,z" {
+		t.Errorf("fenced server reads %s, want x,z", ids)
+	}
+	status := runPitr(t, nil, nil, "status", "--server", a.url)
+	if status.code != 0 || !strings.Contains(status.stdout, "fenced:     true") {
+		t.Errorf("pitr status of the fenced server: exit %d\n%s%s", status.code, status.stdout, status.stderr)
 	}
 	b.stop(t)
 	_ = a.cmd.Process.Signal(syscall.SIGTERM) // its final save fails: fenced

@@ -169,6 +169,7 @@ func (s *Saver) markFencedLocked(err error) {
 	}
 	s.fenced = err
 	s.lastErr = err.Error()
+	s.sess.Fence(err.Error())
 	if s.cfg.Metrics != nil {
 		s.cfg.Metrics.fenced.Set(1)
 	}

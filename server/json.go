@@ -40,6 +40,8 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, session.ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, session.ErrFenced):
+		return http.StatusServiceUnavailable
 	case errors.Is(err, session.ErrForbidden):
 		return http.StatusForbidden
 	case errors.Is(err, session.ErrConflict):

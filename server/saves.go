@@ -17,6 +17,8 @@ type sessionInfo struct {
 	Users     []string      `json:"users"`
 	LastSave  *saveRef      `json:"last_save"`
 	LastError *string       `json:"last_error"`
+	// Fenced: another server took over; this one refuses edits.
+	Fenced bool `json:"fenced"`
 }
 
 type saveRef struct {
@@ -32,6 +34,7 @@ func (s *Server) info() sessionInfo {
 		State:     s.sess.State(),
 		NodeCount: s.sess.NodeCount(),
 		Users:     s.sess.Users(),
+		Fenced:    s.sess.Fenced() != "",
 	}
 	if in.Users == nil {
 		in.Users = []string{}

@@ -7,6 +7,9 @@ const (
 	EventJoin   = "user_joined"
 	EventLeave  = "user_left"
 	EventState  = "state"
+	// EventFenced: another server took over the session; this one refuses
+	// edits from now on (Reason says who holds it).
+	EventFenced = "fenced"
 )
 
 // NodeMeta is a node without its data.
@@ -26,6 +29,8 @@ type Event struct {
 	ID    string    `json:"id,omitempty"`
 	User  string    `json:"user,omitempty"`
 	State State     `json:"state,omitempty"`
+	// Reason explains a fenced event.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Meta returns n without its data.

@@ -28,6 +28,9 @@ var (
 	ErrForbidden = errors.New("forbidden")
 	ErrConflict  = errors.New("conflict")
 	ErrCorrupt   = errors.New("corrupt graph encoding")
+	// ErrFenced: another server took over the session, so this one refuses
+	// every edit (see Session.Fence).
+	ErrFenced = errors.New("fenced")
 	// ErrAdminOnly wraps ErrForbidden for what only an admin may do.
 	ErrAdminOnly = fmt.Errorf("%w (needs the admin password)", ErrForbidden)
 )

@@ -27,6 +27,7 @@ type Session struct {
 	seq    uint64 // bumped on every event
 	subs   map[*Subscription]struct{}
 	notify chan struct{}
+	fenced string // why edits are refused; "" while they are not
 }
 
 // New returns an empty session in state waiting.
@@ -118,10 +119,41 @@ func (s *Session) Get(id string) (*Node, error) {
 // List returns every node sorted by id (shared, immutable values).
 func (s *Session) List() []*Node { return s.Snapshot().Nodes }
 
+// Fence makes the session refuse every edit from now on, with an error
+// wrapping ErrFenced that quotes reason (who holds the session now), and
+// tells every subscriber with an EventFenced event. Reads, presence and
+// subscriptions go on. Only the first call counts.
+func (s *Session) Fence(reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fenced != "" {
+		return
+	}
+	s.fenced = reason
+	s.publishLocked(Event{Type: EventFenced, Reason: reason})
+}
+
+// Fenced returns why the session refuses edits, or "".
+func (s *Session) Fenced() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fenced
+}
+
+func (s *Session) fencedLocked() error {
+	if s.fenced == "" {
+		return nil
+	}
+	return fmt.Errorf("this server no longer holds the session and refuses edits; send them to the server that does (%s): %w", s.fenced, ErrFenced)
+}
+
 // Init moves the session from waiting to active.
 func (s *Session) Init() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.fencedLocked(); err != nil {
+		return err
+	}
 	if s.state == StateActive {
 		return fmt.Errorf("session is already active: %w", ErrConflict)
 	}
@@ -153,6 +185,9 @@ func (s *Session) Put(a Actor, id string, in NodeInput) (*Node, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.fencedLocked(); err != nil {
+		return nil, err
+	}
 	if !a.Admin && s.state != StateActive {
 		return nil, fmt.Errorf("session is waiting for init: only an admin may put nodes: %w", ErrAdminOnly)
 	}
@@ -189,6 +224,9 @@ func (s *Session) Put(a Actor, id string, in NodeInput) (*Node, error) {
 func (s *Session) Delete(a Actor, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.fencedLocked(); err != nil {
+		return err
+	}
 	if _, ok := s.nodes[id]; !ok {
 		return fmt.Errorf("node %q: %w", truncate(id), ErrNotFound)
 	}
@@ -226,6 +264,9 @@ func (s *Session) SetOwner(a Actor, id, owner string) (*Node, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.fencedLocked(); err != nil {
+		return nil, err
+	}
 	old, ok := s.nodes[id]
 	if !ok {
 		return nil, fmt.Errorf("node %q: %w", truncate(id), ErrNotFound)
@@ -274,8 +315,8 @@ func (s *Session) Join(user string) error {
 	return nil
 }
 
-// Leave marks user offline and returns every node user owned to Common. It
-// reports how many nodes changed owner.
+// Leave marks user offline and returns every node user owned to Common
+// (unless the session is fenced). It reports how many nodes changed owner.
 func (s *Session) Leave(user string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -284,6 +325,9 @@ func (s *Session) Leave(user string) int {
 	}
 	delete(s.users, user)
 	s.publishLocked(Event{Type: EventLeave, User: user})
+	if s.fenced != "" {
+		return 0 // a fenced session changes no owners: nothing could save it
+	}
 	ids := make([]string, 0)
 	for id, n := range s.nodes {
 		if n.Owner == user {

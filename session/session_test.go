@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -246,5 +247,52 @@ func TestFromGraph(t *testing.T) {
 	}
 	if FromGraph(&Graph{}).State() != StateWaiting {
 		t.Fatal("uninitialized graph starts active")
+	}
+}
+
+// A fenced session refuses every edit, changes no owner when a user
+// leaves, tells subscribers once, and still serves reads and presence.
+func TestFence(t *testing.T) {
+	s := New()
+	admin := Actor{Admin: true}
+	if _, err := s.Put(admin, "n", NodeInput{Type: "t", Owner: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Join("ann"); err != nil {
+		t.Fatal(err)
+	}
+	sub := s.Subscribe()
+	defer sub.Close()
+	gen := s.Gen()
+	s.Fence("host-b holds the claim")
+	s.Fence("again")
+	checks := map[string]error{
+		"init":   s.Init(),
+		"delete": s.Delete(admin, "n"),
+	}
+	_, checks["put"] = s.Put(admin, "m", NodeInput{Type: "t"})
+	_, checks["owner"] = s.SetOwner(admin, "n", Common)
+	for op, err := range checks {
+		if !errors.Is(err, ErrFenced) || !strings.Contains(err.Error(), "host-b") {
+			t.Errorf("%s on a fenced session: %v, want ErrFenced naming the holder", op, err)
+		}
+	}
+	if n := s.Leave("ann"); n != 0 {
+		t.Errorf("leave on a fenced session returned %d nodes to COMMON", n)
+	}
+	if n, err := s.Get("n"); err != nil || n.Owner != "ann" || s.Gen() != gen {
+		t.Errorf("fenced session changed: %+v %v, gen %d → %d", n, err, gen, s.Gen())
+	}
+	if err := s.Join("bob"); err != nil {
+		t.Errorf("join on a fenced session: %v", err)
+	}
+	e := <-sub.C
+	if e.Type != EventFenced || e.Reason != "host-b holds the claim" {
+		t.Fatalf("first event %+v, want one fenced event with the first reason", e)
+	}
+	for len(sub.C) > 0 {
+		if e := <-sub.C; e.Type == EventFenced {
+			t.Fatalf("second fenced event %+v", e)
+		}
 	}
 }

@@ -33,6 +33,7 @@ var commands = []command{
 	{"prune", "delete saves a retention policy does not keep", runPrune},
 	{"gc", "delete chunks that no save references (older than --grace)", runGC},
 	{"verify", "check that every save of the session is restorable", runVerify},
+	{"status", "show a running server's state, last save, last error and whether it is fenced", runStatus},
 	{"diverged", "list, show and apply the local copies serve set aside (list|show|apply)", runDiverged},
 }
 

@@ -1,0 +1,32 @@
+package server
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pitr-dev/pitr/session"
+)
+
+// Once fenced, every edit answers 503 naming the holder, and the session
+// says fenced; reads still work.
+func TestFencedRefusesEdits(t *testing.T) {
+	e := activeEnv(t)
+	mustPut(t, e.sess, session.Actor{Admin: true}, "n", session.NodeInput{Type: "t"})
+	e.sess.Fence("host-b (pid 7) holds the writer claim now")
+	for _, r := range []struct{ method, path, body string }{
+		{"PUT", "/v1/nodes/m", `{"type":"t"}`},
+		{"DELETE", "/v1/nodes/n", ""},
+		{"POST", "/v1/nodes/n/owner", `{"owner":"COMMON"}`},
+	} {
+		msg := e.do(r.method, r.path, r.body, "admin").want(t, 503).errMsg(t)
+		if !strings.Contains(msg, "host-b") {
+			t.Errorf("%s %s on a fenced server: %q, want the holder named", r.method, r.path, msg)
+		}
+	}
+	e.do("GET", "/v1/nodes/n", "", "user").want(t, 200)
+	var in sessionInfo
+	e.do("GET", "/v1/session", "", "user").want(t, 200).decode(t, &in)
+	if !in.Fenced || in.NodeCount != 1 {
+		t.Fatalf("session of a fenced server: %+v, want fenced with its node", in)
+	}
+}
