@@ -122,9 +122,12 @@ func jsonError(err error) error {
 		te  *json.UnmarshalTypeError
 		ce  base64.CorruptInputError
 	)
+	var re *requestError
 	switch {
 	case errors.As(err, &mbe):
 		return err
+	case errors.As(err, &re): // from the body reader (a stalled body)
+		return re
 	case errors.As(err, &se):
 		return badRequest("malformed JSON at byte %d: %s", se.Offset, strings.TrimPrefix(se.Error(), "json: "))
 	case errors.As(err, &te):

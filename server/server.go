@@ -79,7 +79,13 @@ type Config struct {
 	// did; errors for callers lacking it name the file.
 	AdminPasswordFile string
 	MaxNodeBytes      int64 // largest node data accepted; 0 means DefaultMaxNodeBytes
-	Logger            *slog.Logger
+	// MaxInflightBytes bounds the request bodies being received at once
+	// (see limitBodies); 0 means DefaultMaxInflightBytes(MaxNodeBytes).
+	MaxInflightBytes int64
+	// BodyReadTimeout ends a request whose body sends nothing for this
+	// long; 0 means DefaultBodyReadTimeout.
+	BodyReadTimeout time.Duration
+	Logger          *slog.Logger
 	// Metrics is served at GET /metrics (built by the caller, e.g. with
 	// promhttp from its registry); nil answers 404.
 	Metrics http.Handler
@@ -128,6 +134,12 @@ func New(sess *session.Session, saver Saver, cfg Config) *Server {
 	if cfg.MaxNodeBytes <= 0 {
 		cfg.MaxNodeBytes = DefaultMaxNodeBytes
 	}
+	if cfg.MaxInflightBytes <= 0 {
+		cfg.MaxInflightBytes = DefaultMaxInflightBytes(cfg.MaxNodeBytes)
+	}
+	if cfg.BodyReadTimeout <= 0 {
+		cfg.BodyReadTimeout = DefaultBodyReadTimeout
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -147,7 +159,7 @@ func New(sess *session.Session, saver Saver, cfg Config) *Server {
 		cancel:             cancel,
 	}
 	s.routes()
-	s.handler = s.accessLog(s.recoverPanics(http.HandlerFunc(s.route)))
+	s.handler = s.accessLog(s.limitBodies(s.recoverPanics(http.HandlerFunc(s.route))))
 	return s
 }
 

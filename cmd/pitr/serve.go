@@ -36,6 +36,9 @@ type serveOptions struct {
 	serverPassword string
 	adminPassword  string
 	maxNodeBytes   int64
+	maxInflight    int64
+	bodyTimeout    time.Duration
+	headerTimeout  time.Duration
 	noRestore      bool
 	logFormat      string
 	logLevel       string
@@ -56,6 +59,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.serverPassword, "server-password", "", "password for user operations (empty: open); env SERVER_PASSWORD too")
 	fs.StringVar(&o.adminPassword, "admin-password", "", "password for admin operations; env ADMIN_PASSWORD too")
 	fs.Int64Var(&o.maxNodeBytes, "max-node-bytes", 64<<20, "largest node data accepted, in bytes")
+	fs.Int64Var(&o.maxInflight, "max-inflight-bytes", 0, "request bodies received at once, in bytes; more get 503 with Retry-After (0: 4 × the largest PUT body)")
+	fs.DurationVar(&o.bodyTimeout, "body-read-timeout", server.DefaultBodyReadTimeout, "end a request whose body sends nothing for this long (408)")
+	fs.DurationVar(&o.headerTimeout, "read-header-timeout", 10*time.Second, "end a connection that takes longer than this to send a request's headers")
 	fs.BoolVar(&o.noRestore, "no-restore", false, "with an empty data dir, start an empty session instead of restoring the newest save")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -74,6 +80,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if o.maxNodeBytes <= 0 {
 		return usageError{errors.New("--max-node-bytes must be positive")}
+	}
+	if o.bodyTimeout == 0 || o.headerTimeout == 0 {
+		return usageError{errors.New("--body-read-timeout and --read-header-timeout must be positive")}
 	}
 	log, err := newLogger(stderr, o.logFormat, o.logLevel)
 	if err != nil {
@@ -191,14 +200,15 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, local *datadir.
 	api := server.New(start.Session, saver, server.Config{
 		SessionName: o.session, ServerPassword: o.serverPassword, AdminPassword: o.adminPassword,
 		AdminPasswordFile: adminFile,
-		MaxNodeBytes:      o.maxNodeBytes, Logger: log,
+		MaxInflightBytes:  o.maxInflight, BodyReadTimeout: o.bodyTimeout,
+		MaxNodeBytes: o.maxNodeBytes, Logger: log,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 	})
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.listen, err)
 	}
-	hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: api, ReadHeaderTimeout: o.headerTimeout, IdleTimeout: 2 * time.Minute}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 	log.Info("serving", slog.String("listen", ln.Addr().String()), slog.String("store", st.String()),
