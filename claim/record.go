@@ -1,13 +1,16 @@
 package claim
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/pitr-dev/pitr/manifest"
+	"github.com/pitr-dev/pitr/store"
 )
 
 // FormatVersion is the version of the claim object's JSON.
@@ -151,4 +154,25 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails
 	return hex.EncodeToString(b)
+}
+
+// Live returns the writer claim of session when a server holds it now: not
+// released, and renewed within its lease time of now. A session without a
+// claim object gives nil; an unreadable one an error wrapping ErrUnreadable.
+func Live(ctx context.Context, st store.Store, session string, now time.Time) (*Record, error) {
+	b, err := st.Get(ctx, Key(session))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the writer claim of session %s: %w", session, err)
+	}
+	r, err := decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnreadable, Key(session), err)
+	}
+	if r.Released || now.Sub(r.RenewedAt) >= r.TTL(DefaultTTL) {
+		return nil, nil
+	}
+	return r, nil
 }

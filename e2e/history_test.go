@@ -102,7 +102,8 @@ func TestHistoryPruneGC(t *testing.T) {
 	}
 
 	st.mustPitr(t, "verify", "--read-data")
-	dirs := map[string]string{}
+	// Each restore is served before the next is made: a restored copy is a
+	// rollback only while the store's newest save is the one it saw.
 	for _, sv := range saves {
 		dir := filepath.Join(t.TempDir(), "kept")
 		r := st.mustPitr(t, "restore", "--at", sv.Time.UTC().Format(time.RFC3339Nano), "--data-dir", dir)
@@ -110,13 +111,7 @@ func TestHistoryPruneGC(t *testing.T) {
 			t.Errorf("restore --at %s (the time of kept save %s) restored save %s:\n%s", sv.Time.Format(time.RFC3339Nano), sv.ID, sj.SaveID, r.stdout)
 			continue
 		}
-		dirs[sv.ID] = dir
-	}
-	for _, sv := range saves {
-		if dirs[sv.ID] == "" {
-			continue
-		}
-		s := startServer(t, st, serveOpts{dataDir: dirs[sv.ID]})
+		s := startServer(t, st, serveOpts{dataDir: dir})
 		s.requireGraph(t, "server on the restore of kept save "+sv.ID, graphs[sv.ID])
 		s.stop(t)
 	}

@@ -168,7 +168,7 @@ func divergedShow(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return enc.Encode(rows)
 	}
 	fmt.Fprintf(stdout, "copy %s: %s changed relative to save %s (the store's newest was %s)\n",
-		d.Name, count(len(rows), "node"), orNone(d.Info.BaseSave), d.Info.NewestSave)
+		d.Name, plural(len(rows), "node"), orNone(d.Info.BaseSave), d.Info.NewestSave)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tCHANGE\tTYPE\tOWNER\tSIZE")
 	for _, r := range rows {

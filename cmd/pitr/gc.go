@@ -6,7 +6,10 @@ import (
 	"io"
 	"time"
 
+	"github.com/pitr-dev/pitr/claim"
 	"github.com/pitr-dev/pitr/gc"
+	"github.com/pitr-dev/pitr/manifest"
+	"github.com/pitr-dev/pitr/store"
 )
 
 func runGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -14,6 +17,7 @@ func runGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	grace := fs.Duration("grace", gc.DefaultGrace,
 		"delete only unreferenced chunks older than this; shorter than the default is safe only while no server saves to the store")
 	dryRun := fs.Bool("dry-run", false, "report what would be deleted, delete nothing")
+	noServer := fs.Bool("i-know-no-server-is-saving", false, "allow a --grace shorter than the default while a server holds a session's writer claim")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: pitr gc [flags]\n\nDeletes the chunks no save of any session in the store references (--session is not used).")
 		fs.PrintDefaults()
@@ -28,9 +32,10 @@ func runGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *grace < gc.DefaultGrace {
-		fmt.Fprintf(stderr, "pitr gc: warning: --grace %s is shorter than the %s servers assume; a save in flight may lose chunks, so run this only while no server saves to %s\n",
-			*grace, gc.DefaultGrace, st)
+	if *grace < gc.DefaultGrace && !*dryRun {
+		if err := refuseShortGrace(ctx, st, *grace, *noServer, stderr); err != nil {
+			return err
+		}
 	}
 	rep, err := gc.Run(ctx, st, gc.Options{Grace: *grace, DryRun: *dryRun})
 	if rep.Scanned > 0 || err == nil {
@@ -40,6 +45,32 @@ func runGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "pitr gc: warning: %s that saves reference missing from the store; run pitr verify on each session\n", plural(rep.Missing, "chunk"))
 	}
 	return err
+}
+
+// refuseShortGrace refuses a grace shorter than the one servers assume
+// while any session's writer claim is live: a save in flight relies on
+// chunks a shorter grace may delete (see package gc). --i-know-no-server-is-saving
+// overrides it, with a warning.
+func refuseShortGrace(ctx context.Context, st store.Store, grace time.Duration, force bool, stderr io.Writer) error {
+	if force {
+		fmt.Fprintf(stderr, "pitr gc: warning: --grace %s is shorter than the %s servers assume; a save in flight may lose chunks (--i-know-no-server-is-saving)\n", grace, gc.DefaultGrace)
+		return nil
+	}
+	sessions, err := manifest.Sessions(ctx, st)
+	if err != nil {
+		return fmt.Errorf("gc: list sessions to check for live servers: %w", err)
+	}
+	for _, name := range sessions {
+		rec, err := claim.Live(ctx, st, name, time.Now())
+		if err != nil {
+			return fmt.Errorf("gc: %w", err)
+		}
+		if rec != nil {
+			return usageError{fmt.Errorf("--grace %s is shorter than the %s a saving server relies on, and %s is saving session %s now (claim renewed %s): a save in flight could lose chunks; stop it, or use --i-know-no-server-is-saving",
+				grace, gc.DefaultGrace, rec.Holder, name, manifest.FormatTime(rec.RenewedAt))}
+		}
+	}
+	return nil
 }
 
 func printGC(w io.Writer, rep gc.Report, grace time.Duration) {

@@ -45,7 +45,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "save %s taken %s (%s local), reason %s, %s, %s\n",
 		m.ID, manifest.FormatTime(m.Time), m.Time.Local().Format(manifest.TimeLayout),
-		m.Reason, count(m.NodeCount, "node"), humanBytes(m.BytesTotal))
+		m.Reason, plural(m.NodeCount, "node"), humanBytes(m.BytesTotal))
 	var progress restore.Progress
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		bar := progressbar.NewOptions64(m.BytesTotal, progressbar.OptionSetWriter(stderr),
@@ -112,14 +112,6 @@ func (tg target) choose(ctx context.Context, st store.Store, session string) (*m
 		return nil, fmt.Errorf("restore session %s at %s: %w", session, tg.at, err)
 	}
 	return m, nil
-}
-
-// count is "1 node", "2 nodes".
-func count(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func humanBytes(n int64) string {

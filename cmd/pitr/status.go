@@ -32,7 +32,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		enc.SetIndent("", "  ")
 		return enc.Encode(in)
 	}
-	fmt.Fprintf(stdout, "session:    %s (%s, %s)\n", in.Session, in.State, count(in.NodeCount, "node"))
+	fmt.Fprintf(stdout, "session:    %s (%s, %s)\n", in.Session, in.State, plural(in.NodeCount, "node"))
 	fmt.Fprintf(stdout, "users:      %s\n", orDash(strings.Join(in.Users, ", ")))
 	last := "-"
 	if in.LastSave != nil {
