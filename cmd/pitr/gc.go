@@ -70,6 +70,8 @@ func refuseShortGrace(ctx context.Context, st store.Store, grace time.Duration, 
 				grace, gc.DefaultGrace, rec.Holder, name, manifest.FormatTime(rec.RenewedAt))}
 		}
 	}
+	fmt.Fprintf(stderr, "pitr gc: warning: --grace %s is shorter than the %s servers assume; no server holds a writer claim now, but one that starts during this gc may lose chunks\n",
+		grace, gc.DefaultGrace)
 	return nil
 }
 
