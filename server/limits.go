@@ -23,8 +23,11 @@ const (
 )
 
 // DefaultMaxInflightBytes is the in-flight body budget for a largest node
-// size of maxNode: four of the largest PUT bodies.
-func DefaultMaxInflightBytes(maxNode int64) int64 { return 4 * putBodyLimit(maxNode) }
+// size of maxNode: two of the largest PUT bodies. Receiving a body costs
+// about 2.5 times its size until it is decoded (the JSON decoder's buffer
+// and the node data), so two largest uploads stay within 4 × maxNode plus
+// the bodies' base64 overhead.
+func DefaultMaxInflightBytes(maxNode int64) int64 { return 2 * putBodyLimit(maxNode) }
 
 // limitBodies bounds what request bodies may cost: each request with a body
 // reserves its size (its Content-Length, or the largest PUT body when it is

@@ -47,7 +47,8 @@ type Node struct {
 	Version uint64
 }
 
-// NodeInput is what a client sends to create or replace a node.
+// NodeInput is what a client sends to create or replace a node. Put keeps
+// Data as it is: the caller gives it up.
 type NodeInput struct {
 	Type  string
 	Owner string // "" means Common

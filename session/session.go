@@ -163,7 +163,9 @@ func (s *Session) Init() error {
 	return nil
 }
 
-// Put creates or replaces node id and returns the stored node.
+// Put creates or replaces node id and returns the stored node. The node
+// keeps in.Data itself, not a copy: the caller must not change it later
+// (a copy of a 64 MiB node per PUT would double the memory of uploads).
 func (s *Session) Put(a Actor, id string, in NodeInput) (*Node, error) {
 	if err := ValidID(id); err != nil {
 		return nil, err
@@ -202,7 +204,7 @@ func (s *Session) Put(a Actor, id string, in NodeInput) (*Node, error) {
 		Type:    in.Type,
 		Owner:   in.Owner,
 		Deps:    slices.Clone(in.Deps),
-		Data:    slices.Clone(in.Data),
+		Data:    in.Data, // owned from now on (see NodeInput)
 		Version: 1,
 	}
 	if n.Deps == nil {

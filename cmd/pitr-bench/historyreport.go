@@ -33,33 +33,46 @@ const (
 	historyEnd   = "<!-- pitr-bench --history: end -->"
 )
 
-// historyBlock returns the history section of doc (markers included), or
-// "" when it has none.
-func historyBlock(doc string) (block string, start, end int) {
-	start = strings.Index(doc, "<!-- pitr-bench --history: begin")
+// sections are the reports that live in their own marked block of the
+// Markdown file, after the main report: each mode's --write replaces only
+// its block, and a plain --write keeps them all.
+var sections = []string{"history", "uploads"}
+
+// sectionBlock returns the block of section name in doc (markers
+// included), or "" when it has none.
+func sectionBlock(doc, name string) (block string, start, end int) {
+	start = strings.Index(doc, "<!-- pitr-bench --"+name+": begin")
 	if start < 0 {
 		return "", -1, -1
 	}
-	rel := strings.Index(doc[start:], historyEnd)
+	endMark := "<!-- pitr-bench --" + name + ": end -->"
+	rel := strings.Index(doc[start:], endMark)
 	if rel < 0 {
 		return "", -1, -1
 	}
-	end = start + rel + len(historyEnd)
+	end = start + rel + len(endMark)
 	if end < len(doc) && doc[end] == '\n' {
 		end++
 	}
 	return doc[start:end], start, end
 }
 
+// historyBlock is sectionBlock of the history section.
+func historyBlock(doc string) (string, int, int) { return sectionBlock(doc, "history") }
+
 // writeHistorySection puts section into the file at path in place of its
 // history section, or at its end when it has none (creating the file).
-func writeHistorySection(path, section string) error {
+func writeHistorySection(path, section string) error { return writeSection(path, "history", section) }
+
+// writeSection puts section into the file at path in place of its block
+// called name, or at its end when it has none (creating the file).
+func writeSection(path, name, section string) error {
 	b, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	doc := string(b)
-	if _, start, end := historyBlock(doc); start >= 0 {
+	if _, start, end := sectionBlock(doc, name); start >= 0 {
 		doc = doc[:start] + section + doc[end:]
 	} else {
 		if doc != "" && !strings.HasSuffix(doc, "\n") {
@@ -73,15 +86,17 @@ func writeHistorySection(path, section string) error {
 	return os.WriteFile(path, []byte(doc), 0o644)
 }
 
-// writeMainReport writes the main report to path, keeping the history
-// section the file already has (at the end).
+// writeMainReport writes the main report to path, keeping the sections the
+// file already has (at the end).
 func writeMainReport(path, report string) error {
 	b, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if block, _, _ := historyBlock(string(b)); block != "" {
-		report += "\n" + block
+	for _, name := range sections {
+		if block, _, _ := sectionBlock(string(b), name); block != "" {
+			report += "\n" + block
+		}
 	}
 	return os.WriteFile(path, []byte(report), 0o644)
 }

@@ -68,6 +68,7 @@ type options struct {
 	keep    bool
 	history bool // --history: the history benchmark (history.go) instead
 	saves   int  // --saves: saves in the history
+	uploads int  // --uploads: concurrent maximum-size uploads (0: not this benchmark)
 }
 
 func main() {
@@ -84,6 +85,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (MinIO data, logs, data dirs)")
 	flag.BoolVar(&o.history, "history", false, "run the history benchmark instead (prune, gc, verify, restore --at on --saves saves); with --write it replaces only its section of the file")
 	flag.IntVar(&o.saves, "saves", 1000, "with --history: saves in the history")
+	flag.IntVar(&o.uploads, "uploads", 0, "run the uploads benchmark instead: this many clients PUT a 64 MiB node at once (peak RSS of serve); with --write it replaces only its section")
 	flag.Parse()
 	if o.nodes < 1 || o.changes < 1 || o.runs < 1 || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "pitr-bench: --nodes, --changes and --runs must be positive; no arguments")
@@ -96,8 +98,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	runner := run
-	if o.history {
+	switch {
+	case o.history:
 		runner = runHistory
+	case o.uploads > 0:
+		runner = runUploads
 	}
 	if err := runner(ctx, o, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "pitr-bench:", err)
