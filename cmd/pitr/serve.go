@@ -59,7 +59,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.serverPassword, "server-password", "", "password for user operations (empty: open); env SERVER_PASSWORD too")
 	fs.StringVar(&o.adminPassword, "admin-password", "", "password for admin operations; env ADMIN_PASSWORD too")
 	fs.Int64Var(&o.maxNodeBytes, "max-node-bytes", 64<<20, "largest node data accepted, in bytes")
-	fs.Int64Var(&o.maxInflight, "max-inflight-bytes", 0, "request bodies received at once, in bytes; more get 503 with Retry-After (0: 4 × the largest PUT body)")
+	fs.Int64Var(&o.maxInflight, "max-inflight-bytes", 0, "request bodies received at once, in bytes; more get 503 with Retry-After (0: 2 × the largest PUT body)")
 	fs.DurationVar(&o.bodyTimeout, "body-read-timeout", server.DefaultBodyReadTimeout, "end a request whose body sends nothing for this long (408)")
 	fs.DurationVar(&o.headerTimeout, "read-header-timeout", 10*time.Second, "end a connection that takes longer than this to send a request's headers")
 	fs.BoolVar(&o.noRestore, "no-restore", false, "with an empty data dir, start an empty session instead of restoring the newest save")
