@@ -15,10 +15,16 @@ import (
 // configured (mode 0600).
 const AdminPasswordFile = "admin-password"
 
+// LockFile is the file a process locks (flock) while it owns a data dir.
+const LockFile = ".lock"
+
+// ErrInUse: another process holds the data dir's lock.
+var ErrInUse = errors.New("data dir in use by another pitr process")
+
 // kept are the entries of a data dir that belong to the directory, not to
 // the session in it: installing a restored session keeps them, and a data
 // dir holding only them counts as empty.
-var kept = []string{AdminPasswordFile, DivergedDir}
+var kept = []string{AdminPasswordFile, DivergedDir, LockFile}
 
 // AdminPassword returns the admin password kept in dir, generating and
 // storing one (mode 0600, written atomically) when there is none; created

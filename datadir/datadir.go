@@ -46,10 +46,13 @@ type Meta struct {
 	Restored    bool       `json:"restored,omitempty"` // written by pitr restore, not yet served
 	// RestoredNewest is the store's newest committed save when pitr restore
 	// wrote this: a rollback is committed only while it still is.
-	RestoredNewest string    `json:"restored_newest,omitempty"`
-	StoreURL       string    `json:"store,omitempty"`  // where it was saved (redacted form)
-	Updated        time.Time `json:"updated"`          // when this file was written
-	Writer         string    `json:"writer,omitempty"` // host that wrote it
+	RestoredNewest string `json:"restored_newest,omitempty"`
+	StoreURL       string `json:"store,omitempty"` // where it was saved (redacted form)
+	// JournalLSN is the last journaled change graph.pitrg holds: start-up
+	// replays only the journal's records after it.
+	JournalLSN uint64    `json:"journal_lsn,omitempty"`
+	Updated    time.Time `json:"updated"`          // when this file was written
+	Writer     string    `json:"writer,omitempty"` // host that wrote it
 }
 
 // Local is a session loaded from a data dir.

@@ -19,21 +19,35 @@ import (
 // and the session sessionName: a data dir pushed into another store would
 // be saved there as if it were that store's session. With adopt, a foreign
 // data dir passes, and Start takes it over. A data dir written before
-// session.json named its store passes. Preload writes nothing.
-func Preload(dataDir, storeID, sessionName string, adopt bool) (*datadir.Local, error) {
+// session.json named its store passes. Preload refuses before it writes
+// anything; then it folds the journal of acknowledged edits into the data
+// dir's graph (datadir.Checkpoint), so that every decision of Start, setting
+// a diverged copy aside included, sees them.
+func Preload(dataDir, storeID, sessionName string, adopt bool, log *slog.Logger) (*datadir.Local, error) {
+	meta, ok, err := datadir.LoadMeta(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if ok && foreign(meta, storeID, sessionName) && !adopt {
+		return nil, fmt.Errorf("data dir %s holds %s, not %s: refusing to mix them (use another --data-dir, fix --store/--session, or start with --adopt to move this data dir there deliberately)",
+			dataDir, origin(meta.Session, meta.StoreURL), origin(sessionName, storeID))
+	}
+	applied, torn, err := datadir.Checkpoint(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if torn != nil {
+		log.Warn("the journal ended in a torn or corrupt record (a crash in the middle of a write); it was dropped: it had not been acknowledged",
+			slog.String("data_dir", dataDir), slog.String("detail", torn.Error()))
+	}
+	if applied > 0 {
+		log.Info("replayed the journal into the data dir", slog.String("data_dir", dataDir), slog.Int("changes", applied))
+	}
 	has, err := datadir.HasSession(dataDir)
 	if err != nil || !has {
 		return nil, err
 	}
-	local, err := datadir.Load(dataDir)
-	if err != nil {
-		return nil, err
-	}
-	if foreign(local.Meta, storeID, sessionName) && !adopt {
-		return nil, fmt.Errorf("data dir %s holds %s, not %s: refusing to mix them (use another --data-dir, fix --store/--session, or start with --adopt to move this data dir there deliberately)",
-			dataDir, origin(local.Meta.Session, local.Meta.StoreURL), origin(sessionName, storeID))
-	}
-	return local, nil
+	return datadir.Load(dataDir)
 }
 
 // foreign reports whether meta names another session or store.

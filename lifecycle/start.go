@@ -94,7 +94,7 @@ func Start(ctx context.Context, o Options) (*State, error) {
 	local := o.Local
 	if local == nil {
 		var err error
-		if local, err = Preload(o.DataDir, o.StoreID, o.Session, o.Adopt); err != nil {
+		if local, err = Preload(o.DataDir, o.StoreID, o.Session, o.Adopt, o.Logger); err != nil {
 			return nil, err
 		}
 	}

@@ -311,7 +311,7 @@ func TestPreloadAndAdopt(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := dataDirAt(t, st, ids[0], func(*datadir.Meta) {})
 			before, _ := os.ReadFile(filepath.Join(dir, datadir.MetaFile))
-			local, err := Preload(dir, tc.storeID, tc.session, tc.adopt)
+			local, err := Preload(dir, tc.storeID, tc.session, tc.adopt, quietLog())
 			after, _ := os.ReadFile(filepath.Join(dir, datadir.MetaFile))
 			if string(before) != string(after) {
 				t.Fatal("Preload changed the data dir")

@@ -52,6 +52,9 @@ type Config struct {
 	// OnSaved, when set, is called after every save that wrote a manifest.
 	// It must not block (retention uses it to wake its own goroutine).
 	OnSaved func(Result)
+	// Journal, if set, is told after each write of the data dir's graph
+	// that the journal's changes up to the graph's JournalLSN are in it.
+	Journal interface{ Release(lsn uint64) error }
 	Logger  *slog.Logger
 	Metrics *Metrics // may be nil
 }
@@ -335,7 +338,7 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	sum := sha256.Sum256(graph)
 	graphSHA := hex.EncodeToString(sum[:])
 	meta := datadir.Meta{Session: s.cfg.Session, Initialized: snap.Initialized, NodeCount: len(snap.Nodes), Pending: true, GraphSHA256: graphSHA,
-		StoreURL: s.cfg.StoreURL, Writer: s.cfg.Host}
+		StoreURL: s.cfg.StoreURL, Writer: s.cfg.Host, JournalLSN: snap.JournalLSN}
 	if s.base != nil {
 		meta.SaveID, meta.SaveTime = s.base.ID, &s.base.Time
 	}
@@ -444,7 +447,7 @@ func (s *Saver) keepLocal() error {
 	}
 	graph := session.Encode(snap)
 	meta := datadir.Meta{Session: s.cfg.Session, Initialized: snap.Initialized, NodeCount: len(snap.Nodes), Pending: true,
-		StoreURL: s.cfg.StoreURL, Writer: s.cfg.Host}
+		StoreURL: s.cfg.StoreURL, Writer: s.cfg.Host, JournalLSN: snap.JournalLSN}
 	if s.base != nil {
 		meta.SaveID, meta.SaveTime = s.base.ID, &s.base.Time
 	}
@@ -461,6 +464,12 @@ func (s *Saver) writeLocal(graph []byte, meta datadir.Meta) error {
 	}
 	if err := datadir.Write(s.cfg.DataDir, graph, meta); err != nil {
 		return fmt.Errorf("save session %s: %w", s.cfg.Session, err)
+	}
+	if s.cfg.Journal != nil {
+		if err := s.cfg.Journal.Release(meta.JournalLSN); err != nil {
+			// The journal only holds more than it needs to.
+			s.cfg.Logger.Warn("could not release the journal", slog.String("error", err.Error()))
+		}
 	}
 	return nil
 }

@@ -173,6 +173,11 @@ func ToDir(ctx context.Context, st store.Store, m *manifest.Manifest, dir string
 	t := m.Time
 	meta := datadir.Meta{Session: m.Session, SaveID: m.ID, SaveTime: &t, Restored: true, RestoredNewest: newest.ID,
 		StoreURL: storeURL, Initialized: g.Initialized, NodeCount: len(g.Nodes)}
+	unlock, err := datadir.Lock(dir)
+	if err != nil {
+		return nil, fmt.Errorf("restore save %s: %w", m.ID, err)
+	}
+	defer unlock()
 	aside, err := datadir.Install(dir, graph, meta, force)
 	if err != nil {
 		return nil, fmt.Errorf("restore save %s: %w", m.ID, err)

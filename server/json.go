@@ -40,7 +40,7 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, session.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, session.ErrFenced):
+	case errors.Is(err, session.ErrFenced), errors.Is(err, session.ErrNotDurable):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, session.ErrForbidden):
 		return http.StatusForbidden

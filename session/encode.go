@@ -13,6 +13,8 @@ type Graph struct {
 	Initialized bool
 	Nodes       []*Node // sorted by ID, unique
 	Gen         uint64  // change generation of the session it came from (not encoded)
+	// JournalLSN is the last journaled change the graph holds (not encoded).
+	JournalLSN uint64
 }
 
 // Encoding (format version 1). The stream is a sequence of records:

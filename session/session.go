@@ -28,6 +28,10 @@ type Session struct {
 	subs   map[*Subscription]struct{}
 	notify chan struct{}
 	fenced string // why edits are refused; "" while they are not
+	// journal makes changes durable before they are acknowledged (nil:
+	// none); lsn is the last change it recorded.
+	journal Journal
+	lsn     uint64
 }
 
 // New returns an empty session in state waiting.
@@ -65,7 +69,7 @@ func (s *Session) Snapshot() *Graph {
 	for _, n := range s.nodes {
 		nodes = append(nodes, n)
 	}
-	g := &Graph{Initialized: s.state == StateActive, Gen: s.gen}
+	g := &Graph{Initialized: s.state == StateActive, Gen: s.gen, JournalLSN: s.lsn}
 	s.mu.Unlock()
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].ID < nodes[j].ID })
 	g.Nodes = nodes
@@ -149,55 +153,72 @@ func (s *Session) fencedLocked() error {
 
 // Init moves the session from waiting to active.
 func (s *Session) Init() error {
+	lsn, err := s.init()
+	if err != nil {
+		return err
+	}
+	return s.durable(lsn)
+}
+
+func (s *Session) init() (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.fencedLocked(); err != nil {
-		return err
+		return 0, err
 	}
 	if s.state == StateActive {
-		return fmt.Errorf("session is already active: %w", ErrConflict)
+		return 0, fmt.Errorf("session is already active: %w", ErrConflict)
 	}
+	lsn := s.logLocked(Op{Kind: OpInit})
 	s.state = StateActive
 	s.changedLocked()
 	s.publishLocked(Event{Type: EventState, State: StateActive})
-	return nil
+	return lsn, nil
 }
 
 // Put creates or replaces node id and returns the stored node. The node
 // keeps in.Data itself, not a copy: the caller must not change it later
 // (a copy of a 64 MiB node per PUT would double the memory of uploads).
 func (s *Session) Put(a Actor, id string, in NodeInput) (*Node, error) {
-	if err := ValidID(id); err != nil {
+	n, lsn, err := s.put(a, id, in)
+	if err != nil {
 		return nil, err
+	}
+	return n, s.durable(lsn)
+}
+
+func (s *Session) put(a Actor, id string, in NodeInput) (*Node, uint64, error) {
+	if err := ValidID(id); err != nil {
+		return nil, 0, err
 	}
 	if in.Owner == "" {
 		in.Owner = Common
 	}
 	if err := validType(in.Type); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := validOwner(in.Owner); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := validDeps(in.Deps); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if slices.Contains(in.Deps, id) {
-		return nil, fmt.Errorf("node %q depends on itself: %w", id, ErrInvalid)
+		return nil, 0, fmt.Errorf("node %q depends on itself: %w", id, ErrInvalid)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.fencedLocked(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if !a.Admin && s.state != StateActive {
-		return nil, fmt.Errorf("session is waiting for init: only an admin may put nodes: %w", ErrAdminOnly)
+		return nil, 0, fmt.Errorf("session is waiting for init: only an admin may put nodes: %w", ErrAdminOnly)
 	}
 	if err := s.mayEditLocked(a, id); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if !a.Admin && in.Owner != Common && in.Owner != a.User {
-		return nil, fmt.Errorf("node %q: only an admin may give a node to user %q: %w", id, in.Owner, ErrAdminOnly)
+		return nil, 0, fmt.Errorf("node %q: only an admin may give a node to user %q: %w", id, in.Owner, ErrAdminOnly)
 	}
 	n := &Node{
 		ID:      id,
@@ -216,79 +237,102 @@ func (s *Session) Put(a Actor, id string, in NodeInput) (*Node, error) {
 	if old, ok := s.nodes[id]; ok {
 		n.Version = old.Version + 1
 	}
+	lsn := s.logLocked(Op{Kind: OpPut, Node: n})
 	s.nodes[id] = n
 	s.changedLocked()
 	s.publishLocked(Event{Type: EventPut, Node: metaOf(n)})
-	return n, nil
+	return n, lsn, nil
 }
 
 // Delete removes node id and its id from every other node's deps.
 func (s *Session) Delete(a Actor, id string) error {
+	lsn, err := s.delete(a, id)
+	if err != nil {
+		return err
+	}
+	return s.durable(lsn)
+}
+
+func (s *Session) delete(a Actor, id string) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.fencedLocked(); err != nil {
-		return err
+		return 0, err
 	}
 	if _, ok := s.nodes[id]; !ok {
-		return fmt.Errorf("node %q: %w", truncate(id), ErrNotFound)
+		return 0, fmt.Errorf("node %q: %w", truncate(id), ErrNotFound)
 	}
 	if err := s.mayEditLocked(a, id); err != nil {
-		return err
+		return 0, err
 	}
-	delete(s.nodes, id)
-	s.publishLocked(Event{Type: EventDelete, ID: id})
 	ids := make([]string, 0, len(s.nodes))
 	for oid, n := range s.nodes {
-		if slices.Contains(n.Deps, id) {
+		if oid != id && slices.Contains(n.Deps, id) {
 			ids = append(ids, oid)
 		}
 	}
 	sort.Strings(ids)
+	op := Op{Kind: OpDelete, ID: id}
 	for _, oid := range ids {
-		old := s.nodes[oid]
+		op.Deps = append(op.Deps, DepUpdate{ID: oid, Version: s.nodes[oid].Version + 1})
+	}
+	lsn := s.logLocked(op)
+	delete(s.nodes, id)
+	s.publishLocked(Event{Type: EventDelete, ID: id})
+	for _, u := range op.Deps {
+		old := s.nodes[u.ID]
 		n := *old
 		n.Deps = slices.DeleteFunc(slices.Clone(old.Deps), func(d string) bool { return d == id })
-		n.Version++
-		s.nodes[oid] = &n
+		n.Version = u.Version
+		s.nodes[u.ID] = &n
 		s.publishLocked(Event{Type: EventPut, Node: metaOf(&n)})
 	}
 	s.changedLocked()
-	return nil
+	return lsn, nil
 }
 
 // SetOwner changes the owner of node id.
 func (s *Session) SetOwner(a Actor, id, owner string) (*Node, error) {
+	n, lsn, err := s.setOwner(a, id, owner)
+	if err != nil {
+		return nil, err
+	}
+	return n, s.durable(lsn)
+}
+
+func (s *Session) setOwner(a Actor, id, owner string) (*Node, uint64, error) {
 	if owner == "" {
 		owner = Common
 	}
 	if err := validOwner(owner); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.fencedLocked(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	old, ok := s.nodes[id]
 	if !ok {
-		return nil, fmt.Errorf("node %q: %w", truncate(id), ErrNotFound)
+		return nil, 0, fmt.Errorf("node %q: %w", truncate(id), ErrNotFound)
 	}
 	if err := s.mayEditLocked(a, id); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if !a.Admin && owner != Common && owner != a.User {
-		return nil, fmt.Errorf("node %q: only an admin may give a node to user %q: %w", id, owner, ErrAdminOnly)
+		return nil, 0, fmt.Errorf("node %q: only an admin may give a node to user %q: %w", id, owner, ErrAdminOnly)
 	}
 	if old.Owner == owner {
-		return old, nil
+		return old, 0, nil
 	}
 	n := *old
 	n.Owner = owner
 	n.Version++
+	lsn := s.logLocked(Op{Kind: OpOwner, ID: id, Owner: owner, Version: n.Version})
 	s.nodes[id] = &n
 	s.changedLocked()
 	s.publishLocked(Event{Type: EventPut, Node: metaOf(&n)})
-	return &n, nil
+	return &n, lsn, nil
 }
 
 // mayEditLocked checks that a may change node id (which may not exist yet).
@@ -320,15 +364,21 @@ func (s *Session) Join(user string) error {
 // Leave marks user offline and returns every node user owned to Common
 // (unless the session is fenced). It reports how many nodes changed owner.
 func (s *Session) Leave(user string) int {
+	n, lsn := s.leave(user)
+	_ = s.durable(lsn) // best effort: the next save records the owners anyway
+	return n
+}
+
+func (s *Session) leave(user string) (int, uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, on := s.users[user]; !on {
-		return 0
+		return 0, 0
 	}
 	delete(s.users, user)
 	s.publishLocked(Event{Type: EventLeave, User: user})
 	if s.fenced != "" {
-		return 0 // a fenced session changes no owners: nothing could save it
+		return 0, 0 // a fenced session changes no owners: nothing could save it
 	}
 	ids := make([]string, 0)
 	for id, n := range s.nodes {
@@ -337,17 +387,19 @@ func (s *Session) Leave(user string) int {
 		}
 	}
 	sort.Strings(ids)
+	var lsn uint64
 	for _, id := range ids {
 		n := *s.nodes[id]
 		n.Owner = Common
 		n.Version++
+		lsn = s.logLocked(Op{Kind: OpOwner, ID: id, Owner: Common, Version: n.Version})
 		s.nodes[id] = &n
 		s.publishLocked(Event{Type: EventPut, Node: metaOf(&n)})
 	}
 	if len(ids) > 0 {
 		s.changedLocked()
 	}
-	return len(ids)
+	return len(ids), lsn
 }
 
 func (s *Session) changedLocked() {

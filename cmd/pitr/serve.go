@@ -20,6 +20,7 @@ import (
 	"github.com/pitr-dev/pitr/backoff"
 	"github.com/pitr-dev/pitr/claim"
 	"github.com/pitr-dev/pitr/datadir"
+	"github.com/pitr-dev/pitr/journal"
 	"github.com/pitr-dev/pitr/lifecycle"
 	"github.com/pitr-dev/pitr/replicate"
 	"github.com/pitr-dev/pitr/retention"
@@ -95,9 +96,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageError{fmt.Errorf("--store: %w", err)}
 	}
-	// Read only, before the store is touched or the claim taken: a data
-	// dir that cannot be served here fails now.
-	local, err := lifecycle.Preload(o.dataDir, storeID, o.session, o.adopt)
+	unlock, err := datadir.Lock(o.dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	// Before the store is touched or the claim taken: a data dir that
+	// cannot be served here fails now.
+	local, err := lifecycle.Preload(o.dataDir, storeID, o.session, o.adopt, log)
 	if err != nil {
 		return err
 	}
@@ -106,6 +112,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	return serve(ctx, o, st, local, log)
+}
+
+// openJournal opens the data dir's journal after the last change its graph
+// holds (start-up folded any older journal into it) and makes every edit of
+// the session go through it: acknowledged means on local disk.
+func openJournal(dataDir string, start *lifecycle.State) (*journal.Journal, error) {
+	meta, _, err := datadir.LoadMeta(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	jr, err := journal.Open(dataDir, meta.JournalLSN+1, journal.Options{})
+	if err != nil {
+		return nil, err
+	}
+	start.Session.SetJournal(jr, meta.JournalLSN)
+	return jr, nil
 }
 
 // ensureAdminPassword generates an admin password into the data dir when
@@ -171,11 +193,16 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, local *datadir.
 	if err != nil {
 		return err
 	}
+	jr, err := openJournal(o.dataDir, start)
+	if err != nil {
+		return err
+	}
+	defer jr.Close()
 	pruner := newPruner(o, st, log)
 	saver := replicate.New(start.Session, replicate.Config{
 		Store: st, Session: o.session, DataDir: o.dataDir, Interval: o.saveInterval,
 		Host: host, StoreURL: st.String(), Logger: log, Metrics: replicate.NewMetrics(reg),
-		Fence: wc.Fence, Commit: wc.Commit, OnSaved: pruner.saved,
+		Fence: wc.Fence, Commit: wc.Commit, OnSaved: pruner.saved, Journal: jr,
 	})
 	start.Prime(saver)
 	saverRef.Store(saver)

@@ -1,0 +1,59 @@
+package datadir
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pitr-dev/pitr/journal"
+	"github.com/pitr-dev/pitr/session"
+)
+
+// Checkpoint folds the journal of dir into its graph: the journal's
+// changes after session.json's journal_lsn are applied to graph.pitrg (or
+// to an empty session when there is none yet), the result is written as
+// pending, and the journal is removed. It reports how many changes it
+// applied and, when the journal ended in a torn or corrupt record, a
+// warning naming what was dropped (never an error: those changes were
+// never acknowledged). Without a journal it does nothing.
+func Checkpoint(dir string) (applied int, torn error, err error) {
+	if _, err := os.Stat(filepath.Join(dir, journal.Dir)); errors.Is(err, fs.ErrNotExist) {
+		return 0, nil, nil
+	}
+	meta, _, err := LoadMeta(dir)
+	if err != nil {
+		return 0, nil, err
+	}
+	sess := session.New()
+	has, err := HasSession(dir)
+	if err != nil {
+		return 0, nil, err
+	}
+	if has {
+		l, err := Load(dir)
+		if err != nil {
+			return 0, nil, err
+		}
+		sess = session.FromGraph(l.Graph)
+	}
+	last, torn, err := journal.Replay(dir, meta.JournalLSN, func(op session.Op) error {
+		applied++
+		return sess.Apply(op)
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("replay the journal of %s: %w", dir, err)
+	}
+	if applied > 0 {
+		g := sess.Snapshot()
+		meta.Pending, meta.JournalLSN, meta.GraphSHA256 = true, last, ""
+		meta.Initialized, meta.NodeCount = g.Initialized, len(g.Nodes)
+		meta.Updated = time.Time{}
+		if err := Write(dir, session.Encode(g), meta); err != nil {
+			return 0, nil, err
+		}
+	}
+	return applied, torn, journal.Remove(dir)
+}
