@@ -20,7 +20,7 @@ func TestKillLosesNoAcknowledgedEdit(t *testing.T) {
 	s.initSession(t)
 	dataDir := s.dataDir
 	const nodes = 8
-	acked := map[string]string{}   // node → last value answered 200
+	acked := map[string]string{}    // node → last value answered 200
 	inflight := map[string]string{} // node → value sent when the server died
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := range 20 {
