@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -28,5 +30,24 @@ func TestFencedRefusesEdits(t *testing.T) {
 	e.do("GET", "/v1/session", "", "user").want(t, 200).decode(t, &in)
 	if !in.Fenced || in.NodeCount != 1 {
 		t.Fatalf("session of a fenced server: %+v, want fenced with its node", in)
+	}
+}
+
+// failingJournal is a journal whose disk is gone.
+type failingJournal struct{}
+
+func (failingJournal) Append(session.Op) uint64 { return 1 }
+func (failingJournal) Wait(context.Context, uint64) error {
+	return errors.New("write journal: no space left on device")
+}
+
+// An edit that cannot be made durable on local disk is answered 503,
+// never 200.
+func TestNotDurableIs503(t *testing.T) {
+	e := activeEnv(t)
+	e.sess.SetJournal(failingJournal{}, 0)
+	msg := e.do("PUT", "/v1/nodes/n", `{"type":"t"}`, "admin").want(t, 503).errMsg(t)
+	if !strings.Contains(msg, "not durable") || !strings.Contains(msg, "no space") {
+		t.Fatalf("PUT with a failing journal: %q", msg)
 	}
 }
