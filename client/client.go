@@ -104,8 +104,9 @@ type SessionInfo struct {
 		Time   time.Time `json:"time"`
 		Reason string    `json:"reason"`
 	} `json:"last_save"`
-	LastError *string `json:"last_error"`
-	Fenced    bool    `json:"fenced"`
+	LastError   *string    `json:"last_error"`
+	Fenced      bool       `json:"fenced"`
+	SavingSince *time.Time `json:"saving_since"`
 }
 
 // Session reads the session's state.

@@ -1,6 +1,10 @@
 package replicate
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the saver's Prometheus metrics.
 type Metrics struct {
@@ -11,6 +15,9 @@ type Metrics struct {
 	chunksUp      prometheus.Counter
 	lastSuccess   prometheus.Gauge
 	fenced        prometheus.Gauge
+	// savingAge reports how long the running save has run (0: none); the
+	// saver sets it.
+	savingAge atomic.Pointer[func() float64]
 }
 
 // NewMetrics registers the saver's metrics with reg.
@@ -49,6 +56,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{"ok", "unchanged", "error"} {
 		m.saves.WithLabelValues(r)
 	}
-	reg.MustRegister(m.saves, m.failures, m.duration, m.bytesUploaded, m.chunksUp, m.lastSuccess, m.fenced)
+	inProgress := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "pitr_save_in_progress_seconds",
+		Help: "How long the save running now has been running (0 when none is); a large value means saves are stuck.",
+	}, func() float64 {
+		if f := m.savingAge.Load(); f != nil {
+			return (*f)()
+		}
+		return 0
+	})
+	reg.MustRegister(m.saves, m.failures, m.duration, m.bytesUploaded, m.chunksUp, m.lastSuccess, m.fenced, inProgress)
 	return m
 }

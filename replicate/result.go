@@ -33,4 +33,9 @@ type SaveSummary struct {
 type Status struct {
 	LastSave  *Result // nil before the first save this process knows of
 	LastError string  // "" when the last attempt succeeded
+	// SavingSince is when the save running now started (nil: none runs).
+	SavingSince *time.Time
+	// Warning says that the running save has taken longer than
+	// Config.SlowSave ("" otherwise).
+	Warning string
 }

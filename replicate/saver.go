@@ -10,6 +10,7 @@ import (
 	"maps"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pitr-dev/pitr/chunker"
@@ -52,6 +53,9 @@ type Config struct {
 	// OnSaved, when set, is called after every save that wrote a manifest.
 	// It must not block (retention uses it to wake its own goroutine).
 	OnSaved func(Result)
+	// SlowSave is how long a save may run before Status warns about it
+	// (default DefaultSlowSave).
+	SlowSave time.Duration
 	// Journal, if set, is told after each write of the data dir's graph
 	// that the journal's changes up to the graph's JournalLSN are in it.
 	Journal interface{ Release(lsn uint64) error }
@@ -68,6 +72,7 @@ type Saver struct {
 	retry chan string // reasons of failed saves, for Run to retry
 
 	saveMu  sync.Mutex               // one save at a time
+	queued  atomic.Int32             // Save calls waiting for saveMu (for tests)
 	known   map[chunker.ID]time.Time // chunks of the last committed save → ModTime known at least
 	lastGen uint64
 	lastSHA string
@@ -80,9 +85,14 @@ type Saver struct {
 
 	mu      sync.Mutex // guards the fields below
 	last    *Result
+	saves   uint64    // saves this saver committed
+	since   time.Time // start of the running save (zero: none)
 	lastErr string
 	fenced  error // set once another writer took over
 }
+
+// DefaultSlowSave is the default Config.SlowSave.
+const DefaultSlowSave = 30 * time.Second
 
 // DefaultGCGrace is the GCGrace savers assume by default: the default
 // --grace of `pitr gc` (gc.DefaultGrace).
@@ -112,7 +122,20 @@ func New(sess *session.Session, cfg Config) *Saver {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Saver{cfg: cfg, sess: sess, reqs: make(chan string, 16), retry: make(chan string, 1), known: map[chunker.ID]time.Time{}}
+	if cfg.SlowSave <= 0 {
+		cfg.SlowSave = DefaultSlowSave
+	}
+	s := &Saver{cfg: cfg, sess: sess, reqs: make(chan string, 16), retry: make(chan string, 1), known: map[chunker.ID]time.Time{}}
+	if cfg.Metrics != nil {
+		age := func() float64 {
+			if since := s.Status().SavingSince; since != nil {
+				return cfg.Now().Sub(*since).Seconds()
+			}
+			return 0
+		}
+		cfg.Metrics.savingAge.Store(&age)
+	}
+	return s
 }
 
 // Prime tells the saver that the session's current content is that of save
@@ -188,11 +211,19 @@ func (s *Saver) Request(reason string) {
 	}
 }
 
-// Status reports the last save and the last failure.
+// Status reports the last save, the last failure and a save running now.
 func (s *Saver) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Status{LastError: s.lastErr}
+	if !s.since.IsZero() {
+		since := s.since
+		st.SavingSince = &since
+		if age := s.cfg.Now().Sub(since); age > s.cfg.SlowSave {
+			st.Warning = fmt.Sprintf("a save has been running for %s (since %s): the store may be unreachable or very slow; nothing newer is saved meanwhile",
+				age.Round(time.Second), since.UTC().Format(time.RFC3339))
+		}
+	}
 	if s.last != nil {
 		r := *s.last
 		st.LastSave = &r
@@ -227,12 +258,33 @@ func resultOf(m *manifest.Manifest, unchanged bool) *Result {
 
 // Save saves the session now. With nothing changed since the last save it
 // writes nothing and returns that save with Unchanged set.
+//
+// A Save that had to wait for a save already running answers that save
+// when it holds every change made before this call (Unchanged false, its
+// own id, reason and bytes), and saves again otherwise.
 func (s *Saver) Save(ctx context.Context, reason string) (Result, error) {
+	s.mu.Lock()
+	before := s.saves
+	s.mu.Unlock()
+	s.queued.Add(1)
 	s.saveMu.Lock()
+	s.queued.Add(-1)
 	defer s.saveMu.Unlock()
 	s.mu.Lock()
 	fenced := s.fenced
+	if s.saves > before && s.sess.Gen() == s.lastGen && s.last != nil {
+		// A save that finished while this call waited holds everything.
+		r := *s.last
+		s.mu.Unlock()
+		return r, nil
+	}
+	s.since = s.cfg.Now()
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.since = time.Time{}
+		s.mu.Unlock()
+	}()
 	if fenced != nil {
 		if err := s.keepLocal(); err != nil {
 			s.cfg.Logger.Error("fenced, and the unsaved edits could not be written to the data dir", slog.String("error", err.Error()))
@@ -282,6 +334,7 @@ func (s *Saver) record(reason string, r Result, err error) {
 	if !r.Unchanged {
 		rr := r
 		s.last = &rr
+		s.saves++
 	}
 	if m == nil {
 		return

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/pitr-dev/pitr/replicate"
 	"github.com/pitr-dev/pitr/session"
 )
 
@@ -49,5 +51,24 @@ func TestNotDurableIs503(t *testing.T) {
 	msg := e.do("PUT", "/v1/nodes/n", `{"type":"t"}`, "admin").want(t, 503).errMsg(t)
 	if !strings.Contains(msg, "not durable") || !strings.Contains(msg, "no space") {
 		t.Fatalf("PUT with a failing journal: %q", msg)
+	}
+}
+
+// A save running now shows in saving_since; one stuck past the threshold
+// fills last_error with its warning when there is no other error.
+func TestSessionShowsRunningSave(t *testing.T) {
+	e := activeEnv(t)
+	since := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	e.saver.status = replicate.Status{SavingSince: &since, Warning: "a save has been running for 40s"}
+	var in sessionInfo
+	e.do("GET", "/v1/session", "", "user").want(t, 200).decode(t, &in)
+	if in.SavingSince == nil || !in.SavingSince.Equal(since) || in.LastError == nil || !strings.Contains(*in.LastError, "40s") {
+		t.Fatalf("session during a stuck save: %+v", in)
+	}
+	e.saver.status = replicate.Status{}
+	in = sessionInfo{}
+	e.do("GET", "/v1/session", "", "user").want(t, 200).decode(t, &in)
+	if in.SavingSince != nil || in.LastError != nil {
+		t.Fatalf("session with no save running: %+v", in)
 	}
 }

@@ -19,6 +19,8 @@ type sessionInfo struct {
 	LastError *string       `json:"last_error"`
 	// Fenced: another server took over; this one refuses edits.
 	Fenced bool `json:"fenced"`
+	// SavingSince is when the save running now started, or null.
+	SavingSince *time.Time `json:"saving_since"`
 }
 
 type saveRef struct {
@@ -42,8 +44,15 @@ func (s *Server) info() sessionInfo {
 	if st.LastSave != nil {
 		in.LastSave = &saveRef{ID: st.LastSave.ID, Time: st.LastSave.Time.UTC(), Reason: st.LastSave.Reason}
 	}
-	if st.LastError != "" {
+	if st.SavingSince != nil {
+		t := st.SavingSince.UTC()
+		in.SavingSince = &t
+	}
+	switch {
+	case st.LastError != "":
 		in.LastError = &st.LastError
+	case st.Warning != "": // a save stuck for longer than the threshold
+		in.LastError = &st.Warning
 	}
 	return in
 }

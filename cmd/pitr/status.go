@@ -44,6 +44,11 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		lastErr = *in.LastError
 	}
 	fmt.Fprintf(stdout, "last error: %s\n", lastErr)
+	saving := "-"
+	if in.SavingSince != nil {
+		saving = "since " + manifest.FormatTime(*in.SavingSince)
+	}
+	fmt.Fprintf(stdout, "saving:     %s\n", saving)
 	fmt.Fprintf(stdout, "fenced:     %v\n", in.Fenced)
 	return nil
 }

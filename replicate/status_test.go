@@ -1,0 +1,89 @@
+package replicate
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pitr-dev/pitr/session"
+	"github.com/pitr-dev/pitr/store"
+)
+
+// gate blocks every Put until opened.
+type gate struct {
+	store.Store
+	open    chan struct{}
+	waiting atomic.Int32
+}
+
+func (g *gate) Put(ctx context.Context, key string, data []byte) error {
+	g.waiting.Add(1)
+	<-g.open
+	return g.Store.Put(ctx, key, data)
+}
+
+// fakeNow is a clock tests move by hand.
+type fakeNow struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (f *fakeNow) now() time.Time      { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
+func (f *fakeNow) add(d time.Duration) { f.mu.Lock(); f.t = f.t.Add(d); f.mu.Unlock() }
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A save stuck on the store shows in Status (saving since, then a warning
+// past SlowSave); a save requested meanwhile answers the stuck save once it
+// completes (its own id, reason and bytes), or saves again when the session
+// changed after that save's snapshot.
+func TestStuckSaveAndWaitingSave(t *testing.T) {
+	for _, changeMeanwhile := range []bool{false, true} {
+		g := &gate{Store: newStore(t), open: make(chan struct{})}
+		clock := &fakeNow{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+		s := session.New()
+		fill(t, s, 3, 100, 1)
+		sv, _ := newSaver(t, s, g)
+		sv.cfg.Now = clock.now
+		first := make(chan Result, 1)
+		go func() { r, _ := sv.Save(context.Background(), "interval"); first <- r }()
+		waitUntil(t, "the first save to block on the store", func() bool { return g.waiting.Load() > 0 })
+		st := sv.Status()
+		if st.SavingSince == nil || st.Warning != "" {
+			t.Fatalf("status of a save just started: %+v", st)
+		}
+		clock.add(31 * time.Second)
+		if w := sv.Status().Warning; !strings.Contains(w, "31s") {
+			t.Fatalf("warning of a save running for 31 s: %q", w)
+		}
+		if changeMeanwhile {
+			fill(t, s, 1, 50, 9)
+		}
+		second := make(chan Result, 1)
+		go func() { r, _ := sv.Save(context.Background(), "api"); second <- r }()
+		waitUntil(t, "the second save to wait for the first", func() bool { return sv.queued.Load() == 1 })
+		close(g.open)
+		a, b := <-first, <-second
+		if st := sv.Status(); st.SavingSince != nil || st.Warning != "" {
+			t.Fatalf("status after the saves: %+v", st)
+		}
+		switch {
+		case !changeMeanwhile && (b.ID != a.ID || b.Unchanged || b.Reason != "interval" || b.BytesUploaded != a.BytesUploaded || a.BytesUploaded == 0):
+			t.Errorf("save that waited for a save holding its changes: %+v, want that save %+v as it was", b, a)
+		case changeMeanwhile && (b.ID == a.ID || b.Unchanged || b.Reason != "api"):
+			t.Errorf("save that waited while the session changed again: %+v, want a new api save after %s", b, a.ID)
+		}
+	}
+}
