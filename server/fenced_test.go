@@ -72,3 +72,43 @@ func TestSessionShowsRunningSave(t *testing.T) {
 		t.Fatalf("session with no save running: %+v", in)
 	}
 }
+
+// A type that is not valid UTF-8 as sent is refused with 400 naming the
+// field, and nothing is stored; a U+FFFD the client sent is kept.
+func TestTypeMustBeValidUTF8(t *testing.T) {
+	e := activeEnv(t)
+	for name, body := range map[string]string{
+		"invalid bytes":     "{\"type\":\"mesh\xff\xfe\"}",
+		"lone surrogate":    `{"type":"mesh\ud800"}`,
+		"reversed pair":     `{"type":"\udc00\ud800"}`,
+		"truncated 2-byte":  "{\"type\":\"\xc3\"}",
+		"overlong encoding": "{\"type\":\"\xc0\xaf\"}",
+	} {
+		msg := e.do("PUT", "/v1/nodes/u1", body, "admin").want(t, 400).errMsg(t)
+		if !strings.Contains(msg, `"type"`) || !strings.Contains(msg, "UTF-8") {
+			t.Errorf("%s: %q", name, msg)
+		}
+		e.do("GET", "/v1/nodes/u1", "", "user").want(t, 404)
+	}
+	for _, body := range []string{`{"type":"m\ufffdsh"}`, "{\"type\":\"m\xef\xbf\xbdsh\"}", `{"type":"caf\u00e9 \ud83d\ude00"}`} {
+		e.do("PUT", "/v1/nodes/u2", body, "admin").want(t, 200)
+	}
+}
+
+// Invalid UTF-8 in the ASCII-only fields is refused by their rules, naming
+// the field.
+func TestOtherFieldsRefuseInvalidUTF8(t *testing.T) {
+	e := activeEnv(t)
+	for field, r := range map[string]resp{
+		"owner":    e.do("PUT", "/v1/nodes/u1", "{\"type\":\"t\",\"owner\":\"ann\xff\"}", "admin"),
+		"dep":      e.do("PUT", "/v1/nodes/u1", "{\"type\":\"t\",\"deps\":[\"a\xff\"]}", "admin"),
+		userHeader: e.do("PUT", "/v1/nodes/u1", `{"type":"t"}`, "user", userHeader, "ann\xff"),
+		"user":     e.do("GET", "/v1/events?user=ann%FF", "", "user"),
+	} {
+		msg := r.want(t, 400).errMsg(t)
+		if !strings.Contains(strings.ToLower(msg), strings.ToLower(field)) {
+			t.Errorf("%s with invalid UTF-8: %q does not name the field", field, msg)
+		}
+	}
+	e.do("GET", "/v1/nodes/u1", "", "user").want(t, 404)
+}

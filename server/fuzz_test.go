@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/pitr-dev/pitr/session"
 )
@@ -49,6 +51,10 @@ func FuzzPutNode(f *testing.F) {
 			n, err := sess.Get("x")
 			if err != nil || n.Version != 2 || len(n.Data) > maxData {
 				t.Fatalf("accepted %q: %+v %v", body, n, err)
+			}
+			sent := bytes.Contains(bytes.ToLower(body), []byte(`\ufffd`)) || bytes.Contains(body, []byte("\uFFFD"))
+			if !utf8.ValidString(n.Type) || (strings.ContainsRune(n.Type, utf8.RuneError) && !sent) {
+				t.Fatalf("accepted %q and stored a type the client did not send: %q", body, n.Type)
 			}
 		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 			if sess.Gen() != gen {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/pitr-dev/pitr/session"
 )
@@ -22,10 +25,30 @@ const smallBodyLimit = 64 << 10
 
 // putBody is the body of PUT /v1/nodes/{id}.
 type putBody struct {
-	Type  string   `json:"type"`
-	Owner string   `json:"owner"`
-	Deps  []string `json:"deps"`
-	Data  []byte   `json:"data"` // standard base64 in JSON
+	Type  utf8String `json:"type"`
+	Owner string     `json:"owner"`
+	Deps  []string   `json:"deps"`
+	Data  []byte     `json:"data"` // standard base64 in JSON
+}
+
+// utf8String is a JSON string field that must be valid UTF-8 as sent:
+// encoding/json would silently turn invalid bytes and lone surrogate
+// escapes into U+FFFD, storing something the client did not send. (Owners,
+// deps and user names are checked by their ASCII-only rules.)
+type utf8String string
+
+func (u *utf8String) UnmarshalJSON(raw []byte) error {
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return err
+	}
+	// A U+FFFD the client sent itself (escaped or not) is no sign of damage.
+	sentFFFD := bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`)) || bytes.Contains(raw, []byte(string(utf8.RuneError)))
+	if !utf8.Valid(raw) || (strings.ContainsRune(v, utf8.RuneError) && !sentFFFD) {
+		return badRequest(`field "type": not valid UTF-8 (invalid bytes or an unpaired surrogate escape)`)
+	}
+	*u = utf8String(v)
+	return nil
 }
 
 // putBodyLimit is the most bytes a PUT body may have for node data of at
@@ -50,7 +73,7 @@ func decodeNode(r io.Reader, maxData int64) (session.NodeInput, error) {
 			msg:    fmt.Sprintf("node data is %d bytes, at most %d allowed", len(b.Data), maxData),
 		}
 	}
-	return session.NodeInput{Type: b.Type, Owner: b.Owner, Deps: b.Deps, Data: b.Data}, nil
+	return session.NodeInput{Type: string(b.Type), Owner: b.Owner, Deps: b.Deps, Data: b.Data}, nil
 }
 
 // nodeID returns the {id} path value, validated.
