@@ -1,11 +1,15 @@
 package storeurl_test
 
 import (
+	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pitr-dev/pitr/internal/miniotest"
 	"github.com/pitr-dev/pitr/store"
@@ -150,5 +154,20 @@ func TestOpenBadURL(t *testing.T) {
 	_, err := storeurl.Open(t.Context(), "minio://admin:topsecret@host:9000/b", storeurl.Options{})
 	if !errors.Is(err, storeurl.ErrBadURL) || strings.Contains(err.Error(), "topsecret") {
 		t.Errorf("Open with credentials in the URL: %v", err)
+	}
+}
+
+// A minio:// URL that speaks TLS to a plain-HTTP endpoint says to add
+// ?tls=false.
+func TestOpenTLSToPlainHTTPSuggestsTLSFalse(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusForbidden) }))
+	defer srv.Close()
+	t.Setenv("MINIO_ROOT_USER", "u")
+	t.Setenv("MINIO_ROOT_PASSWORD", "password1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := storeurl.Open(ctx, "minio://"+strings.TrimPrefix(srv.URL, "http://")+"/bucket", storeurl.Options{})
+	if err == nil || !strings.Contains(err.Error(), "?tls=false") {
+		t.Fatalf("Open over TLS against plain HTTP: %v, want a hint to add ?tls=false", err)
 	}
 }

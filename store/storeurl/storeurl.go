@@ -100,6 +100,18 @@ func (l Location) String() string {
 // (and the credentials allow it); otherwise it is an error wrapping
 // store.ErrNoStore.
 func Open(ctx context.Context, rawURL string, opts Options) (store.Store, error) {
+	st, err := open(ctx, rawURL, opts)
+	if err != nil && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+		hint := "add ?tls=false to the minio:// URL"
+		if strings.HasPrefix(rawURL, S3+"://") {
+			hint = "give --s3-endpoint an http:// URL"
+		}
+		return nil, fmt.Errorf("%w (the endpoint speaks plain HTTP, not HTTPS: %s)", err, hint)
+	}
+	return st, err
+}
+
+func open(ctx context.Context, rawURL string, opts Options) (store.Store, error) {
 	loc, err := Parse(rawURL)
 	if err != nil {
 		return nil, err
