@@ -15,6 +15,7 @@ type Metrics struct {
 	chunksUp      prometheus.Counter
 	lastSuccess   prometheus.Gauge
 	fenced        prometheus.Gauge
+	localFailures prometheus.Counter
 	// savingAge reports how long the running save has run (0: none); the
 	// saver sets it.
 	savingAge atomic.Pointer[func() float64]
@@ -48,6 +49,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "pitr_last_successful_save_timestamp_seconds",
 			Help: "Unix time of the last save that reached the store (or found nothing changed).",
 		}),
+		localFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pitr_local_write_failures_total",
+			Help: "Writes of the local data dir that failed (saves went on to the store).",
+		}),
 		fenced: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "pitr_fenced",
 			Help: "1 when another server took over this session and this one stopped saving.",
@@ -65,6 +70,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}
 		return 0
 	})
-	reg.MustRegister(m.saves, m.failures, m.duration, m.bytesUploaded, m.chunksUp, m.lastSuccess, m.fenced, inProgress)
+	reg.MustRegister(m.saves, m.failures, m.duration, m.bytesUploaded, m.chunksUp, m.lastSuccess, m.fenced, m.localFailures, inProgress)
 	return m
 }

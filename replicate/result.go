@@ -35,6 +35,9 @@ type Status struct {
 	LastError string  // "" when the last attempt succeeded
 	// SavingSince is when the save running now started (nil: none runs).
 	SavingSince *time.Time
+	// LocalError is the last failure to write the local data dir ("" when
+	// the last write worked); saves go on to the store regardless.
+	LocalError string
 	// Warning says that the running save has taken longer than
 	// Config.SlowSave ("" otherwise).
 	Warning string

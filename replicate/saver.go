@@ -83,12 +83,13 @@ type Saver struct {
 	// newest save when a diverged copy was forced (--force-local).
 	base *Result
 
-	mu      sync.Mutex // guards the fields below
-	last    *Result
-	saves   uint64    // saves this saver committed
-	since   time.Time // start of the running save (zero: none)
-	lastErr string
-	fenced  error // set once another writer took over
+	mu       sync.Mutex // guards the fields below
+	last     *Result
+	saves    uint64    // saves this saver committed
+	since    time.Time // start of the running save (zero: none)
+	lastErr  string
+	localErr string // the last write of the data dir failed ("" otherwise)
+	fenced   error  // set once another writer took over
 }
 
 // DefaultSlowSave is the default Config.SlowSave.
@@ -215,7 +216,7 @@ func (s *Saver) Request(reason string) {
 func (s *Saver) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Status{LastError: s.lastErr}
+	st := Status{LastError: s.lastErr, LocalError: s.localErr}
 	if !s.since.IsZero() {
 		since := s.since
 		st.SavingSince = &since
@@ -400,15 +401,13 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	if hasLast && !s.force && graphSHA == s.lastSHA {
 		s.lastGen = snap.Gen
 		meta.Pending = false
-		if err := s.writeLocal(graph, meta); err != nil {
-			return Result{}, err
-		}
+		s.writeLocalOrWarn(graph, meta)
 		return s.unchanged()
 	}
-	// The local copy first: it survives a store outage and a crash.
-	if err := s.writeLocal(graph, meta); err != nil {
-		return Result{}, err
-	}
+	// The local copy first: it survives a store outage and a crash. A
+	// local disk that fails does not stop the save: the store copy is
+	// what protects the session then.
+	localOK := s.writeLocalOrWarn(graph, meta)
 	chunks := chunker.SplitRecords(records)
 	up, err := uploadMissing(ctx, s.cfg.Store, chunks, s.known, fresh, s.cfg.Now, s.cfg.Parallel)
 	if err != nil {
@@ -466,9 +465,12 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	s.lastGen, s.lastSHA, s.force = snap.Gen, graphSHA, false
 	s.base = resultOf(m, false)
 	meta.SaveID, meta.SaveTime, meta.Pending, meta.Restored = m.ID, &m.Time, false, false
-	if err := s.writeMeta(meta); err != nil {
-		// The save is in the store; the local copy catches up next time.
-		s.cfg.Logger.Warn("save stored but data dir not updated", slog.String("save_id", m.ID), slog.String("error", err.Error()))
+	// session.json may only vouch for a graph.pitrg that was written.
+	if localOK {
+		if err := s.writeMeta(meta); err != nil {
+			// The save is in the store; the local copy catches up next time.
+			s.cfg.Logger.Warn("save stored but data dir not updated", slog.String("save_id", m.ID), slog.String("error", err.Error()))
+		}
 	}
 	r := *resultOf(m, false)
 	r.DurationMS = time.Since(start).Milliseconds()
@@ -487,6 +489,24 @@ func (s *Saver) writeMeta(meta datadir.Meta) error {
 		return nil
 	}
 	return datadir.WriteMeta(s.cfg.DataDir, meta)
+}
+
+// writeLocalOrWarn writes the data dir, recording a failure in the status,
+// the log and the metrics instead of failing the save.
+func (s *Saver) writeLocalOrWarn(graph []byte, meta datadir.Meta) bool {
+	err := s.writeLocal(graph, meta)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		s.localErr = ""
+		return true
+	}
+	s.localErr = err.Error()
+	s.cfg.Logger.Error("cannot write the local data dir; saving to the store anyway", slog.String("error", err.Error()))
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.localFailures.Inc()
+	}
+	return false
 }
 
 // keepLocal writes edits made since the last save into the data dir as

@@ -2,12 +2,15 @@ package replicate
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store"
 )
@@ -85,5 +88,39 @@ func TestStuckSaveAndWaitingSave(t *testing.T) {
 		case changeMeanwhile && (b.ID == a.ID || b.Unchanged || b.Reason != "api"):
 			t.Errorf("save that waited while the session changed again: %+v, want a new api save after %s", b, a.ID)
 		}
+	}
+}
+
+// A data dir that cannot be written does not stop saves: they reach the
+// store, and the failure shows in Status until a write works again.
+func TestLocalDiskFailureDoesNotBlockSaves(t *testing.T) {
+	st := newStore(t)
+	s := session.New()
+	fill(t, s, 2, 50, 1)
+	sv, _ := newSaver(t, s, st)
+	dir := filepath.Join(t.TempDir(), "data")
+	sv.cfg.DataDir = dir
+	if err := os.WriteFile(dir, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := sv.Save(context.Background(), "api")
+	if err != nil || r.Unchanged {
+		t.Fatalf("save with an unwritable data dir: %+v, %v; want it in the store", r, err)
+	}
+	if m, err := manifest.Newest(context.Background(), st, "test"); err != nil || m.ID != r.ID {
+		t.Fatalf("newest save in the store: %v %v, want %s", m, err, r.ID)
+	}
+	if le := sv.Status().LocalError; le == "" {
+		t.Fatal("status does not show the local write failure")
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	fill(t, s, 1, 50, 5)
+	if _, err := sv.Save(context.Background(), "api"); err != nil {
+		t.Fatal(err)
+	}
+	if le := sv.Status().LocalError; le != "" {
+		t.Fatalf("local error after a write that worked: %q", le)
 	}
 }

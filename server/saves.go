@@ -53,6 +53,9 @@ func (s *Server) info() sessionInfo {
 		in.LastError = &st.LastError
 	case st.Warning != "": // a save stuck for longer than the threshold
 		in.LastError = &st.Warning
+	case st.LocalError != "":
+		msg := "local data dir: " + st.LocalError + " (saves still reach the store)"
+		in.LastError = &msg
 	}
 	return in
 }
