@@ -30,6 +30,9 @@ type Options struct {
 	ForceLocal bool
 	// Adopt takes over a data dir of another store or session (Preload).
 	Adopt bool
+	// SkipCorrupt serves the newest intact committed save when the newest
+	// is damaged, instead of failing start-up.
+	SkipCorrupt bool
 	// Local is the data dir's session as Preload read it; Start reads it
 	// itself when nil.
 	Local  *datadir.Local
@@ -125,17 +128,34 @@ func newestSave(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	err := o.Retry.Do(ctx, o.Logger, "cannot read the newest save", func() error {
 		var err error
 		m, err = manifest.Newest(ctx, o.Store, o.Session)
-		if errors.Is(err, manifest.ErrNoSaves) {
+		if errors.Is(err, manifest.ErrNoSaves) || isCorrupt(err) {
 			return backoff.Permanent(err)
 		}
 		return err
 	})
+	if isCorrupt(err) {
+		if !o.SkipCorrupt {
+			return nil, corruptError(err)
+		}
+		o.Logger.Warn("--skip-corrupt: the newest save is damaged; looking for the newest intact one", slog.String("error", err.Error()))
+		return newestIntact(ctx, o)
+	}
 	return m, err
 }
 
 // restoreNewest fetches save newest into the data dir and starts from it.
 func restoreNewest(ctx context.Context, o Options, newest *manifest.Manifest) (*State, error) {
 	graph, g, _, err := restore.Fetch(ctx, o.Store, newest, restore.DefaultParallel, nil)
+	if isCorrupt(err) && o.SkipCorrupt {
+		o.Logger.Warn("--skip-corrupt: the newest save is damaged; looking for the newest intact one", slog.String("error", err.Error()))
+		if newest, err = newestIntact(ctx, o); err != nil {
+			return nil, err
+		}
+		graph, g, _, err = restore.Fetch(ctx, o.Store, newest, restore.DefaultParallel, nil)
+	}
+	if isCorrupt(err) {
+		return nil, corruptError(err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("restore newest save: %w", err)
 	}

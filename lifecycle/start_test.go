@@ -339,3 +339,35 @@ func TestPreloadAndAdopt(t *testing.T) {
 		})
 	}
 }
+
+// A damaged newest save fails start-up at once, naming the remedy, instead
+// of being waited for like an outage; --skip-corrupt serves the newest
+// intact committed save.
+func TestStartDamagedNewestSave(t *testing.T) {
+	ctx := context.Background()
+	st, ids := savedStore(t, "old", "new")
+	key, err := manifest.Key("s", ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(ctx, key, []byte("{not a manifest")); err != nil {
+		t.Fatal(err)
+	}
+	never := func(time.Duration) <-chan time.Time { t.Fatal("start-up waited on a damaged save"); return nil }
+	for _, local := range []bool{false, true} {
+		dir := filepath.Join(t.TempDir(), "data")
+		if local {
+			dir = dataDirAt(t, st, ids[0], func(m *datadir.Meta) { m.Restored = false })
+		}
+		o := Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, Logger: quietLog(), Retry: backoff.Policy{After: never}}
+		_, err := Start(ctx, o)
+		if err == nil || !strings.Contains(err.Error(), "--skip-corrupt") || !strings.Contains(err.Error(), "pitr verify") {
+			t.Fatalf("data dir %v: start with a damaged newest save: %v, want the remedy named", local, err)
+		}
+		o.SkipCorrupt = true
+		got, err := Start(ctx, o)
+		if err != nil || nodeData(t, got.Session) != "old" || got.Newest == nil || got.Newest.ID != ids[0] {
+			t.Fatalf("data dir %v: --skip-corrupt: %+v, %v; want the intact save %s", local, got, err, ids[0])
+		}
+	}
+}

@@ -162,16 +162,19 @@ func ToDir(ctx context.Context, st store.Store, m *manifest.Manifest, dir string
 			return nil, fmt.Errorf("%s already holds a session (use --force to replace it): %w", dir, datadir.ErrExists)
 		}
 	}
-	newest, err := manifest.Newest(ctx, st, m.Session)
-	if err != nil {
-		return nil, fmt.Errorf("restore: find the newest save of session %s: %w", m.Session, err)
+	// The newest committed save now: the rollback stands only while it is
+	// still the newest. When it cannot be read (a damaged newest save is a
+	// reason to restore an older one), the rollback stands regardless.
+	newestID := ""
+	if newest, err := manifest.Newest(ctx, st, m.Session); err == nil {
+		newestID = newest.ID
 	}
 	graph, g, _, err := Fetch(ctx, st, m, DefaultParallel, progress)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	t := m.Time
-	meta := datadir.Meta{Session: m.Session, SaveID: m.ID, SaveTime: &t, Restored: true, RestoredNewest: newest.ID,
+	meta := datadir.Meta{Session: m.Session, SaveID: m.ID, SaveTime: &t, Restored: true, RestoredNewest: newestID,
 		StoreURL: storeURL, Initialized: g.Initialized, NodeCount: len(g.Nodes)}
 	unlock, err := datadir.Lock(dir)
 	if err != nil {

@@ -47,6 +47,7 @@ type serveOptions struct {
 	takeover       bool
 	forceLocal     bool
 	adopt          bool
+	skipCorrupt    bool
 	keep           retention.Policy
 	pruneEvery     time.Duration
 }
@@ -69,6 +70,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.shutdownWait, "shutdown-timeout", time.Minute, "how long the final save on SIGTERM/SIGINT may take")
 	fs.BoolVar(&o.takeover, "takeover", false, "take the session's writer claim at once from the server holding it (that server's next save fails: it is fenced)")
 	fs.BoolVar(&o.forceLocal, "force-local", false, "save a data dir that diverged from the store (edits made on an older save) as the newest state, over newer saves, instead of setting it aside")
+	fs.BoolVar(&o.skipCorrupt, "skip-corrupt", false, "when the store's newest save is damaged, serve the newest intact committed save (with a warning) instead of failing")
 	fs.BoolVar(&o.adopt, "adopt", false, "take over a data dir that came from another store or session (migration): its state is saved into this one")
 	o.keep = retention.Default()
 	retention.AddFlags(fs, &o.keep)
@@ -184,7 +186,7 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, local *datadir.
 	defer releaseClaim(context.WithoutCancel(ctx), wc, log)
 	start, err := lifecycle.Start(ctx, lifecycle.Options{
 		Store: st, StoreID: st.String(), Session: o.session, DataDir: o.dataDir,
-		NoRestore: o.noRestore, ForceLocal: o.forceLocal, Adopt: o.adopt, Local: local, Logger: log,
+		NoRestore: o.noRestore, ForceLocal: o.forceLocal, Adopt: o.adopt, SkipCorrupt: o.skipCorrupt, Local: local, Logger: log,
 	})
 	if err != nil {
 		return err
