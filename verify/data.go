@@ -42,7 +42,7 @@ func (c *checker) checkSubset(ctx context.Context, saves []*save, percent float6
 			return stop
 		}
 		c.mu.Lock()
-		c.verdicts[all[i].ID] = v
+		c.setVerdictLocked(all[i].ID, v)
 		c.mu.Unlock()
 		return nil
 	})
@@ -70,7 +70,7 @@ func (c *checker) download(ctx context.Context, e manifest.Entry) ([]byte, error
 	}
 	c.rep.Downloads++
 	c.rep.BytesRead += n
-	c.verdicts[e.ID] = v
+	c.setVerdictLocked(e.ID, v)
 	if v.kind != "" {
 		return nil, nil
 	}

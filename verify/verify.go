@@ -92,6 +92,9 @@ type Options struct {
 	Seed int64
 	// Parallel bounds the store requests in flight (default DefaultParallel).
 	Parallel int
+	// Progress, if set, is told how many of the distinct data chunks have
+	// been checked, out of total; calls are serialized and must be quick.
+	Progress func(done, total int64)
 }
 
 // Report is what Run checked and found.
@@ -150,7 +153,7 @@ func Run(ctx context.Context, st store.Store, session string, opts Options) (Rep
 	if err := checkLists(ctx, st, saves, opts.Parallel, &rep); err != nil {
 		return rep, err
 	}
-	c := &checker{st: st, parallel: opts.Parallel, rep: &rep, verdicts: map[chunker.ID]verdict{}}
+	c := &checker{st: st, parallel: opts.Parallel, rep: &rep, verdicts: map[chunker.ID]verdict{}, progress: opts.Progress}
 	switch {
 	case opts.ReadData:
 		err = c.readAll(ctx, saves)
@@ -334,6 +337,16 @@ type checker struct {
 
 	mu       sync.Mutex
 	verdicts map[chunker.ID]verdict
+	progress func(done, total int64)
+}
+
+// setVerdictLocked records the verdict on data chunk id and reports
+// progress.
+func (c *checker) setVerdictLocked(id chunker.ID, v verdict) {
+	c.verdicts[id] = v
+	if c.progress != nil {
+		c.progress(int64(len(c.verdicts)), int64(c.rep.DataChunks))
+	}
 }
 
 // distinct returns the distinct data chunks of the saves whose lists are

@@ -5,11 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
-
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/restore"
@@ -28,6 +24,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&saveID, "save", "", "the save to restore, by id as pitr saves prints it (instead of --at)")
 	fs.StringVar(&dataDir, "data-dir", "pitr-data/session", "data dir to write the session into")
 	fs.BoolVar(&force, "force", false, "replace a session already in --data-dir")
+	quiet := fs.Bool("quiet", false, "show no progress")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -46,14 +43,8 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "save %s taken %s (%s local), reason %s, %s, %s\n",
 		m.ID, manifest.FormatTime(m.Time), m.Time.Local().Format(manifest.TimeLayout),
 		m.Reason, plural(m.NodeCount, "node"), humanBytes(m.BytesTotal))
-	var progress restore.Progress
-	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		bar := progressbar.NewOptions64(m.BytesTotal, progressbar.OptionSetWriter(stderr),
-			progressbar.OptionShowBytes(true), progressbar.OptionSetDescription("restoring"),
-			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
-		progress = func(done, total int64) { _ = bar.Set64(done) }
-		defer bar.Finish()
-	}
+	progress, finish := newProgress(stderr, "restoring", "bytes", *quiet)
+	defer finish()
 	aside, err := restore.ToDir(ctx, st, m, dataDir, force, st.String(), progress)
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	saveID := fs.String("save", "", "check only this save (an id as pitr saves lists it)")
 	readData := fs.Bool("read-data", false, "download every chunk, check its hash, and decode every save")
 	subset := fs.String("read-data-subset", "", "download and check N% of the distinct data chunks, chosen at random (e.g. 10%)")
+	quiet := fs.Bool("quiet", false, "show no progress")
 	seedFlag := fs.String("seed", "", "seed of the --read-data-subset choice, to repeat one (default: from the clock, printed)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -45,7 +46,10 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	var finish func()
+	opts.Progress, finish = newProgress(stderr, "checking chunks", "chunks", *quiet)
 	rep, err := verify.Run(ctx, st, c.session, opts)
+	finish()
 	if err != nil {
 		return err
 	}
