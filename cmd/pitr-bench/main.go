@@ -69,6 +69,7 @@ type options struct {
 	history bool // --history: the history benchmark (history.go) instead
 	saves   int  // --saves: saves in the history
 	uploads int  // --uploads: concurrent maximum-size uploads (0: not this benchmark)
+	journal int  // --journal: PUTs of the journal benchmark (0: not this benchmark)
 }
 
 func main() {
@@ -85,6 +86,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (MinIO data, logs, data dirs)")
 	flag.BoolVar(&o.history, "history", false, "run the history benchmark instead (prune, gc, verify, restore --at on --saves saves); with --write it replaces only its section of the file")
 	flag.IntVar(&o.saves, "saves", 1000, "with --history: saves in the history")
+	flag.IntVar(&o.journal, "journal", 0, "run the journal benchmark instead: 16 clients PUT this many small nodes, with and without the journal's fsync; with --write it replaces only its section")
 	flag.IntVar(&o.uploads, "uploads", 0, "run the uploads benchmark instead: this many clients PUT a 64 MiB node at once (peak RSS of serve); with --write it replaces only its section")
 	flag.Parse()
 	if o.nodes < 1 || o.changes < 1 || o.runs < 1 || flag.NArg() > 0 {
@@ -103,6 +105,8 @@ func main() {
 		runner = runHistory
 	case o.uploads > 0:
 		runner = runUploads
+	case o.journal > 0:
+		runner = runJournal
 	}
 	if err := runner(ctx, o, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "pitr-bench:", err)

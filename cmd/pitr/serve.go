@@ -48,6 +48,7 @@ type serveOptions struct {
 	forceLocal     bool
 	adopt          bool
 	skipCorrupt    bool
+	journalFsync   bool
 	keep           retention.Policy
 	pruneEvery     time.Duration
 }
@@ -70,6 +71,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.shutdownWait, "shutdown-timeout", time.Minute, "how long the final save on SIGTERM/SIGINT may take")
 	fs.BoolVar(&o.takeover, "takeover", false, "take the session's writer claim at once from the server holding it (that server's next save fails: it is fenced)")
 	fs.BoolVar(&o.forceLocal, "force-local", false, "save a data dir that diverged from the store (edits made on an older save) as the newest state, over newer saves, instead of setting it aside")
+	fs.BoolVar(&o.journalFsync, "journal-fsync", true, "fsync the journal before acknowledging an edit; false only to measure its cost (a crash may then lose acknowledged edits)")
 	fs.BoolVar(&o.skipCorrupt, "skip-corrupt", false, "when the store's newest save is damaged, serve the newest intact committed save (with a warning) instead of failing")
 	fs.BoolVar(&o.adopt, "adopt", false, "take over a data dir that came from another store or session (migration): its state is saved into this one")
 	o.keep = retention.Default()
@@ -119,12 +121,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // openJournal opens the data dir's journal after the last change its graph
 // holds (start-up folded any older journal into it) and makes every edit of
 // the session go through it: acknowledged means on local disk.
-func openJournal(dataDir string, start *lifecycle.State) (*journal.Journal, error) {
+func openJournal(dataDir string, start *lifecycle.State, opts journal.Options) (*journal.Journal, error) {
 	meta, _, err := datadir.LoadMeta(dataDir)
 	if err != nil {
 		return nil, err
 	}
-	jr, err := journal.Open(dataDir, meta.JournalLSN+1, journal.Options{})
+	jr, err := journal.Open(dataDir, meta.JournalLSN+1, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +197,7 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, local *datadir.
 	if err != nil {
 		return err
 	}
-	jr, err := openJournal(o.dataDir, start)
+	jr, err := openJournal(o.dataDir, start, journal.Options{NoSync: !o.journalFsync})
 	if err != nil {
 		return err
 	}
