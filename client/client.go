@@ -1,9 +1,11 @@
 // Package client is a Go client for the HTTP API of `pitr serve` (see
 // docs/api.md): typed requests and answers, bearer authentication, the
 // acting user in X-Pitr-User, and the server's {"error": ...} bodies as
-// *APIError. It covers the calls the pitr commands make of a running
-// server; edits (PUT, DELETE) are sent once and never retried, since a
-// repeated PUT makes a new version of the node.
+// *APIError. Reads (GET) are retried with backoff by go-retryablehttp on
+// connection errors, 429 and 5xx; edits and saves (PUT, DELETE, POST) are
+// sent once and never retried, since a repeated PUT makes a new version of
+// the node (node PUTs are idempotent by content, not by version: sending
+// the same node again leaves the same content at a higher version).
 package client
 
 import (
@@ -17,6 +19,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
 )
 
 // Options configure a Client.
@@ -28,12 +32,15 @@ type Options struct {
 	User string
 	// HTTP is the client to use; one with a 2-minute timeout when nil.
 	HTTP *http.Client
+	// Retries bounds the retries of a read (default 4; negative: none).
+	Retries int
 }
 
 // Client talks to one pitr server.
 type Client struct {
-	base *url.URL
-	opts Options
+	base  *url.URL
+	opts  Options
+	reads *retryablehttp.Client // GETs, retried
 }
 
 // APIError is a non-2xx answer of the server.
@@ -56,7 +63,17 @@ func New(baseURL string, opts Options) (*Client, error) {
 	if opts.HTTP == nil {
 		opts.HTTP = &http.Client{Timeout: 2 * time.Minute}
 	}
-	return &Client{base: u, opts: opts}, nil
+	reads := retryablehttp.NewClient()
+	reads.HTTPClient = opts.HTTP
+	reads.Logger = nil
+	reads.RetryWaitMin, reads.RetryWaitMax = 200*time.Millisecond, 5*time.Second
+	reads.RetryMax = 4
+	if opts.Retries != 0 {
+		reads.RetryMax = max(opts.Retries, 0)
+	}
+	// The server's error body is the answer: no retryablehttp error wrapper.
+	reads.ErrorHandler = retryablehttp.PassthroughErrorHandler
+	return &Client{base: u, opts: opts, reads: reads}, nil
 }
 
 // NodeInput is the body of a node PUT.
@@ -118,6 +135,41 @@ func (c *Client) Session(ctx context.Context) (*SessionInfo, error) {
 	return &in, nil
 }
 
+// SaveResult is the answer of POST /v1/saves.
+type SaveResult struct {
+	ID             string    `json:"id"`
+	Time           time.Time `json:"time"`
+	Reason         string    `json:"reason"`
+	NodeCount      int       `json:"node_count"`
+	BytesTotal     int64     `json:"bytes_total"`
+	BytesUploaded  int64     `json:"bytes_uploaded"`
+	ChunksTotal    int       `json:"chunks_total"`
+	ChunksUploaded int       `json:"chunks_uploaded"`
+	DurationMS     int64     `json:"duration_ms"`
+	Unchanged      bool      `json:"unchanged"`
+}
+
+// Save asks the server to save now (admin) and returns the save.
+func (c *Client) Save(ctx context.Context) (*SaveResult, error) {
+	var r SaveResult
+	if err := c.do(ctx, http.MethodPost, "/v1/saves", nil, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// GetNode reads node id with its data.
+func (c *Client) GetNode(ctx context.Context, id string) (*Node, []byte, error) {
+	var n struct {
+		Node
+		Data []byte `json:"data"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/v1/nodes/"+url.PathEscape(id), nil, &n); err != nil {
+		return nil, nil, err
+	}
+	return &n.Node, n.Data, nil
+}
+
 // IsNotFound reports whether err is a 404 of the server.
 func IsNotFound(err error) bool {
 	var ae *APIError
@@ -137,6 +189,16 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
+	send := c.opts.HTTP.Do
+	if method == http.MethodGet {
+		send = func(r *http.Request) (*http.Response, error) {
+			rr, err := retryablehttp.FromRequest(r)
+			if err != nil {
+				return nil, err
+			}
+			return c.reads.Do(rr)
+		}
+	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -146,7 +208,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if c.opts.User != "" {
 		req.Header.Set("X-Pitr-User", c.opts.User)
 	}
-	resp, err := c.opts.HTTP.Do(req)
+	resp, err := send(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}

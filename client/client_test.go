@@ -3,9 +3,12 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // The client sends the password, the user and the node as the API wants
@@ -50,5 +53,39 @@ func TestNewRejectsBadURLs(t *testing.T) {
 		if _, err := New(u, Options{}); err == nil {
 			t.Errorf("New(%q) accepted", u)
 		}
+	}
+}
+
+// Reads are retried on 5xx until they succeed; edits are sent once.
+func TestRetriesReadsOnly(t *testing.T) {
+	var gets, puts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			if gets.Add(1) < 3 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			_, _ = w.Write([]byte(`{"session":"s","state":"active","users":[],"fenced":false}`))
+		default:
+			puts.Add(1)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error":"fenced"}`))
+		}
+	}))
+	defer srv.Close()
+	c, err := New(srv.URL, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.reads.RetryWaitMin, c.reads.RetryWaitMax = time.Millisecond, time.Millisecond
+	in, err := c.Session(context.Background())
+	if err != nil || in.State != "active" || gets.Load() != 3 {
+		t.Fatalf("Session after two 503s: %+v %v, %d GETs; want success on the third", in, err, gets.Load())
+	}
+	_, err = c.PutNode(context.Background(), "n", NodeInput{Type: "t"})
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != 503 || ae.Message != "fenced" || puts.Load() != 1 {
+		t.Fatalf("PutNode on a 503: %v after %d PUTs; want one PUT and the server's error", err, puts.Load())
 	}
 }

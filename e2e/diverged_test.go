@@ -43,6 +43,9 @@ func TestFencedRestartSetsAside(t *testing.T) {
 	if ids := nodeIDs(a.graph(t)); ids != "x,z" {
 		t.Errorf("fenced server reads %s, want x,z", ids)
 	}
+	if r := runPitr(t, nil, []string{"ADMIN_PASSWORD=" + adminPW}, "save", "--server", a.url); r.code == 0 || !strings.Contains(r.stderr, "fenced") {
+		t.Errorf("pitr save on the fenced server: exit %d\n%s", r.code, r.stderr)
+	}
 	status := runPitr(t, nil, nil, "status", "--server", a.url)
 	if status.code != 0 || !strings.Contains(status.stdout, "fenced:     true") {
 		t.Errorf("pitr status of the fenced server: exit %d\n%s%s", status.code, status.stdout, status.stderr)

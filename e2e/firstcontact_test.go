@@ -52,6 +52,11 @@ func TestGeneratedAdminPassword(t *testing.T) {
 		t.Errorf("put while waiting, without the admin password: %d %s; want 403 naming %s", code, body, file)
 	}
 	s.ok(t, req{method: "POST", path: "/v1/session/init", token: pw}, nil)
+	// pitr save finds the generated password in the data dir.
+	saved := runPitr(t, nil, nil, "save", "--server", s.url, "--data-dir", dir)
+	if saved.code != 0 || !strings.HasPrefix(saved.stdout, "save ") {
+		t.Errorf("pitr save --server: exit %d\n%s%s", saved.code, saved.stdout, saved.stderr)
+	}
 	s.stop(t)
 
 	s2 := startBare(t, st, dir)

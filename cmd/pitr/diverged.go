@@ -191,10 +191,8 @@ func divergedApply(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if len(rest) == 0 || (len(rest) == 1) == !*all {
 		return usageError{errors.New("diverged apply: want NAME then the nodes to apply, or NAME --all")}
 	}
-	if *password == "" {
-		if *password, err = datadir.ReadAdminPassword(*dataDir); err != nil {
-			return err
-		}
+	if *password, err = adminPasswordFor(*password, *dataDir); err != nil {
+		return err
 	}
 	cl, err := client.New(*serverURL, client.Options{Password: *password, User: *user})
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -42,5 +43,18 @@ func TestBadFlagValues(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// pitr version and --version on any command print the version line.
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"saves", "--version"}, {"--version"}} {
+		var out strings.Builder
+		if err := run(context.Background(), args, &out, io.Discard); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if !strings.HasPrefix(out.String(), "pitr ") || !strings.Contains(out.String(), runtime.Version()) {
+			t.Fatalf("%v printed %q, want pitr's version and %s", args, out.String(), runtime.Version())
+		}
 	}
 }

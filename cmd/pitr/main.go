@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -33,6 +34,8 @@ var commands = []command{
 	{"prune", "delete saves a retention policy does not keep", runPrune},
 	{"gc", "delete chunks that no save references (older than --grace)", runGC},
 	{"verify", "check that every save of the session is restorable", runVerify},
+	{"version", "print pitr's version, commit and Go version", runVersion},
+	{"save", "ask a running server to save now and print the save", runSave},
 	{"status", "show a running server's state, last save, last error and whether it is fenced", runStatus},
 	{"diverged", "list, show and apply the local copies serve set aside (list|show|apply)", runDiverged},
 }
@@ -50,6 +53,10 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if slices.Contains(args, "--version") || slices.Contains(args, "-version") {
+		fmt.Fprintln(stdout, versionInfo())
+		return nil
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stderr)
 		if len(args) == 0 {
