@@ -19,6 +19,8 @@ type Metrics struct {
 	// savingAge reports how long the running save has run (0: none); the
 	// saver sets it.
 	savingAge atomic.Pointer[func() float64]
+	// unsavedAge reports the age of the oldest unsaved change (0: none).
+	unsavedAge atomic.Pointer[func() float64]
 }
 
 // NewMetrics registers the saver's metrics with reg.
@@ -70,6 +72,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}
 		return 0
 	})
+	unsaved := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "pitr_unsaved_seconds",
+		Help: "Age of the oldest change not yet in a committed save (0 when everything is saved): what losing the host would lose.",
+	}, func() float64 {
+		if f := m.unsavedAge.Load(); f != nil {
+			return (*f)()
+		}
+		return 0
+	})
+	reg.MustRegister(unsaved)
 	reg.MustRegister(m.saves, m.failures, m.duration, m.bytesUploaded, m.chunksUp, m.lastSuccess, m.fenced, m.localFailures, inProgress)
 	return m
 }

@@ -53,6 +53,9 @@ type Config struct {
 	// OnSaved, when set, is called after every save that wrote a manifest.
 	// It must not block (retention uses it to wake its own goroutine).
 	OnSaved func(Result)
+	// OnResult, if set, is called after every save attempt with its error
+	// (nil for a success, saved or unchanged), outside the saver's locks.
+	OnResult func(error)
 	// SlowSave is how long a save may run before Status warns about it
 	// (default DefaultSlowSave).
 	SlowSave time.Duration
@@ -87,6 +90,7 @@ type Saver struct {
 	last     *Result
 	saves    uint64    // saves this saver committed
 	since    time.Time // start of the running save (zero: none)
+	unsaved  time.Time // when the oldest change not in a committed save was made (zero: none)
 	lastErr  string
 	localErr string // the last write of the data dir failed ("" otherwise)
 	fenced   error  // set once another writer took over
@@ -135,6 +139,13 @@ func New(sess *session.Session, cfg Config) *Saver {
 			return 0
 		}
 		cfg.Metrics.savingAge.Store(&age)
+		unsaved := func() float64 {
+			if since, ok := s.UnsavedSince(); ok {
+				return cfg.Now().Sub(since).Seconds()
+			}
+			return 0
+		}
+		cfg.Metrics.unsavedAge.Store(&unsaved)
 	}
 	return s
 }
@@ -170,6 +181,39 @@ func (s *Saver) MarkDirty() {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
 	s.lastGen = ^uint64(0)
+	s.noteChange()
+}
+
+// noteChange records that the session holds a change no committed save has
+// (the first such change starts the clock of UnsavedSince).
+func (s *Saver) noteChange() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unsaved.IsZero() {
+		s.unsaved = s.cfg.Now()
+	}
+}
+
+// UnsavedSince returns when the oldest change not yet in a committed save
+// was made; ok is false when every change is saved. Its age is the data an
+// operator would lose with the host (the RPO).
+func (s *Saver) UnsavedSince() (since time.Time, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unsaved, !s.unsaved.IsZero()
+}
+
+// markSaved records that the graph as of generation gen, snapshotted at
+// at, is in a committed save.
+func (s *Saver) markSaved(gen uint64, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.sess.Gen() == gen:
+		s.unsaved = time.Time{}
+	case !s.unsaved.IsZero() && s.unsaved.Before(at):
+		s.unsaved = at // changes after the snapshot remain; none is older than it
+	}
 }
 
 // ForceNext makes the next save commit a manifest even if the content is
@@ -294,6 +338,9 @@ func (s *Saver) Save(ctx context.Context, reason string) (Result, error) {
 	}
 	r, err := s.save(ctx, reason)
 	s.record(reason, r, err)
+	if s.cfg.OnResult != nil && !errors.Is(err, context.Canceled) {
+		s.cfg.OnResult(err)
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -400,6 +447,7 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	meta.Restored = s.force
 	if hasLast && !s.force && graphSHA == s.lastSHA {
 		s.lastGen = snap.Gen
+		s.markSaved(snap.Gen, now)
 		meta.Pending = false
 		s.writeLocalOrWarn(graph, meta)
 		return s.unchanged()
@@ -463,6 +511,7 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	s.known = up.modTimes
 	maps.Copy(s.known, upList.modTimes)
 	s.lastGen, s.lastSHA, s.force = snap.Gen, graphSHA, false
+	s.markSaved(snap.Gen, now)
 	s.base = resultOf(m, false)
 	meta.SaveID, meta.SaveTime, meta.Pending, meta.Restored = m.ID, &m.Time, false, false
 	// session.json may only vouch for a graph.pitrg that was written.
@@ -583,6 +632,7 @@ func (s *Saver) Run(ctx context.Context) {
 			}
 			return
 		case <-s.sess.Changed():
+			s.noteChange()
 			if timerC == nil {
 				arm(s.cfg.Interval)
 			}

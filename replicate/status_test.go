@@ -124,3 +124,31 @@ func TestLocalDiskFailureDoesNotBlockSaves(t *testing.T) {
 		t.Fatalf("local error after a write that worked: %q", le)
 	}
 }
+
+// UnsavedSince starts at the first change after a save and ends with the
+// save that holds it; a change after a save's snapshot stays unsaved.
+func TestUnsavedSince(t *testing.T) {
+	st := newStore(t)
+	clock := &fakeNow{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	s := session.New()
+	sv, _ := newSaver(t, s, st)
+	sv.cfg.Now = clock.now
+	if _, ok := sv.UnsavedSince(); ok {
+		t.Fatal("a new saver reports unsaved changes")
+	}
+	fill(t, s, 1, 10, 1)
+	sv.noteChange() // what Run does on a change
+	first := clock.now()
+	clock.add(time.Minute)
+	fill(t, s, 1, 10, 2)
+	sv.noteChange()
+	if since, ok := sv.UnsavedSince(); !ok || !since.Equal(first) {
+		t.Fatalf("unsaved since %v %v, want the first change at %v", since, ok, first)
+	}
+	if _, err := sv.Save(context.Background(), "api"); err != nil {
+		t.Fatal(err)
+	}
+	if since, ok := sv.UnsavedSince(); ok {
+		t.Fatalf("unsaved since %v after a save of everything", since)
+	}
+}

@@ -49,6 +49,7 @@ type serveOptions struct {
 	adopt          bool
 	skipCorrupt    bool
 	journalFsync   bool
+	notify         notifyOptions
 	keep           retention.Policy
 	pruneEvery     time.Duration
 }
@@ -71,6 +72,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.shutdownWait, "shutdown-timeout", time.Minute, "how long the final save on SIGTERM/SIGINT may take")
 	fs.BoolVar(&o.takeover, "takeover", false, "take the session's writer claim at once from the server holding it (that server's next save fails: it is fenced)")
 	fs.BoolVar(&o.forceLocal, "force-local", false, "save a data dir that diverged from the store (edits made on an older save) as the newest state, over newer saves, instead of setting it aside")
+	o.notify.addFlags(fs)
 	fs.BoolVar(&o.journalFsync, "journal-fsync", true, "fsync the journal before acknowledging an edit; false only to measure its cost (a crash may then lose acknowledged edits)")
 	fs.BoolVar(&o.skipCorrupt, "skip-corrupt", false, "when the store's newest save is damaged, serve the newest intact committed save (with a warning) instead of failing")
 	fs.BoolVar(&o.adopt, "adopt", false, "take over a data dir that came from another store or session (migration): its state is saved into this one")
@@ -176,9 +178,16 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, local *datadir.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var saverRef atomic.Pointer[replicate.Saver] // set once the saver exists
+	nt, err := o.notify.newNotifier(o.session, host, reg, log)
+	if err != nil {
+		return err
+	}
 	onFenced := func(err error) {
 		if sv := saverRef.Load(); sv != nil {
 			sv.MarkFenced(err)
+		}
+		if nt != nil {
+			nt.SaveResult(err, true)
 		}
 	}
 	wc, err := acquireClaim(ctx, o, st, host, onFenced, log)
@@ -206,7 +215,7 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, local *datadir.
 	saver := replicate.New(start.Session, replicate.Config{
 		Store: st, Session: o.session, DataDir: o.dataDir, Interval: o.saveInterval,
 		Host: host, StoreURL: st.String(), Logger: log, Metrics: replicate.NewMetrics(reg),
-		Fence: wc.Fence, Commit: wc.Commit, OnSaved: pruner.saved, Journal: jr,
+		Fence: wc.Fence, Commit: wc.Commit, OnSaved: pruner.saved, Journal: jr, OnResult: saveResultHook(nt),
 	})
 	start.Prime(saver)
 	saverRef.Store(saver)
@@ -219,6 +228,7 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, local *datadir.
 	go func() { defer close(saverDone); saver.Run(runCtx) }()
 	prunerDone := make(chan struct{})
 	go func() { defer close(prunerDone); pruner.run(runCtx, saver) }()
+	go runNotifier(runCtx, nt, o.notify.rpoAlert, saver)
 	if reason := start.CommitReason(); reason != "" {
 		saver.ForceNext()
 		if _, err := saver.Save(ctx, reason); err != nil {
