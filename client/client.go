@@ -121,9 +121,10 @@ type SessionInfo struct {
 		Time   time.Time `json:"time"`
 		Reason string    `json:"reason"`
 	} `json:"last_save"`
-	LastError   *string    `json:"last_error"`
-	Fenced      bool       `json:"fenced"`
-	SavingSince *time.Time `json:"saving_since"`
+	LastError      *string    `json:"last_error"`
+	Fenced         bool       `json:"fenced"`
+	SavingSince    *time.Time `json:"saving_since"`
+	UnsavedSeconds float64    `json:"unsaved_seconds"`
 }
 
 // Session reads the session's state.

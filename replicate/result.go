@@ -33,6 +33,9 @@ type SaveSummary struct {
 type Status struct {
 	LastSave  *Result // nil before the first save this process knows of
 	LastError string  // "" when the last attempt succeeded
+	// UnsavedSince is when the oldest change not yet in a committed save
+	// was made (nil: everything is saved).
+	UnsavedSince *time.Time
 	// SavingSince is when the save running now started (nil: none runs).
 	SavingSince *time.Time
 	// LocalError is the last failure to write the local data dir ("" when

@@ -261,6 +261,10 @@ func (s *Saver) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Status{LastError: s.lastErr, LocalError: s.localErr}
+	if !s.unsaved.IsZero() {
+		u := s.unsaved
+		st.UnsavedSince = &u
+	}
 	if !s.since.IsZero() {
 		since := s.since
 		st.SavingSince = &since

@@ -59,9 +59,13 @@ func TestNotDurableIs503(t *testing.T) {
 func TestSessionShowsRunningSave(t *testing.T) {
 	e := activeEnv(t)
 	since := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	e.saver.status = replicate.Status{SavingSince: &since, Warning: "a save has been running for 40s"}
+	unsaved := time.Now().Add(-10 * time.Minute)
+	e.saver.status = replicate.Status{SavingSince: &since, Warning: "a save has been running for 40s", UnsavedSince: &unsaved}
 	var in sessionInfo
 	e.do("GET", "/v1/session", "", "user").want(t, 200).decode(t, &in)
+	if in.UnsavedSeconds < 600 || in.UnsavedSeconds > 700 {
+		t.Fatalf("unsaved_seconds %v, want about 600", in.UnsavedSeconds)
+	}
 	if in.SavingSince == nil || !in.SavingSince.Equal(since) || in.LastError == nil || !strings.Contains(*in.LastError, "40s") {
 		t.Fatalf("session during a stuck save: %+v", in)
 	}

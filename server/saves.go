@@ -21,6 +21,9 @@ type sessionInfo struct {
 	Fenced bool `json:"fenced"`
 	// SavingSince is when the save running now started, or null.
 	SavingSince *time.Time `json:"saving_since"`
+	// UnsavedSeconds is the age of the oldest change not yet in a
+	// committed save (0 when everything is saved).
+	UnsavedSeconds float64 `json:"unsaved_seconds"`
 }
 
 type saveRef struct {
@@ -43,6 +46,9 @@ func (s *Server) info() sessionInfo {
 	}
 	if st.LastSave != nil {
 		in.LastSave = &saveRef{ID: st.LastSave.ID, Time: st.LastSave.Time.UTC(), Reason: st.LastSave.Reason}
+	}
+	if st.UnsavedSince != nil {
+		in.UnsavedSeconds = max(0, time.Since(*st.UnsavedSince).Seconds())
 	}
 	if st.SavingSince != nil {
 		t := st.SavingSince.UTC()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/pitr-dev/pitr/client"
 	"github.com/pitr-dev/pitr/datadir"
@@ -51,6 +52,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		saving = "since " + manifest.FormatTime(*in.SavingSince)
 	}
 	fmt.Fprintf(stdout, "saving:     %s\n", saving)
+	fmt.Fprintf(stdout, "unsaved:    %s\n", (time.Duration(in.UnsavedSeconds * float64(time.Second))).Round(time.Second))
 	fmt.Fprintf(stdout, "fenced:     %v\n", in.Fenced)
 	return nil
 }
