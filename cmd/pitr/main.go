@@ -101,9 +101,11 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // common holds the flags every command takes.
 type common struct {
-	store      string
-	session    string
-	s3Endpoint string
+	store          string
+	session        string
+	s3Endpoint     string
+	write          store.WriteOptions
+	forcePathStyle bool
 }
 
 func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *common) {
@@ -112,6 +114,10 @@ func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *common) {
 	c := &common{}
 	fs.StringVar(&c.store, "store", "file://pitr-data/store", "store URL: file://PATH, minio://HOST:PORT/BUCKET[/PREFIX][?tls=false] or s3://BUCKET[/PREFIX]")
 	fs.StringVar(&c.session, "session", "default", "session name")
+	fs.StringVar(&c.write.SSE, "s3-sse", "", "server-side encryption of the objects written to minio:// or s3:// stores: AES256 or aws:kms")
+	fs.StringVar(&c.write.SSEKMSKeyID, "s3-sse-kms-key-id", "", "KMS key of --s3-sse aws:kms (default: the account's)")
+	fs.StringVar(&c.write.StorageClass, "s3-storage-class", "", "storage class of chunk objects (manifests and claims stay STANDARD), e.g. STANDARD_IA")
+	fs.BoolVar(&c.forcePathStyle, "s3-force-path-style", false, "address s3:// buckets path-style (host/bucket/key); always so with --s3-endpoint")
 	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "endpoint URL for s3:// stores (any S3-compatible service; path-style then); env AWS_ENDPOINT_URL_S3 too")
 	return fs, c
 }
@@ -248,6 +254,9 @@ func checkNotNegative(fs *flag.FlagSet) error {
 }
 
 func (c *common) validate() error {
+	if err := c.write.Validate(); err != nil {
+		return usageError{err}
+	}
 	if err := manifest.ValidSessionName(c.session); err != nil {
 		return usageError{fmt.Errorf("--session: %w", err)}
 	}
@@ -258,7 +267,9 @@ func (c *common) open(ctx context.Context) (store.Store, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	st, err := storeurl.Open(ctx, c.store, storeurl.Options{S3Endpoint: c.s3Endpoint, CreateBucket: true})
+	opts := c.storeOptions()
+	opts.CreateBucket = true
+	st, err := storeurl.Open(ctx, c.store, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -273,5 +284,10 @@ func (c *common) openExisting(ctx context.Context) (store.Store, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	return storeurl.Open(ctx, c.store, storeurl.Options{S3Endpoint: c.s3Endpoint})
+	return storeurl.Open(ctx, c.store, c.storeOptions())
+}
+
+// storeOptions are the store settings of the common flags.
+func (c *common) storeOptions() storeurl.Options {
+	return storeurl.Options{S3Endpoint: c.s3Endpoint, Write: c.write, ForcePathStyle: c.forcePathStyle}
 }

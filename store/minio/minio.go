@@ -22,6 +22,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
 
 	"github.com/pitr-dev/pitr/store"
 )
@@ -44,6 +45,8 @@ type Config struct {
 	CreateBucket bool
 	// Region is the bucket's region; empty asks the server.
 	Region string
+	// Write are the encryption and storage class of the objects written.
+	Write store.WriteOptions
 }
 
 // Store is a store.Store on a MinIO bucket. It is safe for concurrent use.
@@ -54,6 +57,7 @@ type Store struct {
 	prefix  string // "" or ending in "/"
 	name    string // for String and errors
 	secrets []string
+	write   store.WriteOptions
 }
 
 var _ store.Store = (*Store)(nil)
@@ -69,8 +73,11 @@ const maxIdleConnsPerHost = 64
 // when that is why).
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	prefix, err := normalizePrefix(cfg.Prefix)
-	s := &Store{bucket: cfg.Bucket, prefix: prefix, secrets: []string{cfg.SecretKey}}
+	s := &Store{bucket: cfg.Bucket, prefix: prefix, secrets: []string{cfg.SecretKey}, write: cfg.Write}
 	s.name = describe(cfg, prefix)
+	if err := cfg.Write.Validate(); err != nil {
+		return nil, fmt.Errorf("minio store %s: %w", s.name, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("minio store %s: %w", s.name, err)
 	}
@@ -171,12 +178,25 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	if err := store.ValidateKey(key); err != nil {
 		return s.errorf("put", key, err)
 	}
-	_, err := s.client.PutObject(ctx, s.bucket, s.objectName(key), bytes.NewReader(data), int64(len(data)),
-		minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
+	_, err := s.client.PutObject(ctx, s.bucket, s.objectName(key), bytes.NewReader(data), int64(len(data)), s.putOptions(key))
 	if err != nil {
 		return s.errorf("put", key, s.translate(err))
 	}
 	return nil
+}
+
+// putOptions are the options of a PutObject of key: the configured
+// encryption and storage class.
+func (s *Store) putOptions(key string) minio.PutObjectOptions {
+	opts := minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true, StorageClass: s.write.ClassFor(key)}
+	switch s.write.SSE {
+	case "AES256":
+		opts.ServerSideEncryption = encrypt.NewSSE()
+	case "aws:kms":
+		// Validate accepted the key id; NewSSEKMS fails only on a bad context.
+		opts.ServerSideEncryption, _ = encrypt.NewSSEKMS(s.write.SSEKMSKeyID, nil)
+	}
+	return opts
 }
 
 // PutIf uploads data to key in one request with an If-None-Match: * or
@@ -193,7 +213,7 @@ func (s *Store) PutIf(ctx context.Context, key string, data []byte, cond store.C
 	if err := cond.Validate(); err != nil {
 		return "", s.errorf(op, key, err)
 	}
-	opts := minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true}
+	opts := s.putOptions(key)
 	if cond.IfNoneMatch {
 		opts.SetMatchETagExcept("*")
 	} else {

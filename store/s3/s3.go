@@ -52,6 +52,11 @@ type Config struct {
 	Region string
 	// CreateBucket creates a missing bucket in New.
 	CreateBucket bool
+	// ForcePathStyle addresses the bucket in the path (host/bucket/key)
+	// rather than the host name; always so with Endpoint.
+	ForcePathStyle bool
+	// Write are the encryption and storage class of the objects written.
+	Write store.WriteOptions
 }
 
 // Store is a store.Store on an S3 bucket. It is safe for concurrent use.
@@ -60,6 +65,7 @@ type Store struct {
 	bucket string
 	prefix string // "" or ending in "/"
 	name   string // for String and errors
+	write  store.WriteOptions
 }
 
 var _ store.Store = (*Store)(nil)
@@ -81,8 +87,11 @@ const (
 // store.ErrAccessDenied or store.ErrBadCredentials when that is why).
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	prefix, err := normalizePrefix(cfg.Prefix)
-	s := &Store{bucket: cfg.Bucket, prefix: prefix}
+	s := &Store{bucket: cfg.Bucket, prefix: prefix, write: cfg.Write}
 	s.name = describe(cfg.Bucket, prefix, cfg.Endpoint)
+	if err := cfg.Write.Validate(); err != nil {
+		return nil, fmt.Errorf("s3 store %s: %w", s.name, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("s3 store %s: %w", s.name, err)
 	}
@@ -144,6 +153,9 @@ func newClient(ctx context.Context, cfg Config) (*s3.Client, error) {
 		o.DisableLogOutputChecksumValidationSkipped = true
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		if cfg.ForcePathStyle {
+			o.UsePathStyle = true
 		}
 		if o.BaseEndpoint != nil { // ours, or AWS_ENDPOINT_URL(_S3) via the SDK
 			o.UsePathStyle = true
@@ -241,17 +253,33 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	if err := store.ValidateKey(key); err != nil {
 		return s.errorf("put", key, err)
 	}
-	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+	_, err := s.client.PutObject(ctx, s.putInput(key, data))
+	if err != nil {
+		return s.errorf("put", key, translate(err))
+	}
+	return nil
+}
+
+// putInput is the PutObject request of data at key, with the configured
+// encryption and storage class.
+func (s *Store) putInput(key string, data []byte) *s3.PutObjectInput {
+	in := &s3.PutObjectInput{
 		Bucket:        &s.bucket,
 		Key:           s.objectKey(key),
 		Body:          bytes.NewReader(data),
 		ContentLength: aws.Int64(int64(len(data))),
 		ContentType:   aws.String("application/octet-stream"),
-	})
-	if err != nil {
-		return s.errorf("put", key, translate(err))
 	}
-	return nil
+	if s.write.SSE != "" {
+		in.ServerSideEncryption = types.ServerSideEncryption(s.write.SSE)
+	}
+	if s.write.SSEKMSKeyID != "" {
+		in.SSEKMSKeyId = aws.String(s.write.SSEKMSKeyID)
+	}
+	if c := s.write.ClassFor(key); c != "" {
+		in.StorageClass = types.StorageClass(c)
+	}
+	return in
 }
 
 // PutIf uploads data to key in one PutObject request with S3's conditional
@@ -270,13 +298,7 @@ func (s *Store) PutIf(ctx context.Context, key string, data []byte, cond store.C
 	if err := cond.Validate(); err != nil {
 		return "", s.errorf(op, key, err)
 	}
-	in := &s3.PutObjectInput{
-		Bucket:        &s.bucket,
-		Key:           s.objectKey(key),
-		Body:          bytes.NewReader(data),
-		ContentLength: aws.Int64(int64(len(data))),
-		ContentType:   aws.String("application/octet-stream"),
-	}
+	in := s.putInput(key, data)
 	if cond.IfNoneMatch {
 		in.IfNoneMatch = aws.String("*")
 	} else {

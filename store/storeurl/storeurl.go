@@ -54,6 +54,11 @@ type Options struct {
 	// it Open creates nothing and a missing store is an error wrapping
 	// store.ErrNoStore that names it.
 	CreateBucket bool
+	// Write are the encryption and storage class of written objects
+	// (minio:// and s3://; ignored by a file store).
+	Write store.WriteOptions
+	// ForcePathStyle addresses s3:// buckets path-style.
+	ForcePathStyle bool
 }
 
 // Location is a parsed store URL.
@@ -130,12 +135,12 @@ func open(ctx context.Context, rawURL string, opts Options) (store.Store, error)
 		return minio.New(ctx, minio.Config{
 			Endpoint: loc.Endpoint, Bucket: loc.Bucket, Prefix: loc.Prefix,
 			AccessKey: access, SecretKey: secret,
-			Secure: loc.Secure, CreateBucket: opts.CreateBucket,
+			Secure: loc.Secure, CreateBucket: opts.CreateBucket, Write: opts.Write,
 		})
 	default:
 		return s3.New(ctx, s3.Config{
 			Bucket: loc.Bucket, Prefix: loc.Prefix,
-			Endpoint: opts.S3Endpoint, CreateBucket: opts.CreateBucket,
+			Endpoint: opts.S3Endpoint, CreateBucket: opts.CreateBucket, Write: opts.Write, ForcePathStyle: opts.ForcePathStyle,
 		})
 	}
 }

@@ -1,0 +1,53 @@
+package s3_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/pitr-dev/pitr/internal/miniotest"
+	"github.com/pitr-dev/pitr/store"
+	"github.com/pitr-dev/pitr/store/s3"
+	"github.com/pitr-dev/pitr/store/storetest"
+)
+
+// The encryption reaches every PUT, the storage class only chunk objects.
+func TestWriteOptionsReachTheRequests(t *testing.T) {
+	rec := storetest.NewHeaderRecorder(t)
+	setEnv(t, &miniotest.Server{AccessKey: "key", SecretKey: "secret-key"})
+	ctx := context.Background()
+	st, err := s3.New(ctx, s3.Config{Bucket: "b", Endpoint: rec.URL,
+		Write: store.WriteOptions{SSE: "aws:kms", SSEKMSKeyID: "k-123", StorageClass: "STANDARD_IA"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(ctx, "chunks/ab", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(ctx, "sessions/s/saves/m.json", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutIf(ctx, "sessions/s/claim.json", []byte("{}"), store.Condition{IfNoneMatch: true}); err != nil {
+		t.Fatal(err)
+	}
+	for path, class := range map[string]string{"/b/chunks/ab": "STANDARD_IA", "/b/sessions/s/saves/m.json": "", "/b/sessions/s/claim.json": ""} {
+		h := rec.Put(path)
+		if h == nil {
+			t.Fatalf("no PUT of %s", path)
+		}
+		if h.Get("X-Amz-Server-Side-Encryption") != "aws:kms" || h.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id") != "k-123" || h.Get("X-Amz-Storage-Class") != class {
+			t.Errorf("PUT %s: encryption %q key %q class %q, want aws:kms k-123 %q", path,
+				h.Get("X-Amz-Server-Side-Encryption"), h.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id"), h.Get("X-Amz-Storage-Class"), class)
+		}
+	}
+}
+
+func TestBadWriteOptions(t *testing.T) {
+	setEnv(t, &miniotest.Server{AccessKey: "key", SecretKey: "secret-key"})
+	for _, w := range []store.WriteOptions{{SSE: "aes"}, {SSEKMSKeyID: "k"}, {StorageClass: "GLACIER"}} {
+		_, err := s3.New(context.Background(), s3.Config{Bucket: "b", Endpoint: "http://127.0.0.1:1", Write: w})
+		if err == nil || !strings.Contains(err.Error(), "--s3-") {
+			t.Errorf("%+v: %v, want an error naming the flag", w, err)
+		}
+	}
+}
