@@ -140,6 +140,13 @@ func (j *Journal) flushLocked() {
 	j.cond.Broadcast()
 }
 
+// Err returns the failure that stopped the journal, or nil.
+func (j *Journal) Err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err
+}
+
 // Release tells the journal that the data dir's graph holds every change
 // up to lsn: segments holding only such changes are deleted, and the
 // current one is rotated so that it can be deleted by a later Release.

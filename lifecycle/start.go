@@ -209,6 +209,10 @@ func startLocal(ctx context.Context, o Options, local *datadir.Local) (*State, e
 		return s, nil
 	case rollback:
 		return startRollback(ctx, o, local, s)
+	case o.SkipCorrupt:
+		// The newest save may be damaged and this copy its only intact
+		// form: keep it, whatever it holds, before serving an older save.
+		return startDiverged(ctx, o, local, newest)
 	case !local.Dirty:
 		// A copy left from an earlier run, while another server saved
 		// newer states: the store is ahead, so serve its newest save.

@@ -346,6 +346,7 @@ func TestPreloadAndAdopt(t *testing.T) {
 func TestStartDamagedNewestSave(t *testing.T) {
 	ctx := context.Background()
 	st, ids := savedStore(t, "old", "new")
+	onDamaged := dataDirAt(t, st, ids[1], func(m *datadir.Meta) { m.Restored = false })
 	key, err := manifest.Key("s", ids[1])
 	if err != nil {
 		t.Fatal(err)
@@ -369,5 +370,14 @@ func TestStartDamagedNewestSave(t *testing.T) {
 		if err != nil || nodeData(t, got.Session) != "old" || got.Newest == nil || got.Newest.ID != ids[0] {
 			t.Fatalf("data dir %v: --skip-corrupt: %+v, %v; want the intact save %s", local, got, err, ids[0])
 		}
+	}
+	// A data dir holding the damaged save itself is kept, set aside, not
+	// overwritten by the older save.
+	got, err := Start(ctx, Options{Store: st, StoreID: st.String(), Session: "s", DataDir: onDamaged, Logger: quietLog(), SkipCorrupt: true})
+	if err != nil || got.SetAside == nil {
+		t.Fatalf("--skip-corrupt over a copy of the damaged save: %+v, %v; want it set aside", got, err)
+	}
+	if _, kept, err := datadir.LoadDiverged(onDamaged, got.SetAside.Name); err != nil || nodeData(t, session.FromGraph(kept.Graph)) != "new" {
+		t.Fatalf("set-aside copy of the damaged save: %v", err)
 	}
 }

@@ -70,6 +70,7 @@ type Notifier struct {
 	mu       sync.Mutex
 	anySaved bool // a save ever succeeded
 	failing  bool // save_failed was sent and no save succeeded since
+	lastOK   bool // the last save attempt worked
 	fenced   bool
 	late     bool // the RPO alert is raised
 	lastPing time.Time
@@ -133,6 +134,7 @@ func (n *Notifier) SaveResult(err error, fenced bool) {
 	case fenced && !n.fenced:
 		n.fenced = true
 		kind, msg = Fenced, "another server took over the session; this one no longer saves: "+err.Error()
+	case fenced: // reported once, by whichever saw it first
 	case err != nil && !n.failing && n.anySaved:
 		n.failing = true
 		kind, msg = SaveFailed, err.Error()
@@ -141,21 +143,38 @@ func (n *Notifier) SaveResult(err error, fenced bool) {
 		kind, msg = SaveRecovered, "saves succeed again"
 	}
 	n.anySaved = n.anySaved || err == nil
-	ping := n.cfg.PingURL != "" && n.cfg.Now().Sub(n.lastPing) >= n.cfg.PingEvery
-	if ping {
-		n.lastPing = n.cfg.Now()
-	}
+	n.lastOK = err == nil
 	n.mu.Unlock()
 	if kind != "" {
 		n.emit(kind, msg, 0)
 	}
-	if ping {
-		u := n.cfg.PingURL
-		if err != nil {
-			u = strings.TrimSuffix(u, "/") + "/fail"
-		}
-		n.enqueue(request{method: http.MethodGet, url: u})
+	n.ping(false)
+}
+
+// ping calls the ping URL (URL/fail when the last save failed) unless it
+// was called within PingEvery. idle pings only when a save has worked and
+// none failed since: a quiet, healthy session keeps its check green.
+func (n *Notifier) ping(idle bool) {
+	if n.cfg.PingURL == "" {
+		return
 	}
+	n.mu.Lock()
+	due := n.cfg.Now().Sub(n.lastPing) >= n.cfg.PingEvery && (!idle || (n.anySaved && n.lastOK && !n.fenced))
+	if due {
+		n.lastPing = n.cfg.Now()
+	}
+	ok := n.lastOK && !n.fenced
+	n.mu.Unlock()
+	if !due {
+		return
+	}
+	u := n.cfg.PingURL
+	if !ok {
+		if p, err := url.Parse(u); err == nil {
+			u = p.JoinPath("fail").String()
+		}
+	}
+	n.enqueue(request{method: http.MethodGet, url: u})
 }
 
 // CheckRPO raises rpo_exceeded when the oldest unsaved change is older than
@@ -206,6 +225,7 @@ func (n *Notifier) Run(ctx context.Context, tick <-chan time.Time, unsaved func(
 			return
 		case <-tick:
 			n.CheckRPO(unsaved())
+			n.ping(true)
 		case r := <-n.queue:
 			if err := n.deliver(ctx, r); err != nil && ctx.Err() == nil {
 				n.failures.Inc()

@@ -433,6 +433,7 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	}
 	s.mu.Unlock()
 	if hasLast && !s.force && snap.Gen == s.lastGen && s.lastSHA != "" {
+		s.markSaved(snap.Gen, now)
 		return s.unchanged()
 	}
 	if !hasLast && !s.force && s.lastGen == 0 && len(snap.Nodes) == 0 && !snap.Initialized {

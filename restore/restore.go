@@ -166,8 +166,13 @@ func ToDir(ctx context.Context, st store.Store, m *manifest.Manifest, dir string
 	// still the newest. When it cannot be read (a damaged newest save is a
 	// reason to restore an older one), the rollback stands regardless.
 	newestID := ""
-	if newest, err := manifest.Newest(ctx, st, m.Session); err == nil {
+	newest, err := manifest.Newest(ctx, st, m.Session)
+	switch {
+	case err == nil:
 		newestID = newest.ID
+	case errors.Is(err, manifest.ErrInvalid), errors.Is(err, manifest.ErrBadList), errors.Is(err, manifest.ErrNewerFormat):
+	default:
+		return nil, fmt.Errorf("restore: find the newest save of session %s: %w", m.Session, err)
 	}
 	graph, g, _, err := Fetch(ctx, st, m, DefaultParallel, progress)
 	if err != nil {
@@ -181,6 +186,13 @@ func ToDir(ctx context.Context, st store.Store, m *manifest.Manifest, dir string
 		return nil, fmt.Errorf("restore save %s: %w", m.ID, err)
 	}
 	defer unlock()
+	if force {
+		// Journaled edits count as unsaved edits: fold them in, so that
+		// Install sets them aside with the rest.
+		if _, _, err := datadir.Checkpoint(dir); err != nil {
+			return nil, fmt.Errorf("restore save %s: %w", m.ID, err)
+		}
+	}
 	aside, err := datadir.Install(dir, graph, meta, force)
 	if err != nil {
 		return nil, fmt.Errorf("restore save %s: %w", m.ID, err)

@@ -42,6 +42,7 @@ func (failingJournal) Append(session.Op) uint64 { return 1 }
 func (failingJournal) Wait(context.Context, uint64) error {
 	return errors.New("write journal: no space left on device")
 }
+func (failingJournal) Err() error { return nil } // the failure shows at the first write
 
 // An edit that cannot be made durable on local disk is answered 503,
 // never 200.

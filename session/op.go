@@ -41,9 +41,13 @@ type DepUpdate struct {
 // called with the session's lock held, in the order of the changes, and
 // returns the change's log sequence number; Wait blocks until every change
 // up to lsn is on disk (concurrent callers share one write and fsync).
+//
+// Err reports a failure of the journal's disk: the session then refuses
+// every edit, since none could be made durable.
 type Journal interface {
 	Append(op Op) uint64
 	Wait(ctx context.Context, lsn uint64) error
+	Err() error
 }
 
 // ErrNotDurable: a change was applied but could not be made durable on
@@ -69,6 +73,36 @@ func (s *Session) logLocked(ops ...Op) uint64 {
 	}
 	s.lsn = lsn
 	return lsn
+}
+
+// editableLocked says why the session refuses edits: fenced, or a journal
+// that can no longer write.
+func (s *Session) editableLocked() error {
+	if err := s.fencedLocked(); err != nil {
+		return err
+	}
+	if s.journal != nil {
+		if err := s.journal.Err(); err != nil {
+			return fmt.Errorf("%w: %w", ErrNotDurable, err)
+		}
+	}
+	return nil
+}
+
+// settle waits until the state an edit's answer reports is durable: the
+// change it journaled (lsn), or, for an edit that changed nothing or
+// failed, every change journaled before it (a no-op or a 404 may only be
+// answered once what it saw is on disk). An edit's own error wins.
+func (s *Session) settle(lsn uint64, err error) error {
+	if lsn == 0 {
+		s.mu.Lock()
+		lsn = s.lsn
+		s.mu.Unlock()
+	}
+	if derr := s.durable(lsn); derr != nil && err == nil {
+		return derr
+	}
+	return err
 }
 
 // durable waits until the change with lsn is on disk.

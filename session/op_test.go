@@ -15,6 +15,7 @@ func (r *recorder) Append(op Op) uint64 {
 	return uint64(len(r.ops))
 }
 func (r *recorder) Wait(context.Context, uint64) error { return nil }
+func (r *recorder) Err() error                         { return nil }
 
 // Replaying the journaled ops of a session, once or twice, on the graph it
 // started from gives the same graph, versions included.
@@ -99,4 +100,35 @@ func FuzzDecodeOp(f *testing.F) {
 			t.Fatalf("re-encoded op does not decode: %v", err)
 		}
 	})
+}
+
+// brokenJournal has lost its disk.
+type brokenJournal struct{ recorder }
+
+func (b *brokenJournal) Err() error { return errors.New("no space left on device") }
+
+// Once the journal cannot write, every edit is refused and nothing changes:
+// no edit is applied that could not be made durable.
+func TestBrokenJournalRefusesEdits(t *testing.T) {
+	s := New()
+	admin := Actor{Admin: true}
+	if _, err := s.Put(admin, "n", NodeInput{Type: "t", Owner: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Join("ann"); err != nil {
+		t.Fatal(err)
+	}
+	j := &brokenJournal{}
+	s.SetJournal(j, 0)
+	gen := s.Gen()
+	_, errPut := s.Put(admin, "m", NodeInput{Type: "t"})
+	for name, err := range map[string]error{"put": errPut, "delete": s.Delete(admin, "n"), "init": s.Init()} {
+		if !errors.Is(err, ErrNotDurable) {
+			t.Errorf("%s with a broken journal: %v, want ErrNotDurable", name, err)
+		}
+	}
+	s.Leave("ann")
+	if s.Gen() != gen || len(j.ops) != 0 {
+		t.Fatalf("a broken journal let the graph change (gen %d → %d, %d ops)", gen, s.Gen(), len(j.ops))
+	}
 }

@@ -153,17 +153,13 @@ func (s *Session) fencedLocked() error {
 
 // Init moves the session from waiting to active.
 func (s *Session) Init() error {
-	lsn, err := s.init()
-	if err != nil {
-		return err
-	}
-	return s.durable(lsn)
+	return s.settle(s.init())
 }
 
 func (s *Session) init() (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.fencedLocked(); err != nil {
+	if err := s.editableLocked(); err != nil {
 		return 0, err
 	}
 	if s.state == StateActive {
@@ -181,10 +177,10 @@ func (s *Session) init() (uint64, error) {
 // (a copy of a 64 MiB node per PUT would double the memory of uploads).
 func (s *Session) Put(a Actor, id string, in NodeInput) (*Node, error) {
 	n, lsn, err := s.put(a, id, in)
-	if err != nil {
+	if err = s.settle(lsn, err); err != nil {
 		return nil, err
 	}
-	return n, s.durable(lsn)
+	return n, nil
 }
 
 func (s *Session) put(a Actor, id string, in NodeInput) (*Node, uint64, error) {
@@ -208,7 +204,7 @@ func (s *Session) put(a Actor, id string, in NodeInput) (*Node, uint64, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.fencedLocked(); err != nil {
+	if err := s.editableLocked(); err != nil {
 		return nil, 0, err
 	}
 	if !a.Admin && s.state != StateActive {
@@ -246,17 +242,13 @@ func (s *Session) put(a Actor, id string, in NodeInput) (*Node, uint64, error) {
 
 // Delete removes node id and its id from every other node's deps.
 func (s *Session) Delete(a Actor, id string) error {
-	lsn, err := s.delete(a, id)
-	if err != nil {
-		return err
-	}
-	return s.durable(lsn)
+	return s.settle(s.delete(a, id))
 }
 
 func (s *Session) delete(a Actor, id string) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.fencedLocked(); err != nil {
+	if err := s.editableLocked(); err != nil {
 		return 0, err
 	}
 	if _, ok := s.nodes[id]; !ok {
@@ -294,10 +286,10 @@ func (s *Session) delete(a Actor, id string) (uint64, error) {
 // SetOwner changes the owner of node id.
 func (s *Session) SetOwner(a Actor, id, owner string) (*Node, error) {
 	n, lsn, err := s.setOwner(a, id, owner)
-	if err != nil {
+	if err = s.settle(lsn, err); err != nil {
 		return nil, err
 	}
-	return n, s.durable(lsn)
+	return n, nil
 }
 
 func (s *Session) setOwner(a Actor, id, owner string) (*Node, uint64, error) {
@@ -309,7 +301,7 @@ func (s *Session) setOwner(a Actor, id, owner string) (*Node, uint64, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.fencedLocked(); err != nil {
+	if err := s.editableLocked(); err != nil {
 		return nil, 0, err
 	}
 	old, ok := s.nodes[id]
@@ -377,8 +369,8 @@ func (s *Session) leave(user string) (int, uint64) {
 	}
 	delete(s.users, user)
 	s.publishLocked(Event{Type: EventLeave, User: user})
-	if s.fenced != "" {
-		return 0, 0 // a fenced session changes no owners: nothing could save it
+	if s.editableLocked() != nil {
+		return 0, 0 // a fenced session, or a failed journal, changes no owners
 	}
 	ids := make([]string, 0)
 	for id, n := range s.nodes {

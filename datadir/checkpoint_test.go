@@ -1,0 +1,71 @@
+package datadir
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/pitr-dev/pitr/journal"
+	"github.com/pitr-dev/pitr/session"
+)
+
+// journalPut appends a put of node id with data to dir's journal, durably.
+func journalPut(t *testing.T, j *journal.Journal, id, data string, version uint64) {
+	t.Helper()
+	n := &session.Node{ID: id, Type: "t", Owner: session.Common, Deps: []string{}, Data: []byte(data), Version: version}
+	if err := j.Wait(context.Background(), j.Append(session.Op{Kind: session.OpPut, Node: n})); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Checkpoint folds the journal's changes after journal_lsn into the graph,
+// marks it pending and removes the journal; a data dir with only a journal
+// (never saved) gets a graph; a torn tail is reported, not applied.
+func TestCheckpoint(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "sess")
+	if err := Write(dir, graphBytes(t, "one"), Meta{Session: "s", SaveID: "x", JournalLSN: 1}); err != nil {
+		t.Fatal(err)
+	}
+	j, err := journal.Open(dir, 1, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	journalPut(t, j, "a", "covered", 1) // lsn 1: the graph holds it
+	journalPut(t, j, "a", "two", 2)     // lsn 2
+	journalPut(t, j, "b", "new", 1)     // lsn 3
+	j.Close()
+	applied, torn, err := Checkpoint(dir)
+	if err != nil || torn != nil || applied != 2 {
+		t.Fatalf("Checkpoint = %d, %v, %v; want 2 changes", applied, torn, err)
+	}
+	l, err := Load(dir)
+	if err != nil || !l.Dirty || l.Meta.JournalLSN != 3 || l.Meta.SaveID != "x" || len(l.Graph.Nodes) != 2 || string(l.Graph.Nodes[0].Data) != "two" {
+		t.Fatalf("after Checkpoint: %+v %v", l, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, journal.Dir)); !os.IsNotExist(err) {
+		t.Fatalf("journal still there: %v", err)
+	}
+	if applied, _, err := Checkpoint(dir); err != nil || applied != 0 {
+		t.Fatalf("second Checkpoint: %d %v", applied, err)
+	}
+
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	j, err = journal.Open(fresh, 1, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	journalPut(t, j, "only", "x", 1)
+	j.Close()
+	seg, _ := filepath.Glob(filepath.Join(fresh, journal.Dir, "*.log"))
+	f, _ := os.OpenFile(seg[0], os.O_APPEND|os.O_WRONLY, 0)
+	_, _ = f.Write([]byte{9, 1, 2}) // a torn record
+	f.Close()
+	applied, torn, err = Checkpoint(fresh)
+	if err != nil || torn == nil || applied != 1 {
+		t.Fatalf("Checkpoint of a journal-only dir with a torn tail: %d, %v, %v", applied, torn, err)
+	}
+	if l, err := Load(fresh); err != nil || len(l.Graph.Nodes) != 1 || !l.Dirty {
+		t.Fatalf("journal-only dir after Checkpoint: %+v %v", l, err)
+	}
+}
