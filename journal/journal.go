@@ -14,8 +14,10 @@ package journal
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"sort"
@@ -47,7 +49,8 @@ type Journal struct {
 	cond     *sync.Cond
 	f        *os.File // current segment
 	first    uint64   // first lsn of the current segment
-	buf      []byte   // appended, not yet written
+	pending  [][]byte // appended, not yet written: small bytes coalesced, large node data shared
+	owned    bool     // the last pending chunk is ours to append to
 	next     uint64   // lsn of the next Append
 	synced   uint64   // every lsn ≤ synced is on disk
 	flushing bool     // a writer is writing and syncing outside mu
@@ -97,8 +100,40 @@ func (j *Journal) Append(op session.Op) uint64 {
 	defer j.mu.Unlock()
 	lsn := j.next
 	j.next++
-	j.buf = appendRecord(j.buf, lsn, session.EncodeOp(op))
+	parts := session.OpParts(op)
+	var lb [binary.MaxVarintLen64]byte
+	lsnBytes := lb[:binary.PutUvarint(lb[:], lsn)]
+	rest, crc := len(lsnBytes), crc32.Checksum(lsnBytes, castagnoli)
+	for _, p := range parts {
+		rest += len(p)
+		crc = crc32.Update(crc, castagnoli, p)
+	}
+	head := binary.AppendUvarint(nil, uint64(rest))
+	head = binary.BigEndian.AppendUint32(head, crc)
+	j.add(append(head, lsnBytes...))
+	for _, p := range parts {
+		j.add(p)
+	}
 	return lsn
+}
+
+// bigPart is the size from which a part is queued as it is rather than
+// copied into the pending bytes.
+const bigPart = 64 << 10
+
+// add queues b for writing.
+func (j *Journal) add(b []byte) {
+	switch {
+	case len(b) >= bigPart:
+		j.pending = append(j.pending, b)
+		j.owned = false
+	case j.owned:
+		last := len(j.pending) - 1
+		j.pending[last] = append(j.pending[last], b...)
+	default:
+		j.pending = append(j.pending, append(make([]byte, 0, max(4096, len(b))), b...))
+		j.owned = true
+	}
 }
 
 // Wait returns once every change up to lsn is written and fsync'd, or the
@@ -122,11 +157,16 @@ func (j *Journal) Wait(ctx context.Context, lsn uint64) error {
 
 // flushLocked writes and syncs the buffer, releasing mu meanwhile.
 func (j *Journal) flushLocked() {
-	buf, upto, f := j.buf, j.next-1, j.f
-	j.buf = nil
+	chunks, upto, f := j.pending, j.next-1, j.f
+	j.pending, j.owned = nil, false
 	j.flushing = true
 	j.mu.Unlock()
-	_, err := f.Write(buf)
+	var err error
+	for _, c := range chunks {
+		if _, err = f.Write(c); err != nil {
+			break
+		}
+	}
 	if err == nil && !j.opts.NoSync {
 		err = f.Sync()
 	}
@@ -159,7 +199,7 @@ func (j *Journal) Release(lsn uint64) error {
 	if j.err != nil {
 		return j.err
 	}
-	if len(j.buf) > 0 {
+	if len(j.pending) > 0 {
 		j.flushLocked()
 		if j.err != nil {
 			return j.err

@@ -158,3 +158,26 @@ func FuzzDecodeRecords(f *testing.F) {
 		}
 	})
 }
+
+// A large node is journaled without a copy and replays whole, between
+// small records.
+func TestLargeRecord(t *testing.T) {
+	dir := t.TempDir()
+	j, err := Open(dir, 1, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, 300<<10)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	j.Append(putOp("a", "small"))
+	j.Append(putOp("big", string(big)))
+	if err := j.Wait(context.Background(), j.Append(putOp("c", "small"))); err != nil {
+		t.Fatal(err)
+	}
+	got, last, torn := replayAll(t, dir, 0)
+	if len(got) != 3 || last != 3 || torn != nil || got[1] != "big="+string(big) {
+		t.Fatalf("replay: %d records, last %d, torn %v", len(got), last, torn)
+	}
+}

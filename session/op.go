@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"slices"
 )
 
@@ -174,6 +175,30 @@ func EncodeOp(op Op) []byte {
 		p = binary.AppendUvarint(p, op.Version)
 	}
 	return p
+}
+
+// OpParts returns EncodeOp(op) in pieces whose concatenation is that
+// encoding; a put's node data is one of the pieces, shared, not copied, so
+// that journaling a large node does not copy it.
+func OpParts(op Op) [][]byte {
+	if op.Kind != OpPut || op.Node == nil {
+		return [][]byte{EncodeOp(op)}
+	}
+	n := op.Node
+	p := binary.AppendUvarint(nil, n.Version)
+	p = appendBytes(p, []byte(n.ID))
+	p = appendBytes(p, []byte(n.Type))
+	p = appendBytes(p, []byte(n.Owner))
+	p = binary.AppendUvarint(p, uint64(len(n.Deps)))
+	for _, d := range n.Deps {
+		p = appendBytes(p, []byte(d))
+	}
+	p = binary.AppendUvarint(p, uint64(len(n.Data)))
+	head := []byte{byte(OpPut), tagNode}
+	head = binary.AppendUvarint(head, uint64(len(p)+len(n.Data)))
+	head = append(head, p...)
+	crc := crc32.Update(crc32.Checksum(head[1:], castagnoli), castagnoli, n.Data)
+	return [][]byte{head, n.Data, binary.BigEndian.AppendUint32(nil, crc)}
 }
 
 // DecodeOp decodes an op EncodeOp wrote. Anything else is an error wrapping

@@ -132,3 +132,22 @@ func TestBrokenJournalRefusesEdits(t *testing.T) {
 		t.Fatalf("a broken journal let the graph change (gen %d → %d, %d ops)", gen, s.Gen(), len(j.ops))
 	}
 }
+
+// OpParts concatenates to EncodeOp, sharing a put's data.
+func TestOpParts(t *testing.T) {
+	data := []byte("some node data")
+	for _, op := range []Op{
+		{Kind: OpPut, Node: &Node{ID: "n", Type: "mesh", Owner: "ann", Deps: []string{"a", "b"}, Data: data, Version: 7}},
+		{Kind: OpPut, Node: &Node{ID: "e", Type: "t", Owner: Common, Deps: []string{}, Data: []byte{}, Version: 1}},
+		{Kind: OpOwner, ID: "n", Owner: "bob", Version: 3},
+		{Kind: OpInit},
+	} {
+		if got := bytes.Join(OpParts(op), nil); !bytes.Equal(got, EncodeOp(op)) {
+			t.Fatalf("%c: parts join to %x, want %x", op.Kind, got, EncodeOp(op))
+		}
+	}
+	parts := OpParts(Op{Kind: OpPut, Node: &Node{ID: "n", Type: "t", Owner: Common, Data: data, Version: 1}})
+	if &parts[1][0] != &data[0] {
+		t.Fatal("OpParts copied the node data")
+	}
+}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -36,22 +34,12 @@ type journalRun struct {
 }
 
 func runJournal(ctx context.Context, o options, out, logw io.Writer) error {
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(logw, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
-	}
-	dir, err := os.MkdirTemp("", "pitr-bench-journal-")
+	logf := benchLogf(logw)
+	dir, bin, cleanup, err := benchBinary(ctx, o, "journal", logf)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	bin := o.pitr
-	if bin == "" {
-		bin = filepath.Join(dir, "pitr")
-		logf("building pitr into %s", bin)
-		if err := buildPitr(ctx, bin); err != nil {
-			return err
-		}
-	}
+	defer cleanup()
 	runs := []journalRun{{label: "journal fsync'd (default)", fsync: true}, {label: "no fsync (--journal-fsync=false, baseline)"}}
 	for i := range runs {
 		logf("%d clients, %d PUTs: %s", journalClients, o.journal, runs[i].label)
@@ -69,28 +57,12 @@ func runJournal(ctx context.Context, o options, out, logw io.Writer) error {
 }
 
 func journalOnce(ctx context.Context, bin, dir string, n int, r *journalRun) error {
-	port, err := freePort()
+	srv, err := startFileServe(ctx, bin, dir, fmt.Sprintf("--journal-fsync=%v", r.fsync))
 	if err != nil {
 		return err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(bin, "serve", "--store", "file://"+filepath.Join(dir, "store"), "--data-dir", filepath.Join(dir, "data"),
-		"--listen", addr, "--admin-password", adminPassword, "--save-interval", "1h", fmt.Sprintf("--journal-fsync=%v", r.fsync))
-	var logBuf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start pitr serve: %w", err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	api := newAPIClient("http://" + addr)
-	for deadline := time.Now().Add(time.Minute); !api.healthy(ctx); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("pitr serve not healthy after 1m:\n%s", logBuf.String())
-		}
-	}
-	if err := api.initSession(ctx); err != nil {
-		return err
-	}
+	defer srv.kill()
+	addr := srv.addr
 	body := []byte(`{"type":"object","data":"` + strings.Repeat("QUJD", 1024/3) + `"}`)
 	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: journalClients}}
 	var (

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -38,22 +36,12 @@ type uploadRun struct {
 }
 
 func runUploads(ctx context.Context, o options, out, logw io.Writer) error {
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(logw, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
-	}
-	dir, err := os.MkdirTemp("", "pitr-bench-uploads-")
+	logf := benchLogf(logw)
+	dir, bin, cleanup, err := benchBinary(ctx, o, "uploads", logf)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	bin := o.pitr
-	if bin == "" {
-		bin = filepath.Join(dir, "pitr")
-		logf("building pitr into %s", bin)
-		if err := buildPitr(ctx, bin); err != nil {
-			return err
-		}
-	}
+	defer cleanup()
 	data := make([]byte, maxNodeBytes)
 	_, _ = rand.Read(data) // incompressible, as mesh data mostly is
 	body := []byte(`{"type":"mesh","data":"` + base64.StdEncoding.EncodeToString(data) + `"}`)
@@ -79,32 +67,16 @@ func runUploads(ctx context.Context, o options, out, logw io.Writer) error {
 // uploadOnce starts a server, sends n uploads of body at once, and records
 // the outcome in r.
 func uploadOnce(ctx context.Context, bin, dir string, body []byte, n int, r *uploadRun) error {
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	args := []string{"serve", "--store", "file://" + filepath.Join(dir, "store"), "--data-dir", filepath.Join(dir, "data"),
-		"--listen", addr, "--admin-password", adminPassword, "--save-interval", "1h"}
+	var args []string
 	if r.budget != "" {
 		args = append(args, "--max-inflight-bytes", r.budget)
 	}
-	cmd := exec.Command(bin, args...)
-	var logBuf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start pitr serve: %w", err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	api := newAPIClient("http://" + addr)
-	for deadline := time.Now().Add(time.Minute); !api.healthy(ctx); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("pitr serve not healthy after 1m:\n%s", logBuf.String())
-		}
-	}
-	if err := api.initSession(ctx); err != nil {
+	srv, err := startFileServe(ctx, bin, dir, args...)
+	if err != nil {
 		return err
 	}
+	defer srv.kill()
+	addr := srv.addr
 	hc := &http.Client{Timeout: 5 * time.Minute}
 	codes := make([]int, n)
 	var wg sync.WaitGroup
@@ -136,7 +108,7 @@ func uploadOnce(ctx context.Context, bin, dir string, body []byte, n int, r *upl
 			r.other = append(r.other, c)
 		}
 	}
-	mem, err := readProcMem(cmd.Process.Pid)
+	mem, err := readProcMem(srv.cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
