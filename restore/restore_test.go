@@ -11,6 +11,7 @@ import (
 
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/datadir"
+	"github.com/pitr-dev/pitr/journal"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
 	"github.com/pitr-dev/pitr/restore"
@@ -119,5 +120,55 @@ func TestRestoreChecksEveryChunk(t *testing.T) {
 				t.Fatalf("failed restore left files: %v", entries2)
 			}
 		})
+	}
+}
+
+// restore --force over a data dir whose acknowledged edits are only in its
+// journal sets them aside (folded into a copy), never drops them; and a
+// restore refuses a data dir a running server holds.
+func TestForceRestoreKeepsJournaledEdits(t *testing.T) {
+	st, ms := saved(t)
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	if _, err := restore.ToDir(ctx, st, ms[1], dir, false, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := datadir.Load(dir)
+	j, err := journal.Open(dir, l.Meta.JournalLSN+1, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &session.Node{ID: "journaled", Type: "t", Owner: session.Common, Deps: []string{}, Data: []byte("acked"), Version: 1}
+	if err := j.Wait(ctx, j.Append(session.Op{Kind: session.OpPut, Node: n})); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+
+	unlock, err := datadir.Lock(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restore.ToDir(ctx, st, ms[0], dir, true, "", nil); !errors.Is(err, datadir.ErrInUse) {
+		t.Fatalf("restore into a data dir in use: %v, want ErrInUse", err)
+	}
+	unlock()
+
+	aside, err := restore.ToDir(ctx, st, ms[0], dir, true, "", nil)
+	if err != nil || aside == nil {
+		t.Fatalf("forced restore over journaled edits: set aside %v, %v", aside, err)
+	}
+	_, kept, err := datadir.LoadDiverged(dir, aside.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, k := range kept.Graph.Nodes {
+		found = found || (k.ID == "journaled" && string(k.Data) == "acked")
+	}
+	if !found {
+		t.Fatal("the set-aside copy lacks the journaled edit")
+	}
+	if _, err := os.Stat(filepath.Join(dir, journal.Dir)); !os.IsNotExist(err) {
+		t.Fatalf("journal left in the restored data dir: %v", err)
 	}
 }
