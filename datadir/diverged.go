@@ -169,3 +169,16 @@ func loadDivergedInfo(parent, name string) (*Diverged, error) {
 	}
 	return &Diverged{Name: name, Path: p, Info: info}, nil
 }
+
+// DropDiverged deletes the set-aside copy called name in dir, once an
+// operator has applied what they wanted from it.
+func DropDiverged(dir, name string) error {
+	d, _, err := LoadDiverged(dir, name)
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(d.Path); err != nil {
+		return fmt.Errorf("drop set-aside copy %s: %w", name, err)
+	}
+	return syncDir(filepath.Join(dir, DivergedDir))
+}

@@ -69,4 +69,16 @@ func TestSetAsideOnce(t *testing.T) {
 	if _, _, err := LoadDiverged(dir, "../sess"); err == nil {
 		t.Fatal("LoadDiverged accepted a path outside diverged/")
 	}
+	if err := DropDiverged(dir, "../sess"); err == nil {
+		t.Fatal("DropDiverged accepted a path outside diverged/")
+	}
+	if err := DropDiverged(dir, first.Name); err != nil {
+		t.Fatal(err)
+	}
+	if copies, _ := ListDiverged(dir); len(copies) != 0 {
+		t.Fatalf("%d copies after DropDiverged", len(copies))
+	}
+	if _, err := os.Stat(filepath.Join(dir, GraphFile)); err != nil {
+		t.Fatalf("DropDiverged touched the session: %v", err)
+	}
 }

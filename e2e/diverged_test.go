@@ -112,6 +112,11 @@ func TestFencedRestartSetsAside(t *testing.T) {
 		t.Errorf("--force-local start does not say what it does:\n%s", tail(a3.out.String(), 2000))
 	}
 	a3.stop(t)
+	st.diverged(t, 0, "drop", name, "--data-dir", a.dataDir)
+	if list := st.diverged(t, 0, "list", "--data-dir", a.dataDir); !strings.Contains(list.stdout, "no set-aside copies") {
+		t.Errorf("diverged list after drop:\n%s", list.stdout)
+	}
+	st.diverged(t, -1, "drop", name, "--data-dir", a.dataDir)
 }
 
 // TestLapseRestartYields: A is killed, B takes over once A's claim lapses

@@ -26,12 +26,13 @@ const divergedUsage = `usage: pitr diverged list|show|apply [flags] ...
   list                        the copies serve set aside in --data-dir/diverged
   show NAME [--json]          the nodes copy NAME changed relative to its base save
   apply NAME NODE...|--all --server URL [--user U] [--password PW]
-                              put those nodes (or delete them) in the live session`
+                              put those nodes (or delete them) in the live session
+  drop NAME                   delete copy NAME (after applying what you want of it)`
 
 func runDiverged(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, divergedUsage)
-		return usageError{errors.New("diverged: want list, show or apply")}
+		return usageError{errors.New("diverged: want list, show, apply or drop")}
 	}
 	switch args[0] {
 	case "list":
@@ -40,9 +41,28 @@ func runDiverged(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return divergedShow(ctx, args[1:], stdout, stderr)
 	case "apply":
 		return divergedApply(ctx, args[1:], stdout, stderr)
+	case "drop":
+		return divergedDrop(args[1:], stdout, stderr)
 	}
 	fmt.Fprintln(stderr, divergedUsage)
-	return usageError{fmt.Errorf("diverged: unknown subcommand %q (want list, show or apply)", args[0])}
+	return usageError{fmt.Errorf("diverged: unknown subcommand %q (want list, show, apply or drop)", args[0])}
+}
+
+func divergedDrop(args []string, stdout, stderr io.Writer) error {
+	fs, _ := newFlags("diverged drop", stderr)
+	dataDir := fs.String("data-dir", "pitr-data/session", "data dir of the server")
+	rest, err := parseWithArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return usageError{errors.New("diverged drop: want the name of one set-aside copy (see pitr diverged list)")}
+	}
+	if err := datadir.DropDiverged(*dataDir, rest[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "dropped set-aside copy %s\n", rest[0])
+	return nil
 }
 
 func divergedList(args []string, stdout, stderr io.Writer) error {
