@@ -184,38 +184,6 @@ func (s *Saver) MarkDirty() {
 	s.noteChange()
 }
 
-// noteChange records that the session holds a change no committed save has
-// (the first such change starts the clock of UnsavedSince).
-func (s *Saver) noteChange() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.unsaved.IsZero() {
-		s.unsaved = s.cfg.Now()
-	}
-}
-
-// UnsavedSince returns when the oldest change not yet in a committed save
-// was made; ok is false when every change is saved. Its age is the data an
-// operator would lose with the host (the RPO).
-func (s *Saver) UnsavedSince() (since time.Time, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.unsaved, !s.unsaved.IsZero()
-}
-
-// markSaved records that the graph as of generation gen, snapshotted at
-// at, is in a committed save.
-func (s *Saver) markSaved(gen uint64, at time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.sess.Gen() == gen:
-		s.unsaved = time.Time{}
-	case !s.unsaved.IsZero() && s.unsaved.Before(at):
-		s.unsaved = at // changes after the snapshot remain; none is older than it
-	}
-}
-
 // ForceNext makes the next save commit a manifest even if the content is
 // that of the last save: a rollback to an older save must become the newest.
 // It stays in force until a save succeeds.
@@ -254,30 +222,6 @@ func (s *Saver) Request(reason string) {
 	case s.reqs <- reason:
 	default: // a save is already queued; it will include this change
 	}
-}
-
-// Status reports the last save, the last failure and a save running now.
-func (s *Saver) Status() Status {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := Status{LastError: s.lastErr, LocalError: s.localErr}
-	if !s.unsaved.IsZero() {
-		u := s.unsaved
-		st.UnsavedSince = &u
-	}
-	if !s.since.IsZero() {
-		since := s.since
-		st.SavingSince = &since
-		if age := s.cfg.Now().Sub(since); age > s.cfg.SlowSave {
-			st.Warning = fmt.Sprintf("a save has been running for %s (since %s): the store may be unreachable or very slow; nothing newer is saved meanwhile",
-				age.Round(time.Second), since.UTC().Format(time.RFC3339))
-		}
-	}
-	if s.last != nil {
-		r := *s.last
-		st.LastSave = &r
-	}
-	return st
 }
 
 // Saves lists the session's saves in the store, oldest first.
@@ -534,71 +478,6 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 		slog.Int64("bytes_uploaded", m.BytesUploaded), slog.Int("chunks_uploaded", m.ChunksUploaded),
 		slog.Int64("duration_ms", r.DurationMS))
 	return r, nil
-}
-
-// writeMeta rewrites only session.json: the graph file already holds the
-// saved content.
-func (s *Saver) writeMeta(meta datadir.Meta) error {
-	if s.cfg.DataDir == "" {
-		return nil
-	}
-	return datadir.WriteMeta(s.cfg.DataDir, meta)
-}
-
-// writeLocalOrWarn writes the data dir, recording a failure in the status,
-// the log and the metrics instead of failing the save.
-func (s *Saver) writeLocalOrWarn(graph []byte, meta datadir.Meta) bool {
-	err := s.writeLocal(graph, meta)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err == nil {
-		s.localErr = ""
-		return true
-	}
-	s.localErr = err.Error()
-	s.cfg.Logger.Error("cannot write the local data dir; saving to the store anyway", slog.String("error", err.Error()))
-	if s.cfg.Metrics != nil {
-		s.cfg.Metrics.localFailures.Inc()
-	}
-	return false
-}
-
-// keepLocal writes edits made since the last save into the data dir as
-// pending, for a fenced saver that can no longer save them: the next start
-// on this data dir sets them aside (package lifecycle) for an operator to
-// apply, instead of losing them.
-func (s *Saver) keepLocal() error {
-	snap := s.sess.Snapshot()
-	if snap.Gen == s.lastGen || s.cfg.DataDir == "" {
-		return nil
-	}
-	graph := session.Encode(snap)
-	meta := datadir.Meta{Session: s.cfg.Session, Initialized: snap.Initialized, NodeCount: len(snap.Nodes), Pending: true,
-		StoreURL: s.cfg.StoreURL, Writer: s.cfg.Host, JournalLSN: snap.JournalLSN}
-	if s.base != nil {
-		meta.SaveID, meta.SaveTime = s.base.ID, &s.base.Time
-	}
-	if err := s.writeLocal(graph, meta); err != nil {
-		return err
-	}
-	s.lastGen = snap.Gen
-	return nil
-}
-
-func (s *Saver) writeLocal(graph []byte, meta datadir.Meta) error {
-	if s.cfg.DataDir == "" {
-		return nil
-	}
-	if err := datadir.Write(s.cfg.DataDir, graph, meta); err != nil {
-		return fmt.Errorf("save session %s: %w", s.cfg.Session, err)
-	}
-	if s.cfg.Journal != nil {
-		if err := s.cfg.Journal.Release(meta.JournalLSN); err != nil {
-			// The journal only holds more than it needs to.
-			s.cfg.Logger.Warn("could not release the journal", slog.String("error", err.Error()))
-		}
-	}
-	return nil
 }
 
 // Run drives automatic saves until ctx ends: Interval after the first change
