@@ -61,7 +61,7 @@ func (p Policy) Do(ctx context.Context, log *slog.Logger, what string, fn func()
 			}
 			return err
 		}
-		d := p.jitter(wait)
+		d := Jitter(wait)
 		log.Warn(what+"; retrying", slog.Duration("in", d.Round(time.Millisecond)), slog.String("error", err.Error()))
 		select {
 		case <-ctx.Done():
@@ -85,8 +85,9 @@ func (p Policy) withDefaults() Policy {
 	return p
 }
 
-// jitter picks a delay in [d/2, d].
-func (p Policy) jitter(d time.Duration) time.Duration {
+// Jitter picks a delay in [d/2, d] at random, so that processes waiting on
+// one thing do not all ask at the same instant.
+func Jitter(d time.Duration) time.Duration {
 	if d <= 1 {
 		return d
 	}

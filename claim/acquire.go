@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/pitr-dev/pitr/backoff"
 	"github.com/pitr-dev/pitr/store"
 )
 
@@ -115,12 +116,12 @@ func (a *acquirer) step(ctx context.Context) (*Claim, time.Duration, error) {
 			cur.Holder.Host, upTo, a.session),
 			slog.String("session", a.session), slog.String("holder_host", cur.Holder.Host), slog.Int("holder_pid", cur.Holder.PID),
 			slog.Uint64("generation", cur.Generation), slog.Time("renewed_at", cur.RenewedAt), slog.Duration("up_to", upTo))
-		return nil, a.opts.Poll, nil
+		return nil, backoff.Jitter(a.opts.Poll), nil // servers waiting on one claim do not poll in step
 	}
 	if lapsed(cur, ttl, now.Sub(a.watchSince), now) {
 		return a.write(ctx, cur, info.ETag, HowLapsed)
 	}
-	return nil, a.opts.Poll, nil
+	return nil, backoff.Jitter(a.opts.Poll), nil
 }
 
 // lapsed decides whether a claim unchanged for watched (on our clock) has
@@ -186,7 +187,7 @@ func (a *acquirer) failed(err error) (*Claim, time.Duration, error) {
 			slog.String("error", err.Error()))
 	}
 	a.errWait = min(max(a.errWait*2, a.opts.Poll), a.opts.TTL/6)
-	return nil, a.errWait, nil
+	return nil, backoff.Jitter(a.errWait), nil
 }
 
 // claim returns the held claim and starts renewing it.
