@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pitr-dev/pitr/backoff"
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/datadir"
 	"github.com/pitr-dev/pitr/manifest"
@@ -485,10 +486,10 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 // failure. It does not make the final save; the caller does that with Save.
 func (s *Saver) Run(ctx context.Context) {
 	var (
-		timer   *time.Timer
-		timerC  <-chan time.Time
-		backoff time.Duration
-		pending string // reason of a save that failed and awaits retry
+		timer     *time.Timer
+		timerC    <-chan time.Time
+		retryWait time.Duration
+		pending   string // reason of a save that failed and awaits retry
 	)
 	arm := func(d time.Duration) {
 		if timer == nil {
@@ -503,7 +504,7 @@ func (s *Saver) Run(ctx context.Context) {
 		if _, err := s.Save(ctx, reason); err != nil {
 			return // Save queued the reason on s.retry
 		}
-		backoff, pending = 0, ""
+		retryWait, pending = 0, ""
 		if s.sess.Gen() != s.savedGen() {
 			arm(s.cfg.Interval) // changes arrived during the save
 		}
@@ -526,11 +527,11 @@ func (s *Saver) Run(ctx context.Context) {
 			if ctx.Err() != nil {
 				continue
 			}
-			backoff = min(max(backoff*2, s.cfg.RetryMin), s.cfg.RetryMax)
+			retryWait = min(max(retryWait*2, s.cfg.RetryMin), s.cfg.RetryMax)
 			if pending == "" {
 				pending = reason
 			}
-			arm(backoff)
+			arm(backoff.Jitter(retryWait)) // savers retrying one store do not retry in step
 		case <-timerC:
 			reason := "interval"
 			if pending != "" {
