@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -370,13 +368,7 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 		}
 	}()
 	snap := s.sess.Snapshot()
-	now := s.cfg.Now().UTC().Truncate(time.Millisecond)
-	s.mu.Lock()
-	hasLast := s.last != nil
-	if hasLast && !now.After(s.last.Time) {
-		now = s.last.Time.Add(time.Millisecond) // save times strictly increase
-	}
-	s.mu.Unlock()
+	now, hasLast := s.saveTime()
 	if hasLast && !s.force && snap.Gen == s.lastGen && s.lastSHA != "" {
 		s.markSaved(snap.Gen, now)
 		return s.unchanged()
@@ -388,13 +380,7 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	graph, records := session.EncodeRecords(snap)
 	sum := sha256.Sum256(graph)
 	graphSHA := hex.EncodeToString(sum[:])
-	meta := datadir.Meta{Session: s.cfg.Session, Initialized: snap.Initialized, NodeCount: len(snap.Nodes), Pending: true, GraphSHA256: graphSHA,
-		StoreURL: s.cfg.StoreURL, Writer: s.cfg.Host, JournalLSN: snap.JournalLSN}
-	if s.base != nil {
-		meta.SaveID, meta.SaveTime = s.base.ID, &s.base.Time
-	}
-	// A rollback not committed yet stays one if this process dies first.
-	meta.Restored = s.force
+	meta := s.localMeta(snap, graphSHA)
 	if hasLast && !s.force && graphSHA == s.lastSHA {
 		s.lastGen = snap.Gen
 		s.markSaved(snap.Gen, now)
@@ -406,63 +392,15 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	// local disk that fails does not stop the save: the store copy is
 	// what protects the session then.
 	localOK := s.writeLocalOrWarn(graph, meta)
-	chunks := chunker.SplitRecords(records)
-	up, err := uploadMissing(ctx, s.cfg.Store, chunks, s.known, fresh, s.cfg.Now, s.cfg.Parallel)
+	u, err := s.upload(ctx, records, fresh)
 	if err != nil {
-		return Result{}, fmt.Errorf("save session %s: %w", s.cfg.Session, err)
+		return Result{}, err
 	}
-	entries := make([]manifest.Entry, len(chunks))
-	for i, c := range chunks {
-		entries[i] = manifest.Entry{ID: c.ID, Size: int64(len(c.Data))}
+	m := s.buildManifest(now, reason, snap, graph, graphSHA, u)
+	if err := s.commit(ctx, m, start); err != nil {
+		return Result{}, err
 	}
-	lists := manifest.EncodeList(entries)
-	upList, err := uploadMissing(ctx, s.cfg.Store, lists, s.known, fresh, s.cfg.Now, s.cfg.Parallel)
-	if err != nil {
-		return Result{}, fmt.Errorf("save session %s: chunk list: %w", s.cfg.Session, err)
-	}
-	m := &manifest.Manifest{
-		FormatVersion:  manifest.FormatVersion,
-		Session:        s.cfg.Session,
-		ID:             manifest.NewID(now),
-		Time:           now,
-		Reason:         reason,
-		Initialized:    snap.Initialized,
-		NodeCount:      len(snap.Nodes),
-		BytesTotal:     int64(len(graph)),
-		BytesUploaded:  up.bytes + upList.bytes,
-		ChunksTotal:    len(chunks) + len(lists),
-		ChunksUploaded: up.chunks + upList.chunks,
-		GraphSHA256:    graphSHA,
-		Writer:         manifest.Writer{Host: s.cfg.Host},
-	}
-	if from, ok := strings.CutPrefix(reason, "restored:"); ok {
-		m.RestoredFrom = from
-	}
-	m.ChunkList = manifest.ChunkList{Format: manifest.ListFormat, Entries: len(entries)}
-	for _, c := range lists {
-		m.ChunkList.Chunks = append(m.ChunkList.Chunks, manifest.ListChunk{ID: c.ID, Size: int64(len(c.Data))})
-	}
-	if s.cfg.Fence != nil {
-		gen, err := s.cfg.Fence(ctx)
-		if err != nil {
-			return Result{}, fmt.Errorf("save session %s: %w", s.cfg.Session, err)
-		}
-		m.Writer.Generation = gen
-	}
-	m.DurationMS = time.Since(start).Milliseconds()
-	if err := manifest.Put(ctx, s.cfg.Store, m); err != nil {
-		return Result{}, fmt.Errorf("save session %s: store manifest of save %s: %w", s.cfg.Session, m.ID, err)
-	}
-	if s.cfg.Commit != nil {
-		if err := s.cfg.Commit(ctx, m.ID); err != nil {
-			return Result{}, fmt.Errorf("save session %s: commit save %s: %w", s.cfg.Session, m.ID, err)
-		}
-	}
-	s.known = up.modTimes
-	maps.Copy(s.known, upList.modTimes)
-	s.lastGen, s.lastSHA, s.force = snap.Gen, graphSHA, false
-	s.markSaved(snap.Gen, now)
-	s.base = resultOf(m, false)
+	s.markCommitted(snap.Gen, graphSHA, now, m, u)
 	meta.SaveID, meta.SaveTime, meta.Pending, meta.Restored = m.ID, &m.Time, false, false
 	// session.json may only vouch for a graph.pitrg that was written.
 	if localOK {
@@ -473,12 +411,32 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	}
 	r := *resultOf(m, false)
 	r.DurationMS = time.Since(start).Milliseconds()
-	s.cfg.Logger.Info("save",
-		slog.String("session", s.cfg.Session), slog.String("reason", reason), slog.String("id", m.ID),
-		slog.Int("nodes", m.NodeCount), slog.Int64("bytes_total", m.BytesTotal),
-		slog.Int64("bytes_uploaded", m.BytesUploaded), slog.Int("chunks_uploaded", m.ChunksUploaded),
-		slog.Int64("duration_ms", r.DurationMS))
+	s.logSave(reason, m, r.DurationMS)
 	return r, nil
+}
+
+// saveTime is the time of a save starting now: strictly after the last
+// save's, so that save times increase; hasLast says there is a last save.
+func (s *Saver) saveTime() (now time.Time, hasLast bool) {
+	now = s.cfg.Now().UTC().Truncate(time.Millisecond)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last != nil && !now.After(s.last.Time) {
+		now = s.last.Time.Add(time.Millisecond)
+	}
+	return now, s.last != nil
+}
+
+// localMeta is session.json for the graph of snap, pending, on its base.
+func (s *Saver) localMeta(snap *session.Graph, graphSHA string) datadir.Meta {
+	meta := datadir.Meta{Session: s.cfg.Session, Initialized: snap.Initialized, NodeCount: len(snap.Nodes), Pending: true, GraphSHA256: graphSHA,
+		StoreURL: s.cfg.StoreURL, Writer: s.cfg.Host, JournalLSN: snap.JournalLSN}
+	if s.base != nil {
+		meta.SaveID, meta.SaveTime = s.base.ID, &s.base.Time
+	}
+	// A rollback not committed yet stays one if this process dies first.
+	meta.Restored = s.force
+	return meta
 }
 
 // Run drives automatic saves until ctx ends: Interval after the first change
