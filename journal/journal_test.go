@@ -1,9 +1,12 @@
 package journal
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"sync"
@@ -179,5 +182,42 @@ func TestLargeRecord(t *testing.T) {
 	got, last, torn := replayAll(t, dir, 0)
 	if len(got) != 3 || last != 3 || torn != nil || got[1] != "big="+string(big) {
 		t.Fatalf("replay: %d records, last %d, torn %v", len(got), last, torn)
+	}
+}
+
+// appendRecord frames one record the way Append does, in one piece (for
+// seeds and corrupted copies).
+func appendRecord(buf []byte, lsn uint64, payload []byte) []byte {
+	var lb [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(lb[:], lsn)
+	rest := len(payload) + k
+	buf = binary.AppendUvarint(buf, uint64(rest))
+	crc := crc32.Update(crc32.Checksum(lb[:k], castagnoli), castagnoli, payload)
+	buf = binary.BigEndian.AppendUint32(buf, crc)
+	buf = append(buf, lb[:k]...)
+	return append(buf, payload...)
+}
+
+// What Append writes, in pieces, is byte for byte the one-piece framing.
+func TestAppendMatchesFraming(t *testing.T) {
+	dir := t.TempDir()
+	j, err := Open(dir, 5, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := string(make([]byte, bigPart+1))
+	ops := []session.Op{putOp("a", "x"), putOp("b", big), {Kind: session.OpOwner, ID: "a", Owner: "ann", Version: 2}}
+	var want []byte
+	for i, op := range ops {
+		want = appendRecord(want, uint64(5+i), session.EncodeOp(op))
+		j.Append(op)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := segments(filepath.Join(dir, Dir))
+	got, _ := os.ReadFile(segs[0].path)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("Append wrote %d bytes that differ from the framing (%d bytes)", len(got), len(want))
 	}
 }

@@ -19,17 +19,6 @@ const maxRecord = 1 << 31
 // ErrTorn is wrapped by the warning Replay returns for a dropped tail.
 var ErrTorn = errors.New("torn or corrupt journal tail")
 
-func appendRecord(buf []byte, lsn uint64, payload []byte) []byte {
-	var lb [binary.MaxVarintLen64]byte
-	k := binary.PutUvarint(lb[:], lsn)
-	rest := len(payload) + k
-	buf = binary.AppendUvarint(buf, uint64(rest))
-	crc := crc32.Update(crc32.Checksum(lb[:k], castagnoli), castagnoli, payload)
-	buf = binary.BigEndian.AppendUint32(buf, crc)
-	buf = append(buf, lb[:k]...)
-	return append(buf, payload...)
-}
-
 // decodeRecords decodes the records of one segment, in order, calling fn
 // for each. At the first record that is incomplete or fails its checksum
 // or decoding, it stops and returns an error wrapping ErrTorn saying where.
