@@ -22,6 +22,7 @@ import (
 	"github.com/pitr-dev/pitr/datadir"
 	"github.com/pitr-dev/pitr/journal"
 	"github.com/pitr-dev/pitr/lifecycle"
+	"github.com/pitr-dev/pitr/notify"
 	"github.com/pitr-dev/pitr/replicate"
 	"github.com/pitr-dev/pitr/retention"
 	"github.com/pitr-dev/pitr/server"
@@ -182,15 +183,7 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, local *datadir.
 	if err != nil {
 		return err
 	}
-	onFenced := func(err error) {
-		if sv := saverRef.Load(); sv != nil {
-			sv.MarkFenced(err)
-		}
-		if nt != nil {
-			nt.SaveResult(err, true)
-		}
-	}
-	wc, err := acquireClaim(ctx, o, st, host, onFenced, log)
+	wc, err := acquireClaim(ctx, o, st, host, fencedHook(&saverRef, nt), log)
 	if err != nil {
 		return err
 	}
@@ -229,14 +222,7 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, local *datadir.
 	prunerDone := make(chan struct{})
 	go func() { defer close(prunerDone); pruner.run(runCtx, saver) }()
 	go runNotifier(runCtx, nt, o.notify.rpoAlert, saver)
-	if reason := start.CommitReason(); reason != "" {
-		saver.ForceNext()
-		if _, err := saver.Save(ctx, reason); err != nil {
-			log.Warn("could not commit the restored state yet; retrying", slog.String("error", err.Error()))
-		}
-	} else if start.Dirty {
-		saver.Request("local_changes")
-	}
+	commitStart(ctx, start, saver, log)
 
 	api := server.New(start.Session, saver, server.Config{
 		SessionName: o.session, ServerPassword: o.serverPassword, AdminPassword: o.adminPassword,
@@ -245,9 +231,61 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, local *datadir.
 		MaxNodeBytes: o.maxNodeBytes, Logger: log,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 	})
+	hs, serveErr, err := listen(o, api, start, st, adminFile, log)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: final save")
+	case err := <-serveErr:
+		log.Error("http server stopped", slog.String("error", err.Error()))
+	}
+	shutdownHTTP(o, api, hs, log)
+	cancelRun()
+	<-saverDone
+	<-prunerDone
+	saveCtx, cancelSave := context.WithTimeout(context.Background(), o.shutdownWait)
+	defer cancelSave()
+	if _, err := saver.Save(saveCtx, "shutdown"); err != nil {
+		return fmt.Errorf("final save failed (the local copy in %s is current): %w", o.dataDir, err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// fencedHook is what the claim calls when another server takes the session
+// over: the saver stops for good, and the notifier tells operators.
+func fencedHook(saverRef *atomic.Pointer[replicate.Saver], nt *notify.Notifier) func(error) {
+	return func(err error) {
+		if sv := saverRef.Load(); sv != nil {
+			sv.MarkFenced(err)
+		}
+		if nt != nil {
+			nt.SaveResult(err, true)
+		}
+	}
+}
+
+// commitStart acts on how start-up left the session: a rollback is
+// committed at once, local changes are saved soon.
+func commitStart(ctx context.Context, start *lifecycle.State, saver *replicate.Saver, log *slog.Logger) {
+	if reason := start.CommitReason(); reason != "" {
+		saver.ForceNext()
+		if _, err := saver.Save(ctx, reason); err != nil {
+			log.Warn("could not commit the restored state yet; retrying", slog.String("error", err.Error()))
+		}
+	} else if start.Dirty {
+		saver.Request("local_changes")
+	}
+}
+
+// listen opens the HTTP listener and serves api on it; the channel gets
+// the server's error if it stops by itself.
+func listen(o *serveOptions, api *server.Server, start *lifecycle.State, st store.Store, adminFile string, log *slog.Logger) (*http.Server, <-chan error, error) {
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", o.listen, err)
+		return nil, nil, fmt.Errorf("listen on %s: %w", o.listen, err)
 	}
 	hs := &http.Server{Handler: api, ReadHeaderTimeout: o.headerTimeout, IdleTimeout: 2 * time.Minute}
 	serveErr := make(chan error, 1)
@@ -260,29 +298,18 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, local *datadir.
 			slog.String("admin_password_file", adminFile),
 			slog.String("try", fmt.Sprintf(`curl -s -X POST -H "Authorization: Bearer $(cat %s)" http://%s/v1/session/init`, adminFile, ln.Addr())))
 	}
+	return hs, serveErr, nil
+}
 
-	select {
-	case <-ctx.Done():
-		log.Info("stopping: final save")
-	case err := <-serveErr:
-		log.Error("http server stopped", slog.String("error", err.Error()))
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), o.shutdownWait)
+// shutdownHTTP ends the event streams and stops the HTTP server, waiting
+// at most --shutdown-timeout for requests in flight.
+func shutdownHTTP(o *serveOptions, api *server.Server, hs *http.Server, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), o.shutdownWait)
 	defer cancel()
 	api.Close() // ends event streams so Shutdown does not wait on them
-	if err := hs.Shutdown(shutdownCtx); err != nil {
+	if err := hs.Shutdown(ctx); err != nil {
 		log.Warn("http shutdown", slog.String("error", err.Error()))
 	}
-	cancelRun()
-	<-saverDone
-	<-prunerDone
-	saveCtx, cancelSave := context.WithTimeout(context.Background(), o.shutdownWait)
-	defer cancelSave()
-	if _, err := saver.Save(saveCtx, "shutdown"); err != nil {
-		return fmt.Errorf("final save failed (the local copy in %s is current): %w", o.dataDir, err)
-	}
-	log.Info("stopped")
-	return nil
 }
 
 // acquireClaim takes the session's writer claim before anything is loaded
