@@ -10,10 +10,21 @@ import (
 // MaxListEntries is the most entries one list chunk holds.
 const MaxListEntries = 256
 
-// Entry is one data chunk of a save: its id and raw (uncompressed) size.
+// Entry is one data chunk of a save: its id and raw (uncompressed) size,
+// and, for a format 2 save, where it is stored and which node record
+// starts in it (see TreeNode).
 type Entry struct {
 	ID   chunker.ID `json:"id"`
 	Size int64      `json:"size"`
+	// Loc is where the chunk is stored; zero in format 1 (an own object).
+	Loc Loc `json:"loc,omitzero"`
+	// Key is the id of the first node whose record starts in the chunk
+	// ("" if none does: a piece of a large record, or only the header or
+	// trailer). A chunk with a Key starts at a record boundary.
+	Key string `json:"key,omitempty"`
+	// Start is the offset in the chunk's raw bytes where Key's record
+	// starts (0 when it is the chunk's first record).
+	Start int64 `json:"start,omitempty"`
 }
 
 // List chunk format "pitr-list-1", all integers big-endian:

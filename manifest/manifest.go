@@ -22,8 +22,13 @@ import (
 )
 
 // FormatVersion is the manifest format this package writes and the newest it
-// reads.
-const FormatVersion = 1
+// reads. Format 1 (chunk_list: every chunk its own object, the whole
+// graph's hash) is still read; format 2 stores chunks in packs and points
+// to a chunk tree (TreeRef) instead.
+const FormatVersion = 2
+
+// FormatList is the format version of manifests with a chunk_list.
+const FormatList = 1
 
 // ListFormat names the chunk list format of ChunkList.Format.
 const ListFormat = "pitr-list-1"
@@ -75,12 +80,20 @@ type Manifest struct {
 	// ChunksUploaded counts the chunks (data and list) this save put.
 	ChunksUploaded int   `json:"chunks_uploaded"`
 	DurationMS     int64 `json:"duration_ms"`
-	// GraphSHA256 is the hex SHA-256 of the whole encoded graph.
-	GraphSHA256 string `json:"graph_sha256"`
-	Writer      Writer `json:"writer"`
+	// GraphSHA256 is the hex SHA-256 of the whole encoded graph (format 1).
+	GraphSHA256 string `json:"graph_sha256,omitempty"`
+	// ContentSHA256 identifies the graph by its chunk list (format 2; see
+	// ContentSHA256).
+	ContentSHA256 string `json:"content_sha256,omitempty"`
+	// PacksUploaded counts the pack objects this save put (format 2).
+	PacksUploaded int    `json:"packs_uploaded,omitempty"`
+	Writer        Writer `json:"writer"`
 	// RestoredFrom is the save this one recommits after a rollback.
-	RestoredFrom string    `json:"restored_from,omitempty"`
-	ChunkList    ChunkList `json:"chunk_list"`
+	RestoredFrom string `json:"restored_from,omitempty"`
+	// ChunkList is the chunk list of a format 1 save.
+	ChunkList ChunkList `json:"chunk_list"`
+	// Tree is the chunk tree of a format 2 save.
+	Tree *TreeRef `json:"tree,omitempty"`
 }
 
 // Writer identifies the server that wrote a save.
@@ -109,22 +122,25 @@ type ListChunk struct {
 
 // wire is the stored form: field order is the JSON order, Time a string.
 type wire struct {
-	FormatVersion  int       `json:"format_version"`
-	Session        string    `json:"session"`
-	ID             string    `json:"id"`
-	Time           string    `json:"time"`
-	Reason         string    `json:"reason"`
-	Initialized    bool      `json:"initialized"`
-	NodeCount      int       `json:"node_count"`
-	BytesTotal     int64     `json:"bytes_total"`
-	BytesUploaded  int64     `json:"bytes_uploaded"`
-	ChunksTotal    int       `json:"chunks_total"`
-	ChunksUploaded int       `json:"chunks_uploaded"`
-	DurationMS     int64     `json:"duration_ms"`
-	GraphSHA256    string    `json:"graph_sha256"`
-	Writer         Writer    `json:"writer"`
-	RestoredFrom   string    `json:"restored_from,omitempty"`
-	ChunkList      ChunkList `json:"chunk_list"`
+	FormatVersion  int        `json:"format_version"`
+	Session        string     `json:"session"`
+	ID             string     `json:"id"`
+	Time           string     `json:"time"`
+	Reason         string     `json:"reason"`
+	Initialized    bool       `json:"initialized"`
+	NodeCount      int        `json:"node_count"`
+	BytesTotal     int64      `json:"bytes_total"`
+	BytesUploaded  int64      `json:"bytes_uploaded"`
+	ChunksTotal    int        `json:"chunks_total"`
+	ChunksUploaded int        `json:"chunks_uploaded"`
+	DurationMS     int64      `json:"duration_ms"`
+	GraphSHA256    string     `json:"graph_sha256,omitempty"`
+	ContentSHA256  string     `json:"content_sha256,omitempty"`
+	PacksUploaded  int        `json:"packs_uploaded,omitempty"`
+	Writer         Writer     `json:"writer"`
+	RestoredFrom   string     `json:"restored_from,omitempty"`
+	ChunkList      *ChunkList `json:"chunk_list,omitempty"`
+	Tree           *TreeRef   `json:"tree,omitempty"`
 }
 
 // timeLayout is the stored form of Manifest.Time.
@@ -142,11 +158,15 @@ func Encode(m *Manifest) ([]byte, error) {
 		Reason: m.Reason, Initialized: m.Initialized, NodeCount: m.NodeCount,
 		BytesTotal: m.BytesTotal, BytesUploaded: m.BytesUploaded,
 		ChunksTotal: m.ChunksTotal, ChunksUploaded: m.ChunksUploaded,
-		DurationMS: m.DurationMS, GraphSHA256: m.GraphSHA256, Writer: m.Writer,
-		RestoredFrom: m.RestoredFrom, ChunkList: m.ChunkList,
+		DurationMS: m.DurationMS, GraphSHA256: m.GraphSHA256, ContentSHA256: m.ContentSHA256,
+		PacksUploaded: m.PacksUploaded, Writer: m.Writer, RestoredFrom: m.RestoredFrom, Tree: m.Tree,
 	}
-	if w.ChunkList.Chunks == nil {
-		w.ChunkList.Chunks = []ListChunk{}
+	if m.FormatVersion == FormatList {
+		cl := m.ChunkList
+		if cl.Chunks == nil {
+			cl.Chunks = []ListChunk{}
+		}
+		w.ChunkList = &cl
 	}
 	out, err := json.MarshalIndent(w, "", "  ")
 	if err != nil {
@@ -193,8 +213,11 @@ func Decode(data []byte) (*Manifest, error) {
 		Reason: w.Reason, Initialized: w.Initialized, NodeCount: w.NodeCount,
 		BytesTotal: w.BytesTotal, BytesUploaded: w.BytesUploaded,
 		ChunksTotal: w.ChunksTotal, ChunksUploaded: w.ChunksUploaded,
-		DurationMS: w.DurationMS, GraphSHA256: w.GraphSHA256, Writer: w.Writer,
-		RestoredFrom: w.RestoredFrom, ChunkList: w.ChunkList,
+		DurationMS: w.DurationMS, GraphSHA256: w.GraphSHA256, ContentSHA256: w.ContentSHA256,
+		PacksUploaded: w.PacksUploaded, Writer: w.Writer, RestoredFrom: w.RestoredFrom, Tree: w.Tree,
+	}
+	if w.ChunkList != nil {
+		m.ChunkList = *w.ChunkList
 	}
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("decode manifest: %w", err)
@@ -210,8 +233,8 @@ func (m *Manifest) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("manifest %q: %w: %s", m.ID, ErrInvalid, fmt.Sprintf(format, args...))
 	}
-	if m.FormatVersion != FormatVersion {
-		return bad("format_version %d, want %d", m.FormatVersion, FormatVersion)
+	if m.FormatVersion != FormatList && m.FormatVersion != FormatVersion {
+		return bad("format_version %d, want %d or %d", m.FormatVersion, FormatList, FormatVersion)
 	}
 	if m.Session == "" {
 		return bad("no session")
@@ -239,21 +262,45 @@ func (m *Manifest) Validate() error {
 		{"node_count", int64(m.NodeCount)}, {"bytes_total", m.BytesTotal},
 		{"bytes_uploaded", m.BytesUploaded}, {"chunks_total", int64(m.ChunksTotal)},
 		{"chunks_uploaded", int64(m.ChunksUploaded)}, {"duration_ms", m.DurationMS},
-		{"chunk_list.entries", int64(m.ChunkList.Entries)},
+		{"chunk_list.entries", int64(m.ChunkList.Entries)}, {"packs_uploaded", int64(m.PacksUploaded)},
 	} {
 		if c.v < 0 {
 			return bad("negative %s %d", c.name, c.v)
 		}
 	}
-	if m.GraphSHA256 != "" && !isLowerHex(m.GraphSHA256, 64) {
-		return bad("graph_sha256 %q is not 64 lower-case hex digits", clip(m.GraphSHA256))
+	for _, h := range []struct{ name, v string }{{"graph_sha256", m.GraphSHA256}, {"content_sha256", m.ContentSHA256}} {
+		if h.v != "" && !isLowerHex(h.v, 64) {
+			return bad("%s %q is not 64 lower-case hex digits", h.name, clip(h.v))
+		}
 	}
 	if m.RestoredFrom != "" {
 		if _, err := IDTime(m.RestoredFrom); err != nil {
 			return bad("restored_from: %v", err)
 		}
 	}
-	return m.ChunkList.validate(bad)
+	if m.FormatVersion == FormatList {
+		if m.Tree != nil || m.ContentSHA256 != "" {
+			return bad("format 1 has no tree or content_sha256")
+		}
+		return m.ChunkList.validate(bad)
+	}
+	switch {
+	case m.Tree == nil:
+		return bad("no tree")
+	case m.ContentSHA256 == "":
+		return bad("no content_sha256")
+	case m.ChunkList.Format != "" || m.ChunkList.Entries != 0 || len(m.ChunkList.Chunks) != 0:
+		return bad("format %d has no chunk_list", m.FormatVersion)
+	}
+	return m.Tree.validate(bad)
+}
+
+// Chunks is the number of data chunks the save is made of.
+func (m *Manifest) Chunks() int64 {
+	if m.Tree != nil {
+		return m.Tree.Chunks
+	}
+	return int64(m.ChunkList.Entries)
 }
 
 func (cl *ChunkList) validate(bad func(string, ...any) error) error {

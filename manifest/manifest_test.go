@@ -16,14 +16,14 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
 
-// sample returns a valid manifest with every field set.
+// sample returns a valid format 1 manifest with every field set.
 func sample() *Manifest {
 	entries := make([]Entry, 70)
 	for i := range entries {
 		entries[i] = Entry{ID: chunker.Sum([]byte{byte(i), 1}), Size: int64(1000 + i)}
 	}
 	m := &Manifest{
-		FormatVersion:  FormatVersion,
+		FormatVersion:  FormatList,
 		Session:        "default",
 		ID:             "20250112T153445.123Z-1a2b3c",
 		Time:           time.Date(2025, 1, 12, 15, 34, 45, 123_000_000, time.UTC),
@@ -139,7 +139,9 @@ func TestDecodeBad(t *testing.T) {
 		{"no version", edit(t, `"format_version": 1,`, ""), ErrInvalid, "no format_version"},
 		{"version 0", edit(t, `"format_version": 1`, `"format_version": 0`), ErrInvalid, ""},
 		{"version string", edit(t, `"format_version": 1`, `"format_version": "x"`), ErrInvalid, ""},
-		{"newer", edit(t, `"format_version": 1`, `"format_version": 2`), ErrNewerFormat, "newer pitr"},
+		{"newer", edit(t, `"format_version": 1`, `"format_version": 3`), ErrNewerFormat, "newer pitr"},
+		{"v1 with tree", edit(t, `"format_version": 1,`, `"format_version": 1, "content_sha256": "`+chunker.Sum(nil).String()+`",`), ErrInvalid, "format 1"},
+		{"v2 with list", edit(t, `"format_version": 1`, `"format_version": 2`), ErrInvalid, "no tree"},
 		{"no id", edit(t, `"id": "20250112T153445.123Z-1a2b3c",`, ""), ErrInvalid, "no id"},
 		{"bad id", edit(t, `"id": "20250112T153445.123Z-1a2b3c"`, `"id": "yesterday"`), ErrInvalid, ""},
 		{"no time", edit(t, `"time": "2025-01-12T15:34:45.123Z",`, ""), ErrInvalid, "no time"},

@@ -44,7 +44,7 @@ func (s *Saver) upload(ctx context.Context, records [][]byte, fresh time.Time) (
 // buildManifest describes the save of snap at now.
 func (s *Saver) buildManifest(now time.Time, reason string, snap *session.Graph, graph []byte, graphSHA string, u uploaded) *manifest.Manifest {
 	m := &manifest.Manifest{
-		FormatVersion:  manifest.FormatVersion,
+		FormatVersion:  manifest.FormatList,
 		Session:        s.cfg.Session,
 		ID:             manifest.NewID(now),
 		Time:           now,

@@ -33,7 +33,7 @@ func putSaves(t *testing.T, st store.Store, session string, times ...time.Time) 
 	var ids []string
 	for _, at := range times {
 		m := &manifest.Manifest{
-			FormatVersion: manifest.FormatVersion, Session: session, ID: manifest.NewID(at), Time: at,
+			FormatVersion: manifest.FormatList, Session: session, ID: manifest.NewID(at), Time: at,
 			Reason: "interval", ChunkList: manifest.ChunkList{Format: manifest.ListFormat},
 		}
 		if err := manifest.Put(context.Background(), st, m); err != nil {

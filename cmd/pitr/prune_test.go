@@ -29,7 +29,7 @@ func pruneStore(t *testing.T, n int) (url string, st store.Store, ids []string) 
 	for i := range n {
 		at := end.Add(-time.Duration(n-1-i) * time.Hour)
 		m := &manifest.Manifest{
-			FormatVersion: manifest.FormatVersion, Session: "s", ID: manifest.NewID(at), Time: at,
+			FormatVersion: manifest.FormatList, Session: "s", ID: manifest.NewID(at), Time: at,
 			Reason: "interval", ChunkList: manifest.ChunkList{Format: manifest.ListFormat},
 		}
 		if err := manifest.Put(context.Background(), fst, m); err != nil {
