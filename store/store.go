@@ -1,7 +1,8 @@
 // Package store defines the small object-store interface pitr saves through
-// (plain and conditional writes, reads, listings, deletes), the sentinel
-// errors every implementation translates its SDK errors into, and helpers
-// shared by the implementations (store/file, store/minio, store/s3).
+// (plain and conditional writes, whole and ranged reads, listings,
+// deletes), the sentinel errors every implementation translates its SDK
+// errors into, and helpers shared by the implementations (store/file,
+// store/minio, store/s3).
 //
 // Keys are slash-separated paths relative to the store's root (the bucket
 // prefix of the store URL). Implementations never log or return credentials.
@@ -41,6 +42,9 @@ var (
 	// ErrInvalidKey: the key (or list option) is not one every store can
 	// hold; see ValidateKey.
 	ErrInvalidKey = errors.New("invalid key")
+	// ErrInvalidRange: a GetRange with a negative offset or a length below
+	// 1 (see ValidateRange), or of bytes beyond the end of the object.
+	ErrInvalidRange = errors.New("invalid range")
 	// ErrStop may be returned by a List callback to end the listing early
 	// without error.
 	ErrStop = errors.New("stop listing")
@@ -91,6 +95,16 @@ type Store interface {
 	Put(ctx context.Context, key string, data []byte) error
 	// Get returns the whole object. A missing key is ErrNotFound.
 	Get(ctx context.Context, key string) ([]byte, error)
+	// GetRange returns length bytes of the object starting at byte offset
+	// (an HTTP Range GET of bytes offset to offset+length-1): exactly
+	// length bytes, or an error. offset >= 0 and length >= 1 are required
+	// (and offset+length must fit an int64): otherwise the error wraps
+	// ErrInvalidRange and no request is made (see ValidateRange). An
+	// object shorter than offset+length is an error wrapping
+	// ErrInvalidRange too, never a short result: callers ask only for
+	// ranges they know exist, so a short object is corruption. A missing
+	// key is ErrNotFound, as for Get.
+	GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error)
 	// Stat returns the object's metadata. A missing key is ErrNotFound.
 	Stat(ctx context.Context, key string) (ObjectInfo, error)
 	// List calls fn for each object matching opts in ascending byte order of
@@ -152,12 +166,12 @@ func (c Condition) String() string {
 
 // IsPermanent reports whether err is one that retrying cannot fix: a missing
 // object, bucket or store, denied access, rejected credentials, a lost precondition,
-// an invalid key or write condition.
+// an invalid key, write condition or range.
 func IsPermanent(err error) bool {
 	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrNoStore) ||
 		errors.Is(err, ErrAccessDenied) || errors.Is(err, ErrBadCredentials) ||
 		errors.Is(err, ErrPreconditionFailed) || errors.Is(err, ErrInvalidKey) ||
-		errors.Is(err, ErrInvalidCondition)
+		errors.Is(err, ErrInvalidCondition) || errors.Is(err, ErrInvalidRange)
 }
 
 // MaxKeyLen is the longest key ValidateKey accepts, in bytes. S3 allows 1024

@@ -53,13 +53,20 @@ func TestCounts(t *testing.T) {
 	if err := s.Delete(ctx, "k/c"); err != nil {
 		t.Fatal(err)
 	}
+	// Ranged GETs are their own kind, not Gets.
+	if _, err := s.GetRange(ctx, "k/d", 10, 30); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetRange(ctx, "k/d", 90, 30); !errors.Is(err, store.ErrInvalidRange) {
+		t.Fatal(err)
+	}
 	got := s.Snapshot()
-	want := counting.Counts{Puts: 10, Gets: 2, Stats: 1, Lists: 1, Deletes: 1, Listed: 10, BytesPut: 1000, BytesGot: 100, Errors: 1}
+	want := counting.Counts{Puts: 10, Gets: 2, RangeGets: 2, Stats: 1, Lists: 1, Deletes: 1, Listed: 10, BytesPut: 1000, BytesGot: 130, Errors: 2}
 	if got != want {
 		t.Errorf("Snapshot() = %+v, want %+v", got, want)
 	}
-	if d := got.Sub(before); d.Puts != 0 || d.Gets != 2 || d.Requests() != 5 {
-		t.Errorf("Sub = %+v, want 2 gets, 5 requests", d)
+	if d := got.Sub(before); d.Puts != 0 || d.Gets != 2 || d.RangeGets != 2 || d.Requests() != 7 {
+		t.Errorf("Sub = %+v, want 2 gets, 2 ranged gets, 7 requests", d)
 	}
 	s.Reset()
 	if s.Snapshot() != (counting.Counts{}) {

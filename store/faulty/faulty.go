@@ -27,9 +27,11 @@ const (
 	PutIf Op = "putif"
 	// GetWithInfo is a read with metadata; rules for Get do not match it.
 	GetWithInfo Op = "getwithinfo"
+	// GetRange is a ranged read; rules for Get do not match it.
+	GetRange Op = "getrange"
 )
 
-var ops = []Op{Put, Get, Stat, List, Delete, PutIf, GetWithInfo}
+var ops = [...]Op{Put, Get, Stat, List, Delete, PutIf, GetWithInfo, GetRange}
 
 // Rule says which calls fail and how.
 type Rule struct {
@@ -83,8 +85,8 @@ type Store struct {
 	mu    sync.Mutex
 	rules []*rule
 
-	calls    [7]atomic.Int64
-	failures [7]atomic.Int64
+	calls    [len(ops)]atomic.Int64
+	failures [len(ops)]atomic.Int64
 }
 
 var _ store.Store = (*Store)(nil)
@@ -189,6 +191,22 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	b, ierr := s.inner.Get(ctx, key)
+	if ierr != nil {
+		return nil, ierr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// GetRange implements store.Store.
+func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
+	after, err := s.check(GetRange, key)
+	if err != nil && !after {
+		return nil, err
+	}
+	b, ierr := s.inner.GetRange(ctx, key, offset, length)
 	if ierr != nil {
 		return nil, ierr
 	}

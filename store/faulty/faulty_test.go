@@ -38,6 +38,9 @@ func TestFailAllAndHeal(t *testing.T) {
 	}
 	_, checks[faulty.Get] = s.Get(ctx, "k")
 	_, checks[faulty.Stat] = s.Stat(ctx, "k")
+	_, checks[faulty.GetRange] = s.GetRange(ctx, "k", 0, 1)
+	_, _, checks[faulty.GetWithInfo] = s.GetWithInfo(ctx, "k")
+	_, checks[faulty.PutIf] = s.PutIf(ctx, "k", nil, store.Condition{IfNoneMatch: true})
 	for op, err := range checks {
 		if !errors.Is(err, errBoom) {
 			t.Errorf("%s: %v, want boom", op, err)
@@ -94,6 +97,44 @@ func TestSkipTimesAfter(t *testing.T) {
 	}
 	remove()
 	remove() // idempotent
+}
+
+// Rules for GetRange and for Get match only their own operation, and a
+// ranged read can fail after reaching the store.
+func TestGetRangeRules(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	if err := s.Put(ctx, "packs/p", []byte("0123456789")); err != nil {
+		t.Fatal(err)
+	}
+	remove := s.Inject(faulty.Rule{Err: errBoom, Ops: []faulty.Op{faulty.GetRange}, Prefix: "packs/", Times: 1})
+	if _, err := s.Get(ctx, "packs/p"); err != nil {
+		t.Errorf("Get under a GetRange rule: %v", err)
+	}
+	if _, err := s.GetRange(ctx, "packs/p", 2, 3); !errors.Is(err, errBoom) {
+		t.Errorf("GetRange: %v, want boom", err)
+	}
+	if b, err := s.GetRange(ctx, "packs/p", 2, 3); err != nil || string(b) != "234" {
+		t.Errorf("GetRange after the rule retired = %q, %v", b, err)
+	}
+	remove()
+	s.Fail(errBoom, faulty.Get)
+	if b, err := s.GetRange(ctx, "packs/p", 0, 1); err != nil || string(b) != "0" {
+		t.Errorf("GetRange under a Get rule = %q, %v", b, err)
+	}
+	s.Heal()
+	s.Inject(faulty.Rule{Err: errBoom, Ops: []faulty.Op{faulty.GetRange}, After: true})
+	if b, err := s.GetRange(ctx, "packs/p", 0, 1); !errors.Is(err, errBoom) || b != nil {
+		t.Errorf("GetRange failing after = %q, %v; want no bytes, boom", b, err)
+	}
+	// The inner store's own error comes first.
+	if _, err := s.GetRange(ctx, "packs/p", 9, 2); !errors.Is(err, store.ErrInvalidRange) {
+		t.Errorf("GetRange beyond the end failing after = %v, want ErrInvalidRange", err)
+	}
+	if s.Calls(faulty.GetRange) != 5 || s.Failures(faulty.GetRange) != 3 || s.Calls(faulty.Get) != 1 {
+		t.Errorf("GetRange %d calls, %d failures, Get %d calls; want 5, 3, 1",
+			s.Calls(faulty.GetRange), s.Failures(faulty.GetRange), s.Calls(faulty.Get))
+	}
 }
 
 func TestListPrefixMatching(t *testing.T) {

@@ -4,7 +4,8 @@
 // minio-go errors are translated at this boundary into the store sentinel
 // errors (NoSuchKey -> store.ErrNotFound, AccessDenied ->
 // store.ErrAccessDenied, InvalidAccessKeyId and SignatureDoesNotMatch ->
-// store.ErrBadCredentials, PreconditionFailed -> store.ErrPreconditionFailed).
+// store.ErrBadCredentials, PreconditionFailed -> store.ErrPreconditionFailed,
+// InvalidRange (HTTP 416) -> store.ErrInvalidRange).
 // Conditional writes (PutIf) send If-None-Match: * or If-Match: "<etag>",
 // which MinIO checks atomically like S3.
 // minio-go retries transient failures itself; this package adds no retries.
@@ -275,6 +276,39 @@ func (s *Store) get(ctx context.Context, key string) ([]byte, minio.ObjectInfo, 
 	return buf.Bytes(), info, nil
 }
 
+// GetRange downloads length bytes of the object from byte offset with one
+// ranged GET (Range: bytes=offset-end, minio-go's SetRange). A range
+// starting beyond the end of the object is HTTP 416 InvalidRange; one
+// reaching beyond it is answered with fewer bytes: both are
+// store.ErrInvalidRange (see store.TakeRange).
+func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
+	const op = "get range"
+	if err := store.ValidateKey(key); err != nil {
+		return nil, s.errorf(op, key, err)
+	}
+	if err := store.ValidateRange(offset, length); err != nil {
+		return nil, s.errorf(op, key, err)
+	}
+	var opts minio.GetObjectOptions
+	if err := opts.SetRange(offset, offset+length-1); err != nil {
+		return nil, s.errorf(op, key, err)
+	}
+	rd, info, h, err := s.core.GetObject(ctx, s.bucket, s.objectName(key), opts)
+	if err != nil {
+		return nil, s.errorf(op, key, s.translate(err))
+	}
+	defer rd.Close()
+	buf := bytes.NewBuffer(make([]byte, 0, min(max(info.Size, 0), length)+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(rd, offset+length)); err != nil {
+		return nil, s.errorf(op, key, s.translate(err))
+	}
+	data, err := store.TakeRange(buf.Bytes(), h.Get("Content-Range"), offset, length)
+	if err != nil {
+		return nil, s.errorf(op, key, err)
+	}
+	return data, nil
+}
+
 // Stat returns the object's metadata with a HEAD request.
 func (s *Store) Stat(ctx context.Context, key string) (store.ObjectInfo, error) {
 	if err := store.ValidateKey(key); err != nil {
@@ -324,6 +358,8 @@ func (s *Store) translate(err error) error {
 		sentinel = store.ErrBadCredentials
 	case "PreconditionFailed":
 		sentinel = store.ErrPreconditionFailed
+	case "InvalidRange":
+		sentinel = store.ErrInvalidRange
 	default:
 		switch resp.StatusCode {
 		case http.StatusNotFound:
@@ -332,6 +368,8 @@ func (s *Store) translate(err error) error {
 			sentinel = store.ErrAccessDenied
 		case http.StatusPreconditionFailed:
 			sentinel = store.ErrPreconditionFailed
+		case http.StatusRequestedRangeNotSatisfiable:
+			sentinel = store.ErrInvalidRange
 		default:
 			return err
 		}

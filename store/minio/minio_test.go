@@ -58,6 +58,16 @@ func TestConformanceWithPrefix(t *testing.T) {
 	}, srv.SecretKey)
 }
 
+// Ranged reads of objects written with a storage class (the one write
+// option a plain MinIO supports: encryption needs a KMS).
+func TestGetRangeWithStorageClass(t *testing.T) {
+	srv := miniotest.Shared(t)
+	cfg := config(t, srv)
+	cfg.Prefix = "pre"
+	cfg.Write = store.WriteOptions{StorageClass: "REDUCED_REDUNDANCY"}
+	storetest.RangedReads(t, newStore(t, cfg))
+}
+
 func TestPrefixIsStripped(t *testing.T) {
 	srv := miniotest.Shared(t)
 	cfg := config(t, srv)

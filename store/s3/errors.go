@@ -63,6 +63,8 @@ func classify(err error) error {
 			return store.ErrAccessDenied
 		case http.StatusPreconditionFailed:
 			return store.ErrPreconditionFailed
+		case http.StatusRequestedRangeNotSatisfiable:
+			return store.ErrInvalidRange
 		}
 	}
 	return nil
@@ -82,6 +84,8 @@ func byCode(code string) error {
 		return store.ErrBadCredentials
 	case "PreconditionFailed":
 		return store.ErrPreconditionFailed
+	case "InvalidRange":
+		return store.ErrInvalidRange
 	}
 	return nil
 }

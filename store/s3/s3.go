@@ -352,6 +352,40 @@ func (s *Store) GetWithInfo(ctx context.Context, key string) ([]byte, store.Obje
 	}, nil
 }
 
+// GetRange downloads length bytes of the object from byte offset with one
+// ranged GetObject (Range: bytes=offset-end). A range starting beyond the
+// end of the object is HTTP 416 InvalidRange; one reaching beyond it is
+// answered with fewer bytes: both are store.ErrInvalidRange (see
+// store.TakeRange).
+func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
+	const op = "get range"
+	if err := store.ValidateKey(key); err != nil {
+		return nil, s.errorf(op, key, err)
+	}
+	if err := store.ValidateRange(offset, length); err != nil {
+		return nil, s.errorf(op, key, err)
+	}
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: &s.bucket,
+		Key:    s.objectKey(key),
+		Range:  aws.String(store.RangeHeader(offset, length)),
+	})
+	if err != nil {
+		return nil, s.errorf(op, key, translate(err))
+	}
+	defer out.Body.Close()
+	size := min(max(aws.ToInt64(out.ContentLength), 0), length)
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(out.Body, offset+length)); err != nil {
+		return nil, s.errorf(op, key, translate(err))
+	}
+	data, err := store.TakeRange(buf.Bytes(), aws.ToString(out.ContentRange), offset, length)
+	if err != nil {
+		return nil, s.errorf(op, key, err)
+	}
+	return data, nil
+}
+
 // Stat returns the object's metadata with a HeadObject request.
 func (s *Store) Stat(ctx context.Context, key string) (store.ObjectInfo, error) {
 	if err := store.ValidateKey(key); err != nil {

@@ -76,6 +76,15 @@ func TestConformanceWithPrefix(t *testing.T) {
 	}, srv.SecretKey)
 }
 
+// Ranged reads of objects written with a storage class (the one write
+// option a plain MinIO supports: encryption needs a KMS).
+func TestGetRangeWithStorageClass(t *testing.T) {
+	srv := miniotest.Shared(t)
+	setEnv(t, srv)
+	storetest.RangedReads(t, newStore(t, s3.Config{Bucket: miniotest.Bucket(t), Endpoint: srv.Endpoint, CreateBucket: true,
+		Prefix: "pre", Write: store.WriteOptions{StorageClass: "REDUCED_REDUNDANCY"}}))
+}
+
 func TestEndpointFromEnvironment(t *testing.T) {
 	srv := miniotest.Shared(t)
 	setEnv(t, srv)

@@ -6,9 +6,12 @@
 // rejected by store.ValidateKey, List in byte order with Prefix, StartAfter,
 // Delimiter, Limit and ErrStop (against a reference model), many concurrent
 // writers, cancelled contexts, that neither String nor errors leak secrets,
-// and conditional writes: GetWithInfo's ETag guards PutIf, If-None-Match
-// creates only a missing key, If-Match updates only the version it names,
-// and of concurrent conditional writers exactly one wins.
+// ranged reads (GetRange of any range inside an object, untransformed
+// binary bytes, ErrInvalidRange for a range beyond the end or a negative
+// offset or empty length, ErrNotFound for a missing key), and conditional
+// writes: GetWithInfo's ETag guards PutIf, If-None-Match creates only a
+// missing key, If-Match updates only the version it names, and of
+// concurrent conditional writers exactly one wins.
 package storetest
 
 import (
@@ -63,6 +66,12 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, secrets ...strin
 		{"ConcurrentOverwrites", testConcurrentOverwrites},
 		{"CanceledContext", testCanceledContext},
 		{"GetWithInfo", testGetWithInfo},
+		{"GetRange", testGetRange},
+		{"GetRangeLarge", testGetRangeLarge},
+		{"GetRangeBinary", testGetRangeBinary},
+		{"GetRangeBeyondEnd", testGetRangeBeyondEnd},
+		{"GetRangeInvalid", testGetRangeInvalid},
+		{"GetRangeMissing", testGetRangeMissing},
 		{"PutIfNoneMatch", testPutIfNoneMatch},
 		{"PutIfMatch", testPutIfMatch},
 		{"PutIfInvalid", testPutIfInvalid},
@@ -267,7 +276,8 @@ func testNoSecrets(t *testing.T, s store.Store, secrets []string) {
 		t.Error("String() is empty")
 	}
 	_, getErr := s.Get(t.Context(), "missing/key")
-	msgs := []string{name, fmt.Sprint(getErr)}
+	_, rangeErr := s.GetRange(t.Context(), "missing/key", 0, 1)
+	msgs := []string{name, fmt.Sprint(getErr), fmt.Sprint(rangeErr)}
 	for _, secret := range secrets {
 		if secret == "" {
 			continue
@@ -350,6 +360,8 @@ func testCanceledContext(t *testing.T, s store.Store) {
 	check("Put", s.Put(ctx, "ctx/other", []byte("x")))
 	_, err := s.Get(ctx, "ctx/key")
 	check("Get", err)
+	_, err = s.GetRange(ctx, "ctx/key", 0, 1)
+	check("GetRange", err)
 	_, err = s.Stat(ctx, "ctx/key")
 	check("Stat", err)
 	check("Delete", s.Delete(ctx, "ctx/key"))
