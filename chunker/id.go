@@ -11,8 +11,11 @@
 // small records are grouped content-defined, large ones stand alone, and
 // records above a size cap are cut inside by Rabin content-defined chunking
 // (github.com/restic/chunker with a fixed polynomial, so cuts are the same on
-// every host). SplitStream is generic CDC over the whole stream, kept for
-// comparison; CUTTING.md has the measurements that chose between them.
+// every host). A Planner cuts records into the same chunks as SplitRecords,
+// but from one save to the next reads and hashes only the records that
+// changed (and their groups). SplitStream is generic CDC over the whole
+// stream, kept for comparison; CUTTING.md has the measurements that chose
+// between them.
 package chunker
 
 import (

@@ -94,45 +94,91 @@ func SplitRecords(records [][]byte) []Chunk {
 }
 
 func splitRecords(records [][]byte, p recordParams) []Chunk {
-	var (
-		out   []Chunk
-		group [][]byte // records of the open group
-		size  int      // bytes in the open group
-		cdc   cdcSplitter
-	)
-	closeGroup := func() {
-		switch len(group) {
-		case 0:
-			return
-		case 1:
-			out = append(out, Chunk{ID: Sum(group[0]), Data: group[0]})
-		default:
-			data := bytes.Join(group, nil)
-			out = append(out, Chunk{ID: Sum(data), Data: data})
-		}
-		group, size = group[:0], 0
+	s := recordSplitter{records: records, p: p}
+	cutRecords(len(records), p, &s)
+	return s.out
+}
+
+// recordSplitter is splitRecords' side of cutRecords: it cuts records held
+// in memory into chunks with their data.
+type recordSplitter struct {
+	records [][]byte
+	p       recordParams
+	out     []Chunk
+	cdc     cdcSplitter
+}
+
+func (s *recordSplitter) size(i int) int { return len(s.records[i]) }
+
+func (s *recordSplitter) ends(i int) bool { return endsGroup(s.records[i], s.p.groupEvery) }
+
+func (s *recordSplitter) group(first, last int) {
+	if first == last {
+		rec := s.records[first]
+		s.out = append(s.out, Chunk{ID: Sum(rec), Data: rec})
+		return
 	}
-	for _, rec := range records {
-		if len(rec) == 0 {
-			continue // adds nothing to the stream, so no chunk either
+	data := bytes.Join(s.records[first:last+1], nil)
+	s.out = append(s.out, Chunk{ID: Sum(data), Data: data})
+}
+
+func (s *recordSplitter) alone(i int) {
+	rec := s.records[i]
+	if len(rec) > s.p.splitAbove {
+		s.out = s.cdc.split(s.out, rec, s.p.cdc)
+	} else {
+		s.out = append(s.out, Chunk{ID: Sum(rec), Data: rec})
+	}
+}
+
+// recordCutter is what cutRecords asks about records and tells of chunks.
+type recordCutter interface {
+	// size returns record i's length. cutRecords visits records in order
+	// and asks size(i) before anything else about record i.
+	size(i int) int
+	// ends reports whether small record i ends its group by its hash
+	// (endsGroup). It is asked right after size(i), and only when the
+	// group's byte count does not end it anyway.
+	ends(i int) bool
+	// group is told of a chunk made of the small records first..last,
+	// skipping empty ones; first and last are not empty, and first == last
+	// when the group is one record.
+	group(first, last int)
+	// alone is told of record i of p.alone bytes or more, which is one
+	// chunk, or is cut by CDC when over p.splitAbove bytes.
+	alone(i int)
+}
+
+// cutRecords applies SplitRecords' grouping rule to records 0..n-1, telling
+// c of each chunk, or large record, in stream order. It is the one grouping
+// loop of SplitRecords and Planner, so both cut at the same records.
+func cutRecords(n int, p recordParams, c recordCutter) {
+	first, last, size := -1, -1, 0 // the open group: records, bytes
+	closeGroup := func() {
+		if first >= 0 {
+			c.group(first, last)
+			first, size = -1, 0
 		}
-		if len(rec) >= p.alone {
+	}
+	for i := range n {
+		switch rn := c.size(i); {
+		case rn == 0:
+			// adds nothing to the stream, so no chunk either
+		case rn >= p.alone:
 			closeGroup()
-			if len(rec) > p.splitAbove {
-				out = cdc.split(out, rec, p.cdc)
-			} else {
-				out = append(out, Chunk{ID: Sum(rec), Data: rec})
+			c.alone(i)
+		default:
+			if first < 0 {
+				first = i
 			}
-			continue
-		}
-		group = append(group, rec)
-		size += len(rec)
-		if size >= p.groupMax || endsGroup(rec, p.groupEvery) {
-			closeGroup()
+			last = i
+			size += rn
+			if size >= p.groupMax || c.ends(i) {
+				closeGroup()
+			}
 		}
 	}
 	closeGroup()
-	return out
 }
 
 // endsGroup reports whether rec is a group boundary.
@@ -140,8 +186,12 @@ func endsGroup(rec []byte, every uint64) bool {
 	if every <= 1 {
 		return true
 	}
-	h := sha256.Sum256(rec)
-	return binary.BigEndian.Uint64(h[:8])%every == 0
+	return hashEndsGroup(sha256.Sum256(rec), every)
+}
+
+// hashEndsGroup is endsGroup of a record whose SHA-256 is h.
+func hashEndsGroup(h [sha256.Size]byte, every uint64) bool {
+	return every <= 1 || binary.BigEndian.Uint64(h[:8])%every == 0
 }
 
 // cdcSplitter runs restic's Rabin chunker over byte slices, reusing its
