@@ -1,80 +1,81 @@
-// Package gc owns `pitr gc`: it deletes the chunk objects (chunks/<id>) that
-// no save of any session in the store references, and never one that a save
-// in flight, on this host or another, is about to reference.
+// Package gc owns `pitr gc`: it deletes the packs (chunks/p/<id>) and the
+// chunk objects of format 1 saves (chunks/<id>) that no save of any session
+// in the store references, and never one that a save in flight, on this
+// host or another, relies on. gc never rewrites data: repacking the live
+// chunks of sparse packs is done by the saver, which moves them into the
+// pack it is writing anyway (replicate.chooseRewrites), so that saves stay
+// immutable and gc only ever deletes whole objects.
 //
 // # What a run does
 //
 //  1. Now: T0 := Options.Now(), taken before anything is read. The cutoff is
 //     T0 − Grace.
-//  2. Mark: list the sessions, load every manifest of every session, read
-//     every list chunk they name (each distinct list chunk once, its hash
-//     checked) and collect every chunk id: list chunks and data chunks. If
-//     any manifest or list chunk cannot be read or decoded, the run aborts
-//     before deleting anything: a reference gc cannot read must never free
-//     data.
-//  3. Sweep: list chunks/. A chunk is a candidate when it is not marked and
-//     its ModTime is strictly before the cutoff. Each candidate is Stat-ed
-//     again right before its Delete and kept if it has been rewritten since
-//     the listing (ModTime no longer before the cutoff). Objects under
-//     chunks/ whose name is not a chunk id are never touched.
+//  2. Mark: list the sessions, load every manifest of every session. A
+//     format 2 manifest names every pack it references (Manifest.Packs); a
+//     format 1 manifest names list chunks, which are read (each distinct one
+//     once, its hash checked) for the chunk objects they name. If any
+//     manifest (listed, then gone) or list chunk cannot be read or decoded,
+//     the run aborts before deleting anything: a reference gc cannot read
+//     must never free data.
+//  3. Sweep: list chunks/. A pack or chunk object is a candidate when it is
+//     not marked and its ModTime is strictly before the cutoff. Each
+//     candidate is Stat-ed again right before its Delete and kept if it has
+//     been rewritten since the listing. Other objects under chunks/ are
+//     never touched.
 //
-// # Why a save in flight never loses a chunk
+// # Why a save in flight never loses a pack
 //
 // Rules (G is the shortest --grace any gc on the store uses; savers are
 // configured with it, replicate.Config.GCGrace, default 1h like gc's):
 //
-//	(a) gc deletes a chunk only if no manifest it read references it and its
-//	    ModTime is before T0 − G, T0 read before the mark.
-//	(b) a saver, whose save starts at S, relies on a chunk that is already in
-//	    the store (it skips the upload) only if the chunk's ModTime is at or
-//	    after S − G/2: the ModTime a Stat returned during this save, or,
-//	    for a chunk of its own last committed save (its "known" set), the
-//	    ModTime it recorded then (for a chunk it uploaded, its clock just
-//	    before the Put). An older chunk is uploaded again, which refreshes
-//	    its ModTime; known entries thus expire G/2 after they were recorded,
-//	    and chunks of a save the saver was primed with (restored) start
-//	    expired.
+//	(a) gc deletes an object only if no manifest it read references it and
+//	    its ModTime is before T0 − G, T0 read before the mark.
+//	(b) a saver, whose save starts at S, references only packs it uploads
+//	    during the save, and packs its base save B references, where B is
+//	    the session's newest committed save: its own last save, or the save
+//	    it was primed with while that is the newest (after a rollback to an
+//	    older save it references nothing old and uploads every chunk).
 //	(c) a save that is not committed within G/4 of S fails (its context
 //	    deadline) and is retried as a new save with a new S.
+//	(d) retention never deletes a session's newest committed save, and only
+//	    this saver, holding the writer claim, commits saves of its session.
 //
-// Claim: if a save commits manifest M, no gc deletes a chunk X that M
-// references because of a decision it made while M was not yet visible —
-// except in the one case named below.
+// Claim: if a save commits manifest M, no gc deletes a pack X that M
+// references because of a decision it made while M was not yet visible.
 //
-// Proof. Take a gc run that did not see M: its listing of M's session (or
-// of the sessions) happened before M's Put completed at time c, and that
-// listing came after T0, so T0 < c ≤ S + G/4 by (c). For that run to delete
-// X, X's ModTime as the run saw it must be before T0 − G < S − 3G/4. Now
-// look at how the saver came to rely on X during the save:
+// Proof. Take a gc run that did not see M: its listing of M's session
+// happened before M's Put completed at time c, and after T0. Two cases:
 //
-//   - it uploaded X at some p ≥ S: X's ModTime is then ≥ p > T0 − G, and it
-//     only grows (Puts refresh it), so every look by the run after the upload
-//     sees a young chunk;
-//   - it found X with ModTime m ≥ S − G/2 (Stat, or a fresh known entry):
-//     m > S − 3G/4 > T0 − G, and any look by the run, before or after,
-//     sees m or a later ModTime: not a candidate.
+//   - X was uploaded by the save, at some p ≥ S. T0 < c ≤ S + G/4 by (c),
+//     so T0 − G < S − 3G/4 < p ≤ X's ModTime: X is too young for the run.
+//   - X is a pack of B. By (d), B stays the newest committed save from
+//     before S until M commits, so it is not deleted before c, and the
+//     run's listing (before c) lists B. Then either the run reads B and
+//     marks X, or B vanished between the listing and the read, and the run
+//     aborts.
 //
-// A run that did see M marks X. So X survives every run. The G/4 left
-// between S − G/2 and S − 3G/4 absorbs clock skew between saver, gc and
-// store (ModTime is the store's clock) and a manifest Put that lands a
-// little after the deadline.
+// A run that did see M marks X. So X survives every run. The G/4 between
+// S − 3G/4 and T0 − G absorbs clock skew between saver, gc and store
+// (ModTime is the store's clock) and a manifest Put landing a little late.
 //
-// The remaining case: a gc run looks at X (its re-Stat) when X has been
-// unreferenced and untouched for longer than G, then a saver that needs X
-// again re-uploads it (rule (b) makes it upload, not trust, such a chunk),
-// and only then does the run's Delete land. The store interface has no
-// conditional delete, so the delete cannot be made to fail; gc narrows the
-// window to one Stat and one Delete of that chunk by re-Stat-ing right
-// before deleting, where a plain listing-based sweep would leave it open for
-// the whole sweep. Only content that came back after more than G unused
-// (an undo to an old state, or a session restored from an old save whose
-// newer references were pruned) can meet it.
+// Unlike format 1, where a saver skipped the upload of any chunk the store
+// had, a format 2 saver never relies on an object because it exists, only
+// because a save it knows is the newest references it. So the remaining
+// case of format 1 (a chunk unused for longer than G, deleted while a saver
+// uploads it again) cannot arise for packs: a new pack has a new random
+// name. It remains for format 1 chunk objects written by older pitr
+// versions still running against the store, which gc narrows to one Stat
+// and one Delete by re-Stat-ing right before deleting.
+//
+// Two gc runs at once only delete unreferenced, old objects; a restore
+// reads the packs of a save it loaded, which a gc deletes only once the
+// save is pruned (a restore of a save being pruned may fail, and says so).
 //
 // # Consequences for operators
 //
 // A gc with --grace below the savers' GCGrace voids the guarantee for saves
 // in flight: `pitr gc --grace 0s` is for stores no server is writing to.
-// Savers pay for the rule with one re-upload of every chunk they keep using
-// every G/2 (every 30 minutes by default), and with the first save after a
-// restart Stat-ing its chunks instead of trusting them.
+// Savers pay nothing for the rule but the G/4 deadline: no chunk is ever
+// uploaded again to keep it alive. Space a sparse pack holds beyond its
+// live chunks is returned once the last save that references it is pruned.
 package gc

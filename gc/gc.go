@@ -58,15 +58,17 @@ type Report struct {
 	Sessions   int // sessions in the store
 	Saves      int // manifests read
 	ListChunks int // distinct list chunks read
-	Referenced int // distinct chunks (list and data) the saves reference
+	Referenced int // distinct chunk objects (list and data) format 1 saves reference
+	// ReferencedPacks counts the distinct packs format 2 saves reference.
+	ReferencedPacks int
 
-	Scanned      int   // chunk objects listed under chunks/
+	Scanned      int   // chunk objects and packs listed under chunks/
 	ScannedBytes int64 // their stored (compressed) size
-	Deleted      int   // unreferenced old chunks deleted (DryRun: that would be)
+	Deleted      int   // unreferenced old chunk objects and packs deleted (DryRun: that would be)
 	BytesFreed   int64 // their stored size
-	KeptYoung    int   // unreferenced chunks kept because not older than the grace
-	Missing      int   // referenced chunks absent from chunks/ (see pitr verify)
-	Ignored      int   // objects under chunks/ whose name is not a chunk id
+	KeptYoung    int   // unreferenced objects kept because not older than the grace
+	Missing      int   // referenced chunk objects and packs absent from chunks/ (see pitr verify)
+	Ignored      int   // objects under chunks/ that are neither a chunk nor a pack
 }
 
 // Run marks every chunk any save of any session references and deletes
@@ -123,10 +125,18 @@ type saveLists struct {
 }
 
 // mark returns every chunk id the saves of the store reference.
-func mark(ctx context.Context, st store.Store, parallel int, rep *Report) (map[chunker.ID]struct{}, error) {
+// marks is what the saves reference: format 1 chunk objects by id, format
+// 2 packs by id.
+type marks struct {
+	chunks map[chunker.ID]struct{}
+	packs  map[manifest.PackID]struct{}
+}
+
+func mark(ctx context.Context, st store.Store, parallel int, rep *Report) (marks, error) {
+	mk := marks{packs: map[manifest.PackID]struct{}{}}
 	sessions, err := manifest.Sessions(ctx, st)
 	if err != nil {
-		return nil, fmt.Errorf("mark: %w", err)
+		return mk, fmt.Errorf("mark: %w", err)
 	}
 	rep.Sessions = len(sessions)
 	var saves []saveLists
@@ -134,9 +144,16 @@ func mark(ctx context.Context, st store.Store, parallel int, rep *Report) (map[c
 	for _, s := range sessions {
 		ms, err := manifest.ListAll(ctx, st, s)
 		if err != nil {
-			return nil, fmt.Errorf("mark: %w", err)
+			return mk, fmt.Errorf("mark: %w", err)
 		}
+		rep.Saves += len(ms)
 		for _, m := range ms {
+			for p := range m.Packs { // a format 2 save names every pack it uses
+				mk.packs[p] = struct{}{}
+			}
+			if m.Tree != nil {
+				continue
+			}
 			sl := saveLists{session: s, id: m.ID, entries: m.ChunkList.Entries}
 			for _, c := range m.ChunkList.Chunks {
 				sl.lists = append(sl.lists, c.ID)
@@ -144,7 +161,6 @@ func mark(ctx context.Context, st store.Store, parallel int, rep *Report) (map[c
 			saves = append(saves, sl)
 		}
 	}
-	rep.Saves = len(saves)
 	for i := range saves {
 		for _, id := range saves[i].lists {
 			if _, ok := listOf[id]; !ok {
@@ -154,7 +170,7 @@ func mark(ctx context.Context, st store.Store, parallel int, rep *Report) (map[c
 	}
 	marked, counts, err := readLists(ctx, st, listOf, parallel)
 	if err != nil {
-		return nil, err
+		return mk, err
 	}
 	rep.ListChunks = len(listOf)
 	for _, s := range saves {
@@ -163,12 +179,13 @@ func mark(ctx context.Context, st store.Store, parallel int, rep *Report) (map[c
 			n += counts[id]
 		}
 		if n != s.entries {
-			return nil, fmt.Errorf("mark: save %s of session %s: chunk list has %d entries, manifest says %d: %w",
+			return mk, fmt.Errorf("mark: save %s of session %s: chunk list has %d entries, manifest says %d: %w",
 				s.id, s.session, n, s.entries, chunker.ErrCorrupt)
 		}
 	}
-	rep.Referenced = len(marked)
-	return marked, nil
+	rep.Referenced, rep.ReferencedPacks = len(marked), len(mk.packs)
+	mk.chunks = marked
+	return mk, nil
 }
 
 // readLists reads each list chunk once and returns the set of the list
@@ -228,21 +245,25 @@ func readList(ctx context.Context, st store.Store, id chunker.ID) ([]manifest.En
 
 // scan lists chunks/ and returns the candidates: unmarked chunks with a
 // ModTime before the cutoff.
-func scan(ctx context.Context, st store.Store, marked map[chunker.ID]struct{}, rep *Report) ([]store.ObjectInfo, error) {
+func scan(ctx context.Context, st store.Store, mk marks, rep *Report) ([]store.ObjectInfo, error) {
 	var cands []store.ObjectInfo
 	found := 0
 	err := st.List(ctx, store.ListOptions{Prefix: chunksPrefix}, func(o store.ObjectInfo) error {
 		if o.IsPrefix {
 			return nil
 		}
-		id, err := chunker.ParseID(strings.TrimPrefix(o.Key, chunksPrefix))
-		if err != nil {
+		var ok bool
+		if p, isPack := manifest.ParsePackKey(o.Key); isPack {
+			_, ok = mk.packs[p]
+		} else if id, err := chunker.ParseID(strings.TrimPrefix(o.Key, chunksPrefix)); err == nil {
+			_, ok = mk.chunks[id]
+		} else {
 			rep.Ignored++
 			return nil
 		}
 		rep.Scanned++
 		rep.ScannedBytes += o.Size
-		switch _, ok := marked[id]; {
+		switch {
 		case ok:
 			found++
 		case !o.ModTime.Before(rep.Cutoff):
@@ -255,7 +276,7 @@ func scan(ctx context.Context, st store.Store, marked map[chunker.ID]struct{}, r
 	if err != nil {
 		return nil, fmt.Errorf("sweep: list %s: %w", chunksPrefix, err)
 	}
-	rep.Missing = len(marked) - found
+	rep.Missing = len(mk.chunks) + len(mk.packs) - found
 	return cands, nil
 }
 

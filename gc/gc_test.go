@@ -23,15 +23,18 @@ import (
 	"github.com/pitr-dev/pitr/store/file"
 )
 
-// world is a store with two sessions sharing chunks, every chunk two hours
-// old as seen from now, plus three unreferenced chunks: old (2 h), young
-// (10 min) and exactly as old as the grace (1 h, kept: only older goes).
+// world is a store with two sessions of format 2 saves (packs) and one,
+// "v1", with a format 1 save (an object per chunk), every object two hours
+// old as seen from now, plus three unreferenced chunk objects: old (2 h),
+// young (10 min) and exactly as old as the grace (1 h, kept: only older
+// goes), and an old unreferenced pack (a failed save's).
 type world struct {
 	st                 *file.Store
 	now                time.Time
-	a, b               map[string]bool // chunk keys of the saves of session a and b
+	a, b, v1           map[string]bool // object keys of the saves of session a, b, v1
 	old, young, atEdge string
-	oldSize            int64
+	oldPack            string
+	freed              int64 // size of old and oldPack
 }
 
 func newWorld(t *testing.T) *world {
@@ -54,18 +57,27 @@ func newWorld(t *testing.T) *world {
 	if _, err := replicate.New(sb, replicate.Config{Store: w.st, Session: "b", Logger: quiet}).Save(ctx, "api"); err != nil {
 		t.Fatal(err)
 	}
+	v1 := session.New()
+	putNodes(t, v1, 100, 12, 2000, 7)
+	putV1Save(t, w.st, "v1", w.now.Add(-3*time.Hour), v1.Snapshot())
+	w.oldPack = manifest.PackKey(manifest.NewPackID())
+	if err := w.st.Put(ctx, w.oldPack, []byte("a pack no save names")); err != nil {
+		t.Fatal(err)
+	}
 	w.old = putChunk(t, w.st, []byte("old unreferenced chunk"))
 	w.young = putChunk(t, w.st, []byte("young unreferenced chunk"))
 	w.atEdge = putChunk(t, w.st, []byte("unreferenced chunk exactly as old as the grace"))
 	ageChunks(t, w.st, w.now.Add(-2*time.Hour))
 	setMTime(t, w.st, w.young, w.now.Add(-10*time.Minute))
 	setMTime(t, w.st, w.atEdge, w.now.Add(-gc.DefaultGrace))
-	info, err := w.st.Stat(ctx, w.old)
-	if err != nil {
-		t.Fatal(err)
+	for _, k := range []string{w.old, w.oldPack} {
+		info, err := w.st.Stat(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.freed += info.Size
 	}
-	w.oldSize = info.Size
-	w.a, w.b = keysOf(t, w.st, "a"), keysOf(t, w.st, "b")
+	w.a, w.b, w.v1 = keysOf(t, w.st, "a"), keysOf(t, w.st, "b"), keysOf(t, w.st, "v1")
 	return w
 }
 
@@ -102,20 +114,23 @@ func TestRun(t *testing.T) {
 		// check inspects the store and report after the run.
 		check func(t *testing.T, w *world, rep gc.Report)
 	}{{
-		name:  "keeps every referenced chunk and the young, deletes the old unreferenced",
+		name:  "keeps every referenced pack and chunk and the young, deletes the old unreferenced",
 		setup: func(t *testing.T, w *world) gc.Options { return w.opts(nil) },
 		check: func(t *testing.T, w *world, rep gc.Report) {
-			referenced := len(w.a) + len(w.b) - shared(w)
-			if rep.Sessions != 2 || rep.Saves != 3 || rep.Referenced != referenced || rep.Missing != 0 ||
-				rep.Deleted != 1 || rep.BytesFreed != w.oldSize || rep.KeptYoung != 2 || rep.Scanned != referenced+3 {
-				t.Errorf("report %+v, want 2 sessions, 3 saves, %d referenced, 1 deleted (%d bytes), 2 kept young", rep, referenced, w.oldSize)
+			packs := len(w.a) + len(w.b) - shared(w)
+			if rep.Sessions != 3 || rep.Saves != 4 || rep.Referenced != len(w.v1) || rep.ReferencedPacks != packs || rep.Missing != 0 ||
+				rep.Deleted != 2 || rep.BytesFreed != w.freed || rep.KeptYoung != 2 || rep.Scanned != packs+len(w.v1)+4 {
+				t.Errorf("report %+v, want 3 sessions, 4 saves, %d chunks and %d packs referenced, 2 deleted (%d bytes), 2 kept young",
+					rep, len(w.v1), packs, w.freed)
 			}
 			present(t, w.st, slices.Collect(maps.Keys(w.a)), true)
 			present(t, w.st, slices.Collect(maps.Keys(w.b)), true)
+			present(t, w.st, slices.Collect(maps.Keys(w.v1)), true)
 			present(t, w.st, []string{w.young, w.atEdge}, true)
-			present(t, w.st, []string{w.old}, false)
+			present(t, w.st, []string{w.old, w.oldPack}, false)
 			restorable(t, w.st, "a")
 			restorable(t, w.st, "b")
+			restorable(t, w.st, "v1")
 		},
 	}, {
 		name: "dry run deletes nothing and reports what would go",
@@ -123,13 +138,13 @@ func TestRun(t *testing.T) {
 			return w.opts(func(o *gc.Options) { o.DryRun = true })
 		},
 		check: func(t *testing.T, w *world, rep gc.Report) {
-			if !rep.DryRun || rep.Deleted != 1 || rep.BytesFreed != w.oldSize {
+			if !rep.DryRun || rep.Deleted != 2 || rep.BytesFreed != w.freed {
 				t.Errorf("report %+v", rep)
 			}
-			present(t, w.st, []string{w.old, w.young, w.atEdge}, true)
+			present(t, w.st, []string{w.old, w.oldPack, w.young, w.atEdge}, true)
 		},
 	}, {
-		name: "a pruned session's own chunks go, those shared with another stay",
+		name: "a pruned session's packs go, another's stay",
 		setup: func(t *testing.T, w *world) gc.Options {
 			ms, err := manifest.List(ctx, w.st, "a")
 			if err != nil {
@@ -149,11 +164,11 @@ func TestRun(t *testing.T) {
 					onlyA = append(onlyA, k)
 				}
 			}
-			if len(onlyA) == 0 || shared(w) == 0 {
-				t.Fatal("fixture: sessions a and b must share some chunks and not others")
+			if len(onlyA) == 0 {
+				t.Fatal("fixture: session a must have packs of its own")
 			}
-			if rep.Sessions != 1 || rep.Deleted != len(onlyA)+1 {
-				t.Errorf("report %+v, want 1 session, %d deleted", rep, len(onlyA)+1)
+			if rep.Sessions != 2 || rep.Deleted != len(onlyA)+2 {
+				t.Errorf("report %+v, want 2 sessions, %d deleted", rep, len(onlyA)+2)
 			}
 			present(t, w.st, onlyA, false)
 			present(t, w.st, slices.Collect(maps.Keys(w.b)), true)
@@ -165,10 +180,10 @@ func TestRun(t *testing.T) {
 			return w.opts(func(o *gc.Options) { o.Grace = 0 })
 		},
 		check: func(t *testing.T, w *world, rep gc.Report) {
-			if rep.Deleted != 3 || rep.KeptYoung != 0 {
+			if rep.Deleted != 4 || rep.KeptYoung != 0 {
 				t.Errorf("report %+v", rep)
 			}
-			present(t, w.st, []string{w.old, w.young, w.atEdge}, false)
+			present(t, w.st, []string{w.old, w.oldPack, w.young, w.atEdge}, false)
 			restorable(t, w.st, "a")
 		},
 	}, {
@@ -188,7 +203,7 @@ func TestRun(t *testing.T) {
 	}, {
 		name: "a missing list chunk aborts before deleting anything",
 		setup: func(t *testing.T, w *world) gc.Options {
-			ms, err := manifest.List(ctx, w.st, "b")
+			ms, err := manifest.List(ctx, w.st, "v1")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -202,7 +217,7 @@ func TestRun(t *testing.T) {
 	}, {
 		name: "a corrupt list chunk aborts before deleting anything",
 		setup: func(t *testing.T, w *world) gc.Options {
-			ms, err := manifest.List(ctx, w.st, "a")
+			ms, err := manifest.List(ctx, w.st, "v1")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -227,7 +242,7 @@ func TestRun(t *testing.T) {
 			return w.opts(nil)
 		},
 		check: func(t *testing.T, w *world, rep gc.Report) {
-			if rep.Ignored != 1 || rep.Deleted != 1 {
+			if rep.Ignored != 1 || rep.Deleted != 2 {
 				t.Errorf("report %+v", rep)
 			}
 			present(t, w.st, []string{"chunks/README"}, true)
@@ -239,24 +254,16 @@ func TestRun(t *testing.T) {
 			return &rewriteAfterList{Store: w.st, t: t, key: w.old}
 		},
 		check: func(t *testing.T, w *world, rep gc.Report) {
-			if rep.Deleted != 0 || rep.KeptYoung != 3 {
+			if rep.Deleted != 1 || rep.KeptYoung != 3 {
 				t.Errorf("report %+v", rep)
 			}
 			present(t, w.st, []string{w.old}, true)
 		},
 	}, {
-		name: "referenced chunks that are missing are counted",
+		name: "referenced packs that are missing are counted",
 		setup: func(t *testing.T, w *world) gc.Options {
-			ms, err := manifest.List(ctx, w.st, "b")
-			if err != nil {
-				t.Fatal(err)
-			}
-			entries, err := restore.Entries(ctx, w.st, ms[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range entries {
-				if k := chunker.ObjectKey(e.ID); !w.a[k] {
+			for k := range w.b {
+				if !w.a[k] {
 					if err := os.Remove(filepath.Join(w.st.Root(), filepath.FromSlash(k))); err != nil {
 						t.Fatal(err)
 					}

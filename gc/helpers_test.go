@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/manifest"
-	"github.com/pitr-dev/pitr/restore"
 	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store"
 	"github.com/pitr-dev/pitr/store/file"
@@ -105,10 +105,16 @@ func exists(t *testing.T, st store.Store, key string) bool {
 func chunkKeys(t *testing.T, st store.Store, m *manifest.Manifest) []string {
 	t.Helper()
 	var keys []string
+	for p := range m.Packs {
+		keys = append(keys, manifest.PackKey(p))
+	}
+	if m.Tree != nil {
+		return keys
+	}
 	for _, c := range m.ChunkList.Chunks {
 		keys = append(keys, chunker.ObjectKey(c.ID))
 	}
-	entries, err := restore.Entries(context.Background(), st, m)
+	entries, err := catalog.Entries(context.Background(), st, m, nil)
 	if err != nil {
 		return keys // a missing list chunk: its key is in keys
 	}
@@ -146,4 +152,39 @@ func keysOf(t *testing.T, st store.Store, sessionName string) map[string]bool {
 		}
 	}
 	return out
+}
+
+// putV1Save stores g as a format 1 save (one object per chunk, a chunk
+// list), as pitr versions before packs wrote them, and returns its manifest.
+func putV1Save(t *testing.T, st store.Store, sessionName string, at time.Time, g *session.Graph) *manifest.Manifest {
+	t.Helper()
+	ctx := context.Background()
+	graph, records := session.EncodeRecords(g)
+	var entries []manifest.Entry
+	put := func(c chunker.Chunk) {
+		body, err := chunker.Compress(c.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Put(ctx, chunker.ObjectKey(c.ID), body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range chunker.SplitRecords(records) {
+		put(c)
+		entries = append(entries, manifest.Entry{ID: c.ID, Size: int64(len(c.Data))})
+	}
+	at = at.UTC().Truncate(time.Millisecond)
+	m := &manifest.Manifest{FormatVersion: manifest.FormatList, Session: sessionName, ID: manifest.NewID(at), Time: at,
+		Reason: "api", Initialized: g.Initialized, NodeCount: len(g.Nodes), BytesTotal: int64(len(graph)),
+		GraphSHA256: chunker.Sum(graph).String(), ChunkList: manifest.ChunkList{Format: manifest.ListFormat, Entries: len(entries)}}
+	for _, c := range manifest.EncodeList(entries) {
+		put(c)
+		m.ChunkList.Chunks = append(m.ChunkList.Chunks, manifest.ListChunk{ID: c.ID, Size: int64(len(c.Data))})
+	}
+	m.ChunksTotal = len(entries) + len(m.ChunkList.Chunks)
+	if err := manifest.Put(ctx, st, m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

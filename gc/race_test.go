@@ -2,6 +2,7 @@ package gc_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -93,7 +94,7 @@ func assertWhole(t *testing.T, st store.Store, m *manifest.Manifest, rep gc.Repo
 	t.Helper()
 	if missing := missingChunks(t, st, m); len(missing) > 0 {
 		t.Fatalf("gc deleted %d of the chunks the save committed meanwhile relies on (e.g. %s); gc report %+v.\n"+
-			"The saver trusted chunks older than the grace: apply gc/REPLICATE_PATCH.md.", len(missing), missing[0], rep)
+			"The saver referenced packs no manifest gc read names (see the argument in gc/doc.go).", len(missing), missing[0], rep)
 	}
 	if _, _, _, err := restore.Fetch(context.Background(), st, m, 4, nil); err != nil {
 		t.Fatalf("committed save does not restore: %v", err)
@@ -124,11 +125,12 @@ func TestGCDuringSaveOfOrphanedContent(t *testing.T) {
 	assertWhole(t, st, m, rep)
 }
 
-// TestGCDuringSaveAfterLastSaveWasPruned: a saver's known set names the
-// chunks of its last committed save; that save was pruned, its chunks are
-// two hours old, and gc runs while the next save (one node changed) waits
-// at its commit point. The unchanged chunks must survive.
-func TestGCDuringSaveAfterLastSaveWasPruned(t *testing.T) {
+// TestGCDuringSaveReusingTheNewestSave: a saver's next save references
+// the packs of its last committed save, two hours old, and the older saves
+// are pruned (retention keeps the newest); gc runs while the next save (one
+// node changed) waits at its commit point. The reused packs must survive,
+// and the save's own new pack, unreferenced while gc runs, too.
+func TestGCDuringSaveReusingTheNewestSave(t *testing.T) {
 	ctx := context.Background()
 	st := newFileStore(t)
 	ps := newPauseStore(st)
@@ -142,39 +144,62 @@ func TestGCDuringSaveAfterLastSaveWasPruned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	putNodes(t, s, 5, 1, 3000, 98)
+	if _, err := sv.Save(ctx, "api"); err != nil {
+		t.Fatal(err)
+	}
 	ageChunks(t, st, time.Now().Add(-2*time.Hour))
-	if err := manifest.Delete(ctx, st, "s", r1.ID); err != nil { // pruned
+	if err := manifest.Delete(ctx, st, "s", r1.ID); err != nil { // pruned; the newest stays
 		t.Fatal(err)
 	}
 	offset.Store(0) // two hours later
 	putNodes(t, s, 0, 1, 3000, 99)
 	m, rep := saveAcrossGC(t, st, ps, sv, "s")
 	assertWhole(t, st, m, rep)
+	if m.ChunksUploaded >= m.ChunksTotal/2 || m.PacksUploaded != 1 {
+		t.Fatalf("one changed node: the save uploaded %d of %d chunks in %d packs", m.ChunksUploaded, m.ChunksTotal, m.PacksUploaded)
+	}
+	if rep.KeptYoung < 1 {
+		t.Fatalf("gc did not see the save's own pack as young: %+v", rep)
+	}
 }
 
-// TestGCDuringSaveKeepsYoungChunksWithoutReupload: chunks a save finds in
-// the store that are younger than the grace are trusted, not uploaded again,
-// and gc keeps them although no manifest references them yet.
-func TestGCDuringSaveKeepsYoungChunksWithoutReupload(t *testing.T) {
+// vanishingBase deletes the manifest at key right after the first listing
+// of its session's saves, as a prune that runs once a newer save commits
+// would: gc has listed the save but cannot read it.
+type vanishingBase struct {
+	store.Store
+	key  string
+	done atomic.Bool
+}
+
+func (v *vanishingBase) List(ctx context.Context, opts store.ListOptions, fn func(store.ObjectInfo) error) error {
+	err := v.Store.List(ctx, opts, fn)
+	if err == nil && strings.HasSuffix(opts.Prefix, "/saves/") && v.done.CompareAndSwap(false, true) {
+		err = v.Store.Delete(ctx, v.key)
+	}
+	return err
+}
+
+// A save gc listed but can no longer read (pruned between the two) may be
+// the base a save in flight relies on: gc aborts rather than deleting its
+// packs unmarked.
+func TestGCAbortsWhenAListedSaveVanishes(t *testing.T) {
 	ctx := context.Background()
 	st := newFileStore(t)
-	old := session.New()
-	putNodes(t, old, 0, 40, 3000, 3)
-	r1, err := replicate.New(old, replicate.Config{Store: st, Session: "old", Logger: quiet}).Save(ctx, "api")
+	s := session.New()
+	putNodes(t, s, 0, 10, 3000, 4)
+	r, err := replicate.New(s, replicate.Config{Store: st, Session: "s", Logger: quiet}).Save(ctx, "api")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := manifest.Delete(ctx, st, "old", r1.ID); err != nil {
+	ageChunks(t, st, time.Now().Add(-2*time.Hour))
+	key, err := manifest.Key("s", r.ID)
+	if err != nil {
 		t.Fatal(err)
 	}
-	ageChunks(t, st, time.Now().Add(-10*time.Minute))
-
-	ps := newPauseStore(st)
-	same := session.FromGraph(old.Snapshot())
-	m, rep := saveAcrossGC(t, st, ps, replicate.New(same, replicate.Config{Store: ps, Session: "new", Logger: quiet}), "new")
-	assertWhole(t, st, m, rep)
-	if m.ChunksUploaded != 0 || rep.Deleted != 0 || rep.KeptYoung != m.ChunksTotal {
-		t.Fatalf("young chunks: save uploaded %d of %d chunks (want 0); gc deleted %d, kept %d young (want 0, %d)",
-			m.ChunksUploaded, m.ChunksTotal, rep.Deleted, rep.KeptYoung, m.ChunksTotal)
+	rep, err := gc.Run(ctx, &vanishingBase{Store: st, key: key}, gc.Options{Grace: gc.DefaultGrace})
+	if !errors.Is(err, gc.ErrAborted) || !errors.Is(err, store.ErrNotFound) || rep.Deleted != 0 {
+		t.Fatalf("gc with a listed save gone: %v, %+v", err, rep)
 	}
 }

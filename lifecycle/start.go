@@ -195,7 +195,7 @@ func startLocal(ctx context.Context, o Options, local *datadir.Local) (*State, e
 			slog.String("data_dir_save", base), slog.String("newest_save", newest.ID))
 	}
 	switch {
-	case local.GraphSHA256 == newest.GraphSHA256:
+	case replicate.SameContent(newest, local.Graph, local.GraphSHA256):
 		// The newest save holds this very graph (perhaps committed just
 		// before a crash kept session.json from saying so).
 		s.From, s.Dirty = newest, false
@@ -233,7 +233,7 @@ func startLocal(ctx context.Context, o Options, local *datadir.Local) (*State, e
 // other servers saved, would take it for a rollback. Pending edits stay
 // pending unless the graph is the newest save's.
 func markAt(o Options, local *datadir.Local, newest *manifest.Manifest) error {
-	same := local.GraphSHA256 == newest.GraphSHA256
+	same := replicate.SameContent(newest, local.Graph, local.GraphSHA256)
 	if !local.Meta.Restored && local.Meta.SaveID == newest.ID && (!local.Dirty || !same) {
 		return nil
 	}

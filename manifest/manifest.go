@@ -94,6 +94,8 @@ type Manifest struct {
 	ChunkList ChunkList `json:"chunk_list"`
 	// Tree is the chunk tree of a format 2 save.
 	Tree *TreeRef `json:"tree,omitempty"`
+	// Packs are the sizes of the packs a format 2 save references.
+	Packs map[PackID]int64 `json:"packs,omitempty"`
 }
 
 // Writer identifies the server that wrote a save.
@@ -122,25 +124,26 @@ type ListChunk struct {
 
 // wire is the stored form: field order is the JSON order, Time a string.
 type wire struct {
-	FormatVersion  int        `json:"format_version"`
-	Session        string     `json:"session"`
-	ID             string     `json:"id"`
-	Time           string     `json:"time"`
-	Reason         string     `json:"reason"`
-	Initialized    bool       `json:"initialized"`
-	NodeCount      int        `json:"node_count"`
-	BytesTotal     int64      `json:"bytes_total"`
-	BytesUploaded  int64      `json:"bytes_uploaded"`
-	ChunksTotal    int        `json:"chunks_total"`
-	ChunksUploaded int        `json:"chunks_uploaded"`
-	DurationMS     int64      `json:"duration_ms"`
-	GraphSHA256    string     `json:"graph_sha256,omitempty"`
-	ContentSHA256  string     `json:"content_sha256,omitempty"`
-	PacksUploaded  int        `json:"packs_uploaded,omitempty"`
-	Writer         Writer     `json:"writer"`
-	RestoredFrom   string     `json:"restored_from,omitempty"`
-	ChunkList      *ChunkList `json:"chunk_list,omitempty"`
-	Tree           *TreeRef   `json:"tree,omitempty"`
+	FormatVersion  int              `json:"format_version"`
+	Session        string           `json:"session"`
+	ID             string           `json:"id"`
+	Time           string           `json:"time"`
+	Reason         string           `json:"reason"`
+	Initialized    bool             `json:"initialized"`
+	NodeCount      int              `json:"node_count"`
+	BytesTotal     int64            `json:"bytes_total"`
+	BytesUploaded  int64            `json:"bytes_uploaded"`
+	ChunksTotal    int              `json:"chunks_total"`
+	ChunksUploaded int              `json:"chunks_uploaded"`
+	DurationMS     int64            `json:"duration_ms"`
+	GraphSHA256    string           `json:"graph_sha256,omitempty"`
+	ContentSHA256  string           `json:"content_sha256,omitempty"`
+	PacksUploaded  int              `json:"packs_uploaded,omitempty"`
+	Writer         Writer           `json:"writer"`
+	RestoredFrom   string           `json:"restored_from,omitempty"`
+	ChunkList      *ChunkList       `json:"chunk_list,omitempty"`
+	Tree           *TreeRef         `json:"tree,omitempty"`
+	Packs          map[PackID]int64 `json:"packs,omitempty"`
 }
 
 // timeLayout is the stored form of Manifest.Time.
@@ -160,6 +163,7 @@ func Encode(m *Manifest) ([]byte, error) {
 		ChunksTotal: m.ChunksTotal, ChunksUploaded: m.ChunksUploaded,
 		DurationMS: m.DurationMS, GraphSHA256: m.GraphSHA256, ContentSHA256: m.ContentSHA256,
 		PacksUploaded: m.PacksUploaded, Writer: m.Writer, RestoredFrom: m.RestoredFrom, Tree: m.Tree,
+		Packs: m.Packs,
 	}
 	if m.FormatVersion == FormatList {
 		cl := m.ChunkList
@@ -215,6 +219,7 @@ func Decode(data []byte) (*Manifest, error) {
 		ChunksTotal: w.ChunksTotal, ChunksUploaded: w.ChunksUploaded,
 		DurationMS: w.DurationMS, GraphSHA256: w.GraphSHA256, ContentSHA256: w.ContentSHA256,
 		PacksUploaded: w.PacksUploaded, Writer: w.Writer, RestoredFrom: w.RestoredFrom, Tree: w.Tree,
+		Packs: w.Packs,
 	}
 	if w.ChunkList != nil {
 		m.ChunkList = *w.ChunkList
@@ -279,8 +284,8 @@ func (m *Manifest) Validate() error {
 		}
 	}
 	if m.FormatVersion == FormatList {
-		if m.Tree != nil || m.ContentSHA256 != "" {
-			return bad("format 1 has no tree or content_sha256")
+		if m.Tree != nil || m.ContentSHA256 != "" || m.Packs != nil {
+			return bad("format 1 has no tree, content_sha256 or packs")
 		}
 		return m.ChunkList.validate(bad)
 	}
@@ -292,7 +297,18 @@ func (m *Manifest) Validate() error {
 	case m.ChunkList.Format != "" || m.ChunkList.Entries != 0 || len(m.ChunkList.Chunks) != 0:
 		return bad("format %d has no chunk_list", m.FormatVersion)
 	}
-	return m.Tree.validate(bad)
+	if err := m.Tree.validate(bad); err != nil {
+		return err
+	}
+	for p, size := range m.Packs {
+		if p.IsZero() || size < 1 {
+			return bad("packs: pack %s of size %d", p, size)
+		}
+	}
+	if err := m.Tree.RootLoc.Within(m.Packs[m.Tree.RootLoc.Pack]); err != nil {
+		return bad("tree.root_loc: %v", err)
+	}
+	return nil
 }
 
 // Chunks is the number of data chunks the save is made of.

@@ -71,14 +71,14 @@ func ParsePackKey(key string) (p PackID, ok bool) {
 }
 
 // Loc is where a chunk's compressed frame (chunker.Compress) is stored:
-// Length bytes at Offset in pack Pack, an object of PackSize bytes. The
-// zero Loc means the chunk is an object of its own, chunks/<id>, as format
-// 1 saves store every chunk.
+// Length bytes at Offset in pack Pack. The zero Loc means the chunk is an
+// object of its own, chunks/<id>, as format 1 saves store every chunk.
+// (A pack's size is in the manifest, Manifest.Packs: a tree node cannot
+// know the size of the pack it is being written into.)
 type Loc struct {
-	Pack     PackID `json:"pack"`
-	PackSize int64  `json:"pack_size"`
-	Offset   int64  `json:"offset"`
-	Length   int64  `json:"length"`
+	Pack   PackID `json:"pack"`
+	Offset int64  `json:"offset"`
+	Length int64  `json:"length"`
 }
 
 // InPack reports whether the chunk is inside a pack.
@@ -100,15 +100,13 @@ func (l Loc) String() string {
 	return fmt.Sprintf("pack %s bytes %d+%d", l.Pack, l.Offset, l.Length)
 }
 
-// valid checks that a pack location lies inside its pack.
-func (l Loc) valid() error {
+// Within checks that a pack location lies inside its pack, of size bytes.
+func (l Loc) Within(size int64) error {
 	switch {
 	case l.Pack.IsZero():
 		return fmt.Errorf("no pack")
-	case l.PackSize < 1:
-		return fmt.Errorf("pack %s: size %d", l.Pack, l.PackSize)
-	case l.Offset < 0 || l.Length < 1 || l.Offset > l.PackSize-l.Length:
-		return fmt.Errorf("pack %s: bytes %d+%d outside its %d bytes", l.Pack, l.Offset, l.Length, l.PackSize)
+	case l.Offset < 0 || l.Length < 1 || l.Offset > size-l.Length:
+		return fmt.Errorf("pack %s: bytes %d+%d outside its %d bytes", l.Pack, l.Offset, l.Length, size)
 	}
 	return nil
 }

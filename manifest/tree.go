@@ -29,7 +29,7 @@ const (
 // lz4-framed, stored in packs. All integers are unsigned varints:
 //
 //	magic "PTRE" | version 1 (byte) | level (byte)
-//	npacks | npacks × ( pack id (16 bytes) | pack size )
+//	npacks | npacks × pack id (16 bytes)
 //	count (1..MaxTreeEntries)
 //	count × entry:
 //	  id (32 bytes) | size
@@ -104,9 +104,6 @@ func (t *TreeRef) validate(bad func(string, ...any) error) error {
 	case t.Root.IsZero():
 		return bad("tree.root missing")
 	}
-	if err := t.RootLoc.valid(); err != nil {
-		return bad("tree.root_loc: %v", err)
-	}
 	return nil
 }
 
@@ -116,11 +113,9 @@ func (t *TreeRef) validate(bad func(string, ...any) error) error {
 func EncodeTreeNode(n *TreeNode) []byte {
 	var packs []PackID
 	index := map[PackID]uint64{}
-	sizes := map[PackID]int64{}
 	for _, e := range n.Entries {
 		if _, ok := index[e.Loc.Pack]; !ok {
 			index[e.Loc.Pack] = uint64(len(packs))
-			sizes[e.Loc.Pack] = e.Loc.PackSize
 			packs = append(packs, e.Loc.Pack)
 		}
 	}
@@ -130,7 +125,6 @@ func EncodeTreeNode(n *TreeNode) []byte {
 	b = binary.AppendUvarint(b, uint64(len(packs)))
 	for _, p := range packs {
 		b = append(b, p[:]...)
-		b = binary.AppendUvarint(b, uint64(sizes[p]))
 	}
 	b = binary.AppendUvarint(b, uint64(len(n.Entries)))
 	for _, e := range n.Entries {
@@ -220,15 +214,14 @@ func DecodeTreeNode(raw []byte) (*TreeNode, error) {
 		r.fail("level %d, max %d", n.Level, MaxTreeLevels-1)
 	}
 	npacks := int(r.uvarint("pack count", 1, MaxTreeEntries))
-	packs := make([]Loc, npacks)
+	packs := make([]PackID, npacks)
 	seen := map[PackID]bool{}
 	for i := range packs {
-		copy(packs[i].Pack[:], r.bytes("pack id", len(PackID{})))
-		packs[i].PackSize = int64(r.uvarint("pack size", 1, maxVarint))
-		if r.err == nil && (packs[i].Pack.IsZero() || seen[packs[i].Pack]) {
-			r.fail("pack %d: zero or repeated id %s", i, packs[i].Pack)
+		copy(packs[i][:], r.bytes("pack id", len(PackID{})))
+		if r.err == nil && (packs[i].IsZero() || seen[packs[i]]) {
+			r.fail("pack %d: zero or repeated id %s", i, packs[i])
 		}
-		seen[packs[i].Pack] = true
+		seen[packs[i]] = true
 	}
 	count := int(r.uvarint("entry count", 1, MaxTreeEntries))
 	used := make([]bool, npacks)
@@ -245,7 +238,7 @@ func DecodeTreeNode(raw []byte) (*TreeNode, error) {
 	}
 	for i, u := range used {
 		if r.err == nil && !u {
-			r.fail("pack %s is listed but no entry is in it", packs[i].Pack)
+			r.fail("pack %s is listed but no entry is in it", packs[i])
 		}
 	}
 	if r.err == nil && r.off != len(raw) {
@@ -257,7 +250,7 @@ func DecodeTreeNode(raw []byte) (*TreeNode, error) {
 	return n, nil
 }
 
-func decodeTreeEntry(r *treeReader, level int, packs []Loc, used []bool) TreeEntry {
+func decodeTreeEntry(r *treeReader, level int, packs []PackID, used []bool) TreeEntry {
 	var e TreeEntry
 	copy(e.ID[:], r.bytes("chunk id", len(chunker.ID{})))
 	if level == 0 {
@@ -273,12 +266,8 @@ func decodeTreeEntry(r *treeReader, level int, packs []Loc, used []bool) TreeEnt
 	if r.err != nil {
 		return e
 	}
-	e.Loc = packs[p]
-	e.Loc.Offset, e.Loc.Length = off, length
+	e.Loc = Loc{Pack: packs[p], Offset: off, Length: length}
 	used[p] = true
-	if err := e.Loc.valid(); err != nil {
-		r.fail("entry %s: %v", e.ID, err)
-	}
 	if !utf8.Valid(key) {
 		r.fail("entry %s: key is not UTF-8", e.ID)
 	}

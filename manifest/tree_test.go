@@ -30,7 +30,7 @@ func (s *nodeStore) place(id chunker.ID, raw []byte) (Loc, error) {
 	s.nodes[id] = raw
 	s.placed = append(s.placed, id)
 	s.off += int64(len(raw))
-	return Loc{Pack: s.pack, PackSize: 1 << 40, Offset: s.off - int64(len(raw)), Length: int64(len(raw))}, nil
+	return Loc{Pack: s.pack, Offset: s.off - int64(len(raw)), Length: int64(len(raw))}, nil
 }
 
 // walk returns the leaves under ref, checking every node's counts.
@@ -73,7 +73,7 @@ func leafEntries(n int, seed byte) []Entry {
 	for i := range out {
 		id := chunker.Sum([]byte(fmt.Sprintf("chunk %d %d", seed, i)))
 		out[i] = Entry{ID: id, Size: int64(1000 + i%5000),
-			Loc: Loc{Pack: packs[i%3], PackSize: 1 << 30, Offset: int64(i) * 100, Length: 90}}
+			Loc: Loc{Pack: packs[i%3], Offset: int64(i) * 100, Length: 90}}
 		if i%3 == 0 {
 			out[i].Key, out[i].Start = fmt.Sprintf("node%08d", i), int64(i%7)
 		}
@@ -152,7 +152,7 @@ func TestSearchKey(t *testing.T) {
 func TestContentSHA256(t *testing.T) {
 	a := leafEntries(10, 0)
 	b := slices.Clone(a)
-	b[3].Loc = Loc{Pack: PackID{7}, PackSize: 5, Length: 5}
+	b[3].Loc = Loc{Pack: PackID{7}, Length: 5}
 	if ContentSHA256(a) != ContentSHA256(b) {
 		t.Error("content hash depends on where chunks are stored")
 	}
@@ -165,8 +165,8 @@ func TestContentSHA256(t *testing.T) {
 // goodNode returns a valid leaf node's bytes.
 func goodNode() []byte {
 	return EncodeTreeNode(&TreeNode{Entries: []TreeEntry{
-		{Entry: Entry{ID: chunker.Sum([]byte("a")), Size: 10, Loc: Loc{Pack: PackID{1}, PackSize: 100, Offset: 0, Length: 20}, Key: "k1", Start: 2}},
-		{Entry: Entry{ID: chunker.Sum([]byte("b")), Size: 20, Loc: Loc{Pack: PackID{2}, PackSize: 50, Offset: 30, Length: 20}}},
+		{Entry: Entry{ID: chunker.Sum([]byte("a")), Size: 10, Loc: Loc{Pack: PackID{1}, Offset: 0, Length: 20}, Key: "k1", Start: 2}},
+		{Entry: Entry{ID: chunker.Sum([]byte("b")), Size: 20, Loc: Loc{Pack: PackID{2}, Offset: 30, Length: 20}}},
 	}})
 }
 
@@ -177,8 +177,8 @@ func TestDecodeTreeNodeBad(t *testing.T) {
 	}
 	set := func(i int, v byte) []byte { b := bytes.Clone(good); b[i] = v; return b }
 	// Offsets in good: magic 0-3, version 4, level 5, npacks 6, pack 1 id
-	// 7-22, size 23, pack 2 id 24-39, size 40, count 41, entry 1 at 42.
-	e1 := 42
+	// 7-22, pack 2 id 23-38, count 39, entry 1 at 40.
+	e1 := 40
 	for name, data := range map[string][]byte{
 		"empty":           nil,
 		"truncated":       good[:len(good)-1],
@@ -188,16 +188,15 @@ func TestDecodeTreeNodeBad(t *testing.T) {
 		"level":           set(5, MaxTreeLevels),
 		"no packs":        set(6, 0),
 		"zero pack":       append(append(bytes.Clone(good[:7]), make([]byte, 16)...), good[23:]...),
-		"repeated pack":   append(append(bytes.Clone(good[:24]), good[7:23]...), good[40:]...),
-		"no entries":      set(41, 0),
-		"count too big":   set(41, 3),
+		"repeated pack":   append(append(bytes.Clone(good[:23]), good[7:23]...), good[39:]...),
+		"no entries":      set(39, 0),
+		"count too big":   set(39, 3),
 		"zero size":       set(e1+32, 0),
 		"pack index":      set(e1+33, 5),
-		"outside pack":    set(e1+34, 99),
 		"zero length":     set(e1+35, 0),
 		"start past end":  set(e1+39, 10),
 		"trailing":        append(bytes.Clone(good), 0),
-		"overlong varint": append(append(bytes.Clone(good[:41]), 0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01), good[42:]...),
+		"overlong varint": append(append(bytes.Clone(good[:39]), 0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01), good[40:]...),
 	} {
 		t.Run(name, func(t *testing.T) {
 			if n, err := DecodeTreeNode(data); !errors.Is(err, ErrBadList) {
@@ -258,7 +257,8 @@ func sampleV2() *Manifest {
 	m.ContentSHA256 = chunker.Sum([]byte("content")).String()
 	m.PacksUploaded = 1
 	m.Tree = &TreeRef{Format: TreeFormat, Root: chunker.Sum([]byte("root")), Levels: 2, Chunks: 70, Nodes: 3,
-		RootLoc: Loc{Pack: PackID{0xab, 0xcd}, PackSize: 5000, Offset: 4000, Length: 300}}
+		RootLoc: Loc{Pack: PackID{0xab, 0xcd}, Offset: 4000, Length: 300}}
+	m.Packs = map[PackID]int64{{0xab, 0xcd}: 5000, {0x12}: 1 << 24}
 	return m
 }
 
@@ -313,6 +313,9 @@ func TestDecodeBadV2(t *testing.T) {
 		{"chunks", "tree.chunks", edit(`"chunks": 70`, `"chunks": 0`)},
 		{"nodes", "tree.nodes", edit(`"nodes": 3`, `"nodes": 1`)},
 		{"root loc outside", "root_loc", edit(`"offset": 4000`, `"offset": 4800`)},
+		{"root pack unknown", "root_loc", edit(`"abcd0000000000000000000000000000": 5000`, `"abce0000000000000000000000000000": 5000`)},
+		{"pack size", "packs", edit(`: 16777216`, `: 0`)},
+		{"pack id", "", edit(`"12000000000000000000000000000000"`, `"1200"`)},
 		{"root pack", "", edit(`"pack": "abcd`, `"pack": "xyz`)},
 		{"zero root", "", edit(root, strings.Repeat("0", 64))},
 		{"negative packs", "packs_uploaded", edit(`"packs_uploaded": 1`, `"packs_uploaded": -1`)},

@@ -3,89 +3,69 @@ package replicate
 import (
 	"context"
 	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store"
-	"github.com/pitr-dev/pitr/store/file"
 )
 
-// ageChunks sets the ModTime of every chunk object of st to mtime.
-func ageChunks(t *testing.T, st *flaky, mtime time.Time) {
-	t.Helper()
-	root := st.Store.(*file.Store).Root()
-	err := filepath.WalkDir(filepath.Join(root, "chunks"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		return os.Chtimes(p, mtime, mtime)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// The saver relies on a chunk it finds in the store only while the chunk is
-// at most GCGrace/2 old; an older one is uploaded again (see package gc).
-func TestSaveReuploadsChunksOlderThanHalfTheGCGrace(t *testing.T) {
+// A save references only the packs of its base save, the newest committed
+// one (package gc): a saver primed with the newest save reuses its chunks;
+// one primed with an older save (a rollback), or whose base is not the
+// store's newest, uploads everything; and no save Stats a chunk.
+func TestSaveReusesOnlyTheNewestSave(t *testing.T) {
 	for _, tc := range []struct {
-		age    time.Duration
-		reuses bool
-	}{{20 * time.Minute, true}, {40 * time.Minute, false}} {
-		st := newStore(t)
-		s := session.New()
-		fill(t, s, 20, 1000, 11)
-		first, _ := newSaver(t, s, st)
-		if _, err := first.Save(context.Background(), "api"); err != nil {
-			t.Fatal(err)
-		}
-		ageChunks(t, st, time.Now().Add(-tc.age))
-		other, _ := newSaver(t, session.FromGraph(s.Snapshot()), st)
-		other.cfg.Session = "other"
-		r, err := other.Save(context.Background(), "api")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if reused := r.ChunksUploaded == 0; reused != tc.reuses || (!reused && r.ChunksUploaded != r.ChunksTotal) {
-			t.Errorf("chunks %s old (gc grace 1h): uploaded %d of %d", tc.age, r.ChunksUploaded, r.ChunksTotal)
-		}
-	}
-}
-
-// The chunks of the saver's own last save are trusted without a Stat for
-// GCGrace/2 after it recorded them, then checked and, being old, uploaded
-// again: their manifest may have been pruned meanwhile.
-func TestKnownChunksExpireAfterHalfTheGCGrace(t *testing.T) {
-	for _, tc := range []struct {
-		later  time.Duration
-		reuses bool
-	}{{29 * time.Minute, true}, {31 * time.Minute, false}} {
-		st := newStore(t)
-		s := session.New()
-		fill(t, s, 20, 1000, 12)
-		var offset atomic.Int64
-		sv, _ := newSaver(t, s, st)
-		sv.cfg.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-		offset.Store(int64(-tc.later))
-		if _, err := sv.Save(context.Background(), "api"); err != nil {
-			t.Fatal(err)
-		}
-		ageChunks(t, st, time.Now().Add(-tc.later))
-		offset.Store(0)
-		fill(t, s, 1, 1000, 13) // one node changed
-		r, err := sv.Save(context.Background(), "api")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if reused := r.ChunksUploaded < r.ChunksTotal/2; reused != tc.reuses {
-			t.Errorf("%s after the last save: uploaded %d of %d chunks", tc.later, r.ChunksUploaded, r.ChunksTotal)
-		}
+		name     string
+		newest   bool // SetLast names the primed save
+		rollback bool // ForceNext: the commit of a rollback
+		reuses   bool
+	}{
+		{"primed with the newest save", true, false, true},
+		{"primed with an older save", false, false, false},
+		{"rollback commit", true, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := newStore(t)
+			s := session.New()
+			fill(t, s, 80, 1000, 11)
+			first, _ := newSaver(t, s, st)
+			if _, err := first.Save(ctx, "api"); err != nil {
+				t.Fatal(err)
+			}
+			m, err := manifest.Newest(ctx, st, "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			restarted := session.FromGraph(s.Snapshot())
+			second, _ := newSaver(t, restarted, st)
+			second.Prime(m)
+			if tc.newest {
+				second.SetLast(m)
+			} else {
+				older := *m
+				older.ID = manifest.NewID(m.Time.Add(time.Second))
+				second.SetLast(&older)
+			}
+			if tc.rollback {
+				second.ForceNext()
+			}
+			fill(t, restarted, 1, 1000, 13) // one node changed
+			stats := st.stats.Load()
+			r, err := second.Save(ctx, "api")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reused := r.ChunksUploaded < r.ChunksTotal/2; reused != tc.reuses {
+				t.Errorf("uploaded %d of %d chunks", r.ChunksUploaded, r.ChunksTotal)
+			}
+			if n := st.stats.Load() - stats; n != 0 {
+				t.Errorf("the save Stat-ed %d objects", n)
+			}
+		})
 	}
 }
 

@@ -2,8 +2,6 @@ package replicate
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,12 +31,12 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	Now                func() time.Time // default time.Now
 	// GCGrace is the shortest --grace any `pitr gc` on this store uses
-	// (default DefaultGCGrace, gc's default). A save relies on a chunk
-	// already in the store only if its ModTime is at most GCGrace/2 old,
-	// uploading older ones again, and fails if it does not commit within
-	// GCGrace/4, so gc never deletes a chunk a save in flight relies on
-	// (the argument is in package gc).
+	// (default DefaultGCGrace, gc's default). A save fails if it does not
+	// commit within GCGrace/4, so gc never deletes a pack a save in flight
+	// wrote (the argument is in package gc).
 	GCGrace time.Duration
+	// PackSize caps the packs a save writes (default DefaultPackSize).
+	PackSize int
 	// Fence, when set, is called right before a save's manifest is written.
 	// It confirms this server still holds the session's writer claim and
 	// returns the claim's generation, recorded in the manifest. An error
@@ -73,9 +71,14 @@ type Saver struct {
 	reqs  chan string
 	retry chan string // reasons of failed saves, for Run to retry
 
-	saveMu  sync.Mutex               // one save at a time
-	queued  atomic.Int32             // Save calls waiting for saveMu (for tests)
-	known   map[chunker.ID]time.Time // chunks of the last committed save → ModTime known at least
+	saveMu  sync.Mutex      // one save at a time
+	queued  atomic.Int32    // Save calls waiting for saveMu (for tests)
+	planner chunker.Planner // the chunk cuts of the last save, to redo only what changed
+	// reuse is where the chunks and tree nodes of the base save are, for
+	// the next save to reference instead of uploading them again; nil
+	// until loaded (loadBase). baseM is the base save's manifest.
+	reuse   *based
+	baseM   *manifest.Manifest
 	lastGen uint64
 	lastSHA string
 	force   bool // the next save writes a manifest even if nothing changed
@@ -129,7 +132,7 @@ func New(sess *session.Session, cfg Config) *Saver {
 	if cfg.SlowSave <= 0 {
 		cfg.SlowSave = DefaultSlowSave
 	}
-	s := &Saver{cfg: cfg, sess: sess, reqs: make(chan string, 16), retry: make(chan string, 1), known: map[chunker.ID]time.Time{}}
+	s := &Saver{cfg: cfg, sess: sess, reqs: make(chan string, 16), retry: make(chan string, 1)}
 	if cfg.Metrics != nil {
 		age := func() float64 {
 			if since := s.Status().SavingSince; since != nil {
@@ -150,15 +153,15 @@ func New(sess *session.Session, cfg Config) *Saver {
 }
 
 // Prime tells the saver that the session's current content is that of save
-// m: a save with nothing changed since then writes nothing. The next save
-// still Stats m's chunks rather than trusting them: their age is unknown
-// (m may be old, and pruned), see package gc.
+// m: a save with nothing changed since then writes nothing, and, while m is
+// the store's newest committed save (SetLast), the next save references
+// m's packs rather than uploading their chunks again (see loadBase).
 func (s *Saver) Prime(m *manifest.Manifest) {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
-	s.known = map[chunker.ID]time.Time{}
+	s.reuse, s.baseM = nil, m
 	s.lastGen = s.sess.Gen()
-	s.lastSHA = m.GraphSHA256
+	s.lastSHA = m.ContentSHA256
 	s.base = resultOf(m, false)
 	s.mu.Lock()
 	s.last = resultOf(m, false)
@@ -355,9 +358,7 @@ func (s *Saver) unchanged() (Result, error) {
 
 func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	start := time.Now()
-	// GC safety (package gc): rely only on chunks at most GCGrace/2 old at
-	// the save's start, and commit within GCGrace/4 of it or fail.
-	fresh := s.cfg.Now().Add(-s.cfg.GCGrace / 2)
+	// GC safety (package gc): commit within GCGrace/4 of the start or fail.
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.GCGrace/4)
 	defer cancel()
@@ -377,11 +378,11 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 		// A new, empty session that was never saved: nothing to save.
 		return Result{Unchanged: true}, nil
 	}
-	graph, records := session.EncodeRecords(snap)
-	sum := sha256.Sum256(graph)
-	graphSHA := hex.EncodeToString(sum[:])
-	meta := s.localMeta(snap, graphSHA)
-	if hasLast && !s.force && graphSHA == s.lastSHA {
+	src, chunks, entries := s.plan(snap)
+	content := manifest.ContentSHA256(entries)
+	graph := session.Encode(snap)
+	meta := s.localMeta(snap, chunker.Sum(graph).String())
+	if hasLast && !s.force && content == s.lastSHA {
 		s.lastGen = snap.Gen
 		s.markSaved(snap.Gen, now)
 		meta.Pending = false
@@ -392,20 +393,18 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	// local disk that fails does not stop the save: the store copy is
 	// what protects the session then.
 	localOK := s.writeLocalOrWarn(graph, meta)
-	u, err := s.upload(ctx, records, fresh)
+	u, err := s.upload(ctx, src, chunks, entries, s.loadBase(ctx))
 	if err != nil {
 		return Result{}, err
 	}
-	m := s.buildManifest(now, reason, snap, graph, graphSHA, u)
+	m := s.buildManifest(now, reason, snap, u)
 	if err := s.commit(ctx, m, start); err != nil {
 		return Result{}, err
 	}
-	s.markCommitted(snap.Gen, graphSHA, now, m, u)
+	s.markCommitted(snap.Gen, now, m, u)
 	meta.SaveID, meta.SaveTime, meta.Pending, meta.Restored = m.ID, &m.Time, false, false
-	// session.json may only vouch for a graph.pitrg that was written.
 	if localOK {
 		if err := s.writeMeta(meta); err != nil {
-			// The save is in the store; the local copy catches up next time.
 			s.cfg.Logger.Warn("save stored but data dir not updated", slog.String("save_id", m.ID), slog.String("error", err.Error()))
 		}
 	}
@@ -415,8 +414,6 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	return r, nil
 }
 
-// saveTime is the time of a save starting now: strictly after the last
-// save's, so that save times increase; hasLast says there is a last save.
 func (s *Saver) saveTime() (now time.Time, hasLast bool) {
 	now = s.cfg.Now().UTC().Truncate(time.Millisecond)
 	s.mu.Lock()

@@ -21,11 +21,13 @@ import (
 
 var admin = session.Actor{User: "root", Admin: true}
 
-// flaky wraps a store: while down, every call fails; it counts puts.
+// flaky wraps a store: while down, every call fails; it counts puts and
+// stats.
 type flaky struct {
 	store.Store
-	down atomic.Bool
-	puts atomic.Int64
+	down  atomic.Bool
+	puts  atomic.Int64
+	stats atomic.Int64
 }
 
 var errDown = errors.New("store is down")
@@ -42,6 +44,7 @@ func (f *flaky) Stat(ctx context.Context, key string) (store.ObjectInfo, error) 
 	if f.down.Load() {
 		return store.ObjectInfo{}, errDown
 	}
+	f.stats.Add(1)
 	return f.Store.Stat(ctx, key)
 }
 

@@ -4,10 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
-	"strings"
 	"time"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/session"
@@ -16,54 +15,65 @@ import (
 // The steps of a save (Saver.save): upload, build the manifest, commit it,
 // mark it committed, log it.
 
-// uploaded is what a save put in the store before its manifest.
-type uploaded struct {
-	chunks, lists []chunker.Chunk
-	data, list    uploadStats
+// loadBase returns what the next save may reuse: the chunks and tree
+// nodes of the base save, loaded from the store the first time (one read
+// per tree level). The saver relies only on the packs of the store's newest
+// committed save, which no gc deletes (package gc): after a rollback, or
+// when the base is a format 1 save or cannot be read, it reuses nothing
+// and the save uploads every chunk.
+func (s *Saver) loadBase(ctx context.Context) based {
+	if s.reuse != nil {
+		return *s.reuse
+	}
+	empty := based{}
+	s.mu.Lock()
+	newest := s.last
+	s.mu.Unlock()
+	m := s.baseM
+	if m == nil || m.Tree == nil || s.force || newest == nil || newest.ID != m.ID {
+		return empty
+	}
+	b := based{data: map[chunker.ID]manifest.Loc{}, nodes: map[chunker.ID]manifest.Loc{}, packs: m.Packs}
+	entries, err := catalog.Entries(ctx, s.cfg.Store, m, func(n catalog.Node) { b.nodes[n.ID] = n.Loc })
+	if err != nil {
+		s.cfg.Logger.Warn("cannot read the base save's chunk tree; this save uploads every chunk",
+			slog.String("save_id", m.ID), slog.String("error", err.Error()))
+		return empty
+	}
+	for _, e := range entries {
+		b.data[e.ID] = e.Loc
+	}
+	s.reuse = &b
+	return b
 }
 
-// upload cuts the graph's records into chunks and uploads those the store
-// lacks, then the chunk list.
-func (s *Saver) upload(ctx context.Context, records [][]byte, fresh time.Time) (uploaded, error) {
-	u := uploaded{chunks: chunker.SplitRecords(records)}
-	var err error
-	if u.data, err = uploadMissing(ctx, s.cfg.Store, u.chunks, s.known, fresh, s.cfg.Now, s.cfg.Parallel); err != nil {
-		return u, fmt.Errorf("save session %s: %w", s.cfg.Session, err)
+// buildManifest describes the save.
+func (s *Saver) buildManifest(now time.Time, reason string, snap *session.Graph, u uploaded) *manifest.Manifest {
+	var total int64
+	for _, e := range u.entries {
+		total += e.Size
 	}
-	entries := make([]manifest.Entry, len(u.chunks))
-	for i, c := range u.chunks {
-		entries[i] = manifest.Entry{ID: c.ID, Size: int64(len(c.Data))}
-	}
-	u.lists = manifest.EncodeList(entries)
-	if u.list, err = uploadMissing(ctx, s.cfg.Store, u.lists, s.known, fresh, s.cfg.Now, s.cfg.Parallel); err != nil {
-		return u, fmt.Errorf("save session %s: chunk list: %w", s.cfg.Session, err)
-	}
-	return u, nil
-}
-
-// buildManifest describes the save of snap at now.
-func (s *Saver) buildManifest(now time.Time, reason string, snap *session.Graph, graph []byte, graphSHA string, u uploaded) *manifest.Manifest {
+	tree := u.tree
 	m := &manifest.Manifest{
-		FormatVersion:  manifest.FormatList,
+		FormatVersion:  manifest.FormatVersion,
 		Session:        s.cfg.Session,
 		ID:             manifest.NewID(now),
 		Time:           now,
 		Reason:         reason,
 		Initialized:    snap.Initialized,
 		NodeCount:      len(snap.Nodes),
-		BytesTotal:     int64(len(graph)),
-		BytesUploaded:  u.data.bytes + u.list.bytes,
-		ChunksTotal:    len(u.chunks) + len(u.lists),
-		ChunksUploaded: u.data.chunks + u.list.chunks,
-		GraphSHA256:    graphSHA,
+		BytesTotal:     total,
+		BytesUploaded:  u.bytesPut,
+		ChunksTotal:    len(u.entries) + tree.Nodes,
+		ChunksUploaded: u.chunksPut,
+		PacksUploaded:  u.packsPut,
+		ContentSHA256:  u.content,
 		Writer:         manifest.Writer{Host: s.cfg.Host},
+		Tree:           &tree,
+		Packs:          u.packs,
 	}
-	if from, ok := strings.CutPrefix(reason, "restored:"); ok {
-		m.RestoredFrom = from
-	}
-	m.ChunkList = manifest.ChunkList{Format: manifest.ListFormat, Entries: len(u.chunks)}
-	for _, c := range u.lists {
-		m.ChunkList.Chunks = append(m.ChunkList.Chunks, manifest.ListChunk{ID: c.ID, Size: int64(len(c.Data))})
+	if s.force && s.base != nil { // ForceNext: the commit of a rollback
+		m.RestoredFrom = s.base.ID
 	}
 	return m
 }
@@ -92,10 +102,9 @@ func (s *Saver) commit(ctx context.Context, m *manifest.Manifest, start time.Tim
 
 // markCommitted records that save m, of the graph at generation gen,
 // is committed: what the store has, what the session holds.
-func (s *Saver) markCommitted(gen uint64, graphSHA string, now time.Time, m *manifest.Manifest, u uploaded) {
-	s.known = u.data.modTimes
-	maps.Copy(s.known, u.list.modTimes)
-	s.lastGen, s.lastSHA, s.force = gen, graphSHA, false
+func (s *Saver) markCommitted(gen uint64, now time.Time, m *manifest.Manifest, u uploaded) {
+	s.reuse, s.baseM = &u.next, m
+	s.lastGen, s.lastSHA, s.force = gen, u.content, false
 	s.markSaved(gen, now)
 	s.base = resultOf(m, false)
 }

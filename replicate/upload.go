@@ -1,99 +1,236 @@
 package replicate
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
-	"sync/atomic"
-	"time"
+	"slices"
 
 	"github.com/pitr-dev/pitr/chunker"
-	"github.com/pitr-dev/pitr/store"
-	"golang.org/x/sync/errgroup"
+	"github.com/pitr-dev/pitr/manifest"
+	"github.com/pitr-dev/pitr/session"
 )
 
-// uploadStats counts what one upload pass wrote.
-type uploadStats struct {
-	chunks int
-	bytes  int64 // compressed bytes put
-	// modTimes holds, for every chunk of the pass, a time its object's
-	// ModTime is known to be at or after: the next save's known set.
-	modTimes map[chunker.ID]time.Time
+// maxExtraPacks is how many packs beyond the fewest that could hold a
+// save's chunks the save may reference before it rewrites the smallest
+// ones into its own pack. It bounds the requests of a restore.
+const maxExtraPacks = 8
+
+// based is what the saver may reuse of its base save (the newest
+// committed save, its own last one or the one it was primed with): where
+// each data chunk and tree node is, and the sizes of their packs.
+type based struct {
+	data, nodes map[chunker.ID]manifest.Loc
+	packs       map[manifest.PackID]int64
 }
 
-// uploadMissing makes sure every chunk of chunks is in the store and young
-// enough for gc to leave it alone while this save is in flight, with at
-// most parallel requests at once. A chunk is relied on without an upload
-// only if its ModTime is at or after fresh (the save's start minus half the
-// gc grace): a known chunk (of the last committed save) by the ModTime
-// recorded then, any other by the ModTime a Stat returns. A missing chunk,
-// or one older than fresh, is uploaded (again): a Put refreshes the
-// ModTime. now is the clock read just before each Put. Chunks repeated
-// within chunks are handled once. See package gc for why this is safe.
-func uploadMissing(ctx context.Context, st store.Store, chunks []chunker.Chunk, known map[chunker.ID]time.Time, fresh time.Time, now func() time.Time, parallel int) (uploadStats, error) {
-	todo := make([]chunker.Chunk, 0)
-	modTimes := make(map[chunker.ID]time.Time, len(chunks))
-	for _, c := range chunks {
-		if _, ok := modTimes[c.ID]; ok {
-			continue
-		}
-		if t, ok := known[c.ID]; ok && !t.Before(fresh) {
-			modTimes[c.ID] = t
-			continue
-		}
-		modTimes[c.ID] = time.Time{} // set below
-		todo = append(todo, c)
-	}
-	if len(todo) == 0 {
-		return uploadStats{modTimes: modTimes}, nil
-	}
-	var nChunks, nBytes atomic.Int64
-	got := make([]time.Time, len(todo)) // one writer per index
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(parallel, 1))
-	for i, c := range todo {
-		if ctx.Err() != nil {
-			break
-		}
-		g.Go(func() error {
-			n, t, err := putUnlessFresh(ctx, st, c, fresh, now)
-			if err == nil && n > 0 {
-				nChunks.Add(1)
-				nBytes.Add(n)
-			}
-			got[i] = t
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return uploadStats{}, err
-	}
-	for i, c := range todo {
-		modTimes[c.ID] = got[i]
-	}
-	return uploadStats{chunks: int(nChunks.Load()), bytes: nBytes.Load(), modTimes: modTimes}, nil
+// uploaded is what a save stored and references.
+type uploaded struct {
+	entries []manifest.Entry // data chunks in graph order, located
+	tree    manifest.TreeRef
+	packs   map[manifest.PackID]int64 // every pack the save references
+	next    based                     // the base of the next save
+	content string                    // manifest.ContentSHA256(entries)
+
+	packsPut, chunksPut int
+	bytesPut            int64
+	moved               int // chunks rewritten out of sparse packs
 }
 
-// putUnlessFresh uploads c unless the store has it with a ModTime at or
-// after fresh. It returns the bytes put and a time the object's ModTime is
-// at or after: the one Stat returned, or now() read before the Put.
-func putUnlessFresh(ctx context.Context, st store.Store, c chunker.Chunk, fresh time.Time, now func() time.Time) (int64, time.Time, error) {
-	key := chunker.ObjectKey(c.ID)
-	info, err := st.Stat(ctx, key)
+// records is a snapshot as the records a save cuts: the header, its nodes
+// in id order, the trailer. A node's key is its pointer (nodes are
+// immutable values; an edit makes a new one).
+type records struct{ g *session.Graph }
+
+type headerKey struct{ initialized bool }
+type trailerKey struct{ count int }
+
+func (r records) Len() int { return len(r.g.Nodes) + 2 }
+
+func (r records) Key(i int) any {
 	switch {
-	case err == nil && !info.ModTime.Before(fresh):
-		return 0, info.ModTime, nil
-	case err != nil && !errors.Is(err, store.ErrNotFound):
-		return 0, time.Time{}, fmt.Errorf("check chunk %s: %w", c.ID, err)
+	case i == 0:
+		return headerKey{r.g.Initialized}
+	case i == len(r.g.Nodes)+1:
+		return trailerKey{len(r.g.Nodes)}
 	}
-	// missing, or too old to rely on while gc may run: (re)upload
-	body, err := chunker.Compress(c.Data)
+	return r.g.Nodes[i-1]
+}
+
+func (r records) Bytes(i int) []byte {
+	switch {
+	case i == 0:
+		return session.EncodeHeader(r.g.Initialized)
+	case i == len(r.g.Nodes)+1:
+		return session.EncodeTrailer(len(r.g.Nodes))
+	}
+	return session.EncodeNode(r.g.Nodes[i-1])
+}
+
+// entryKey returns the key and start of chunk c: the first node record
+// starting in it, if any.
+func (r records) entryKey(c chunker.PlannedChunk) (string, int64) {
+	if c.Offset != 0 {
+		return "", 0 // a piece of a large record after its first
+	}
+	first := c.First
+	var start int64
+	if first == 0 { // the header, then maybe nodes
+		if c.Last == 0 {
+			return "", 0
+		}
+		start = int64(len(session.EncodeHeader(r.g.Initialized)))
+		first = 1
+	}
+	if first > len(r.g.Nodes) {
+		return "", 0 // the trailer
+	}
+	return r.g.Nodes[first-1].ID, start
+}
+
+// plan cuts a snapshot into chunks, reusing the planner's cache.
+func (s *Saver) plan(snap *session.Graph) (records, []chunker.PlannedChunk, []manifest.Entry) {
+	src := records{snap}
+	chunks := s.planner.Plan(src)
+	entries := make([]manifest.Entry, len(chunks))
+	for i, c := range chunks {
+		key, start := src.entryKey(c)
+		entries[i] = manifest.Entry{ID: c.ID, Size: int64(c.Size), Key: key, Start: start}
+	}
+	return src, chunks, entries
+}
+
+// upload stores what the save's chunks and tree need that the base does
+// not have, in new packs, and moves the live chunks of sparse packs along
+// (chooseRewrites). It makes no request but the pack PUTs.
+func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.PlannedChunk, entries []manifest.Entry, base based) (uploaded, error) {
+	rewrite := chooseRewrites(entries, base, s.cfg.PackSize)
+	pw := newPackWriter(ctx, s.cfg.Store, s.cfg.PackSize)
+	u := uploaded{entries: entries, next: based{data: map[chunker.ID]manifest.Loc{}, nodes: map[chunker.ID]manifest.Loc{}}}
+	for i, c := range chunks {
+		e := &entries[i]
+		if l, ok := u.next.data[c.ID]; ok {
+			e.Loc = l
+			continue
+		}
+		l, ok := base.data[c.ID]
+		if !ok || rewrite[l.Pack] {
+			var err error
+			if l, err = pw.add(c.ID, chunker.Data(src, c)); err != nil {
+				pw.abandon()
+				return u, fmt.Errorf("save session %s: %w", s.cfg.Session, err)
+			}
+			if ok {
+				u.moved++
+			}
+		}
+		e.Loc = l
+		u.next.data[c.ID] = l
+	}
+	u.content = manifest.ContentSHA256(entries)
+	tree, err := manifest.BuildTree(entries, func(id chunker.ID, raw []byte) (manifest.Loc, error) {
+		if l, ok := u.next.nodes[id]; ok {
+			return l, nil
+		}
+		l, ok := base.nodes[id]
+		if !ok || rewrite[l.Pack] {
+			var err error
+			if l, err = pw.add(id, raw); err != nil {
+				return l, err
+			}
+		}
+		u.next.nodes[id] = l
+		return l, nil
+	})
 	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("compress chunk %s: %w", c.ID, err)
+		pw.abandon()
+		return u, fmt.Errorf("save session %s: %w", s.cfg.Session, err)
 	}
-	at := now()
-	if err := st.Put(ctx, key, body); err != nil {
-		return 0, time.Time{}, fmt.Errorf("upload chunk %s: %w", c.ID, err)
+	u.tree = tree
+	written, err := pw.finish()
+	if err != nil {
+		return u, fmt.Errorf("save session %s: %w", s.cfg.Session, err)
 	}
-	return int64(len(body)), at, nil
+	u.packsPut, u.chunksPut, u.bytesPut = len(written), pw.chunks, pw.bytes
+	u.packs = map[manifest.PackID]int64{}
+	for _, m := range []map[chunker.ID]manifest.Loc{u.next.data, u.next.nodes} {
+		for _, l := range m {
+			size, ok := written[l.Pack]
+			if !ok {
+				size = base.packs[l.Pack]
+			}
+			u.packs[l.Pack] = size
+		}
+	}
+	u.next.packs = u.packs
+	return u, nil
+}
+
+// chooseRewrites picks the packs whose chunks this save moves into its own
+// pack instead of referencing them where they are:
+//
+//   - a pack whose bytes the save would use less than half of (its chunks
+//     and the base's tree nodes counted), so that the packs a save keeps
+//     alive are at least half live;
+//   - then, while the save would reference more than maxExtraPacks packs
+//     beyond the fewest its live bytes need, the pack with the fewest live
+//     bytes, so that a restore reads a bounded number of packs however
+//     long the history.
+//
+// Packs of unknown size are never rewritten for sparseness.
+func chooseRewrites(entries []manifest.Entry, base based, packSize int) map[manifest.PackID]bool {
+	live := map[manifest.PackID]int64{}
+	seen := map[chunker.ID]bool{}
+	var total int64
+	for _, e := range entries {
+		l, ok := base.data[e.ID]
+		if !ok || seen[e.ID] {
+			continue
+		}
+		seen[e.ID] = true
+		live[l.Pack] += l.Length
+		total += l.Length
+	}
+	for _, l := range base.nodes {
+		live[l.Pack] += l.Length
+		total += l.Length
+	}
+	rewrite := map[manifest.PackID]bool{}
+	var kept []manifest.PackID
+	for p, n := range live {
+		if size, ok := base.packs[p]; ok && 2*n < size {
+			rewrite[p] = true
+			continue
+		}
+		kept = append(kept, p)
+	}
+	if packSize <= 0 {
+		packSize = DefaultPackSize
+	}
+	budget := int((total+int64(packSize)-1)/int64(packSize)) + maxExtraPacks
+	slices.SortFunc(kept, func(a, b manifest.PackID) int {
+		return cmp.Or(cmp.Compare(live[a], live[b]), slices.Compare(a[:], b[:]))
+	})
+	for len(kept) > budget {
+		rewrite[kept[0]] = true
+		kept = kept[1:]
+	}
+	return rewrite
+}
+
+// SameContent reports whether graph g (whose encoding hashes to graphSHA)
+// is the content of save m: for a format 2 save by its chunk list, as a
+// save of g would cut it; for format 1 by the whole graph's hash.
+func SameContent(m *manifest.Manifest, g *session.Graph, graphSHA string) bool {
+	if m.Tree == nil {
+		return graphSHA == m.GraphSHA256
+	}
+	var p chunker.Planner
+	src := records{g}
+	chunks := p.Plan(src)
+	entries := make([]manifest.Entry, len(chunks))
+	for i, c := range chunks {
+		entries[i] = manifest.Entry{ID: c.ID, Size: int64(c.Size)}
+	}
+	return manifest.ContentSHA256(entries) == m.ContentSHA256
 }

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitr-dev/pitr/chunker"
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/datadir"
+	"github.com/pitr-dev/pitr/internal/damage"
 	"github.com/pitr-dev/pitr/journal"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
@@ -86,30 +87,25 @@ func TestChooseAndRestore(t *testing.T) {
 
 func TestRestoreChecksEveryChunk(t *testing.T) {
 	ctx := context.Background()
-	for _, damage := range []string{"replace", "delete", "garbage"} {
-		t.Run(damage, func(t *testing.T) {
+	for _, how := range []string{damage.Flip, damage.Delete, damage.Garbage} {
+		t.Run(how, func(t *testing.T) {
 			st, ms := saved(t)
-			entries, err := restore.Entries(ctx, st, ms[1])
+			entries, err := catalog.Entries(ctx, st, ms[1], nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			victim := entries[len(entries)/2].ID
-			key := chunker.ObjectKey(victim)
-			switch damage {
-			case "replace": // valid lz4 of other bytes
-				body, _ := chunker.Compress([]byte("other bytes"))
-				err = st.Put(ctx, key, body)
-			case "delete":
-				err = st.Delete(ctx, key)
-			case "garbage":
-				err = st.Put(ctx, key, []byte("not lz4 at all"))
-			}
+			e := entries[len(entries)/2]
+			victim := e.ID.String()
+			key, err := damage.Chunk(ctx, st, e, how)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if how == damage.Delete {
+				victim = key // every chunk of the pack is gone: the pack is named
 			}
 			dir := filepath.Join(t.TempDir(), "data")
 			_, err = restore.ToDir(ctx, st, ms[1], dir, false, "", nil)
-			if err == nil || !strings.Contains(err.Error(), victim.String()) || !strings.Contains(err.Error(), ms[1].ID) {
+			if err == nil || !strings.Contains(err.Error(), victim) || !strings.Contains(err.Error(), ms[1].ID) {
 				t.Fatalf("restore with a damaged chunk: %v (want chunk %s and save %s named)", err, victim, ms[1].ID)
 			}
 			if _, statErr := os.Stat(dir); !errors.Is(statErr, os.ErrNotExist) {

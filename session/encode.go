@@ -69,6 +69,22 @@ func EncodeRecords(g *Graph) (encoding []byte, records [][]byte) {
 	return buf, records
 }
 
+// EncodeHeader returns the header record of a graph: EncodeRecords'
+// first record.
+func EncodeHeader(initialized bool) []byte {
+	var flags byte
+	if initialized {
+		flags = 1
+	}
+	return appendFrame(nil, tagHeader, func(p []byte) []byte { return append(append(p, graphMagic...), FormatVersion, flags) })
+}
+
+// EncodeTrailer returns the trailer record of a graph of count nodes:
+// EncodeRecords' last record.
+func EncodeTrailer(count int) []byte {
+	return appendFrame(nil, tagTrailer, func(p []byte) []byte { return binary.AppendUvarint(p, uint64(count)) })
+}
+
 // Encode returns g's whole encoding.
 func Encode(g *Graph) []byte {
 	enc, _ := EncodeRecords(g)

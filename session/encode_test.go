@@ -172,3 +172,20 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestEncodeHeaderTrailerAreRecords(t *testing.T) {
+	for _, g := range []*Graph{sampleGraph(), {}, {Initialized: true}} {
+		_, recs := EncodeRecords(g)
+		if !bytes.Equal(EncodeHeader(g.Initialized), recs[0]) {
+			t.Errorf("EncodeHeader(%t) differs from the first record", g.Initialized)
+		}
+		if !bytes.Equal(EncodeTrailer(len(g.Nodes)), recs[len(recs)-1]) {
+			t.Errorf("EncodeTrailer(%d) differs from the last record", len(g.Nodes))
+		}
+		for i, n := range g.Nodes {
+			if !bytes.Equal(EncodeNode(n), recs[i+1]) {
+				t.Errorf("EncodeNode(%s) differs from its record", n.ID)
+			}
+		}
+	}
+}

@@ -1,13 +1,14 @@
 package verify
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/session"
@@ -31,24 +32,51 @@ func (c *checker) checkSubset(ctx context.Context, saves []*save, percent float6
 			read[i] = true
 		}
 	}
-	err := forEach(ctx, len(all), c.parallel, func(ctx context.Context, i int) error {
+	var toRead []manifest.Entry
+	var toStat []int
+	for i, e := range all {
 		if read[i] {
-			_, err := c.download(ctx, all[i])
-			return err
+			toRead = append(toRead, e)
+		} else {
+			toStat = append(toStat, i)
 		}
-		_, err := c.st.Stat(ctx, chunker.ObjectKey(all[i].ID))
+	}
+	if _, err := c.downloadAll(ctx, toRead); err != nil {
+		return fmt.Errorf("verify: check data chunks: %w", err)
+	}
+	// A pack holds many chunks: each object is Stat-ed once.
+	keys := map[string]verdict{}
+	var order []string
+	for _, i := range toStat {
+		k := all[i].Loc.Key(all[i].ID)
+		if _, ok := keys[k]; !ok {
+			keys[k] = verdict{}
+			order = append(order, k)
+		}
+	}
+	got := make([]verdict, len(order))
+	err := forEach(ctx, len(order), c.parallel, func(ctx context.Context, i int) error {
+		_, err := c.st.Stat(ctx, order[i])
 		v, stop := storeVerdict(ctx, err)
-		if stop != nil {
-			return stop
-		}
-		c.mu.Lock()
-		c.setVerdictLocked(all[i].ID, v)
-		c.mu.Unlock()
-		return nil
+		got[i] = v
+		return stop
 	})
 	if err != nil {
 		return fmt.Errorf("verify: check data chunks: %w", err)
 	}
+	for i, k := range order {
+		keys[k] = got[i]
+	}
+	c.mu.Lock()
+	for _, i := range toStat {
+		e := all[i]
+		v := keys[e.Loc.Key(e.ID)]
+		if v.kind != "" && e.Loc.InPack() {
+			v.what += " (in " + e.Loc.String() + ")"
+		}
+		c.setVerdictLocked(e.ID, v)
+	}
+	c.mu.Unlock()
 	c.report(saves)
 	return nil
 }
@@ -77,6 +105,62 @@ func (c *checker) download(ctx context.Context, e manifest.Entry) ([]byte, error
 	return raw, nil
 }
 
+// downloadAll downloads and checks the chunks es, recording their
+// verdicts, and returns the raw bytes of the good ones (nil for the bad):
+// format 1 chunks one object each, packed chunks by ranged reads of their
+// packs (package catalog).
+func (c *checker) downloadAll(ctx context.Context, es []manifest.Entry) ([][]byte, error) {
+	got := make([][]byte, len(es))
+	var own []int
+	var refs []catalog.Ref
+	var packed []int
+	for i, e := range es {
+		if e.Loc.InPack() {
+			refs = append(refs, catalog.Ref{ID: e.ID, Loc: e.Loc})
+			packed = append(packed, i)
+		} else {
+			own = append(own, i)
+		}
+	}
+	err := forEach(ctx, len(own), c.parallel, func(ctx context.Context, j int) error {
+		var err error
+		got[own[j]], err = c.download(ctx, es[own[j]])
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = catalog.ReadEach(ctx, c.st, refs, c.parallel, func(j int, raw []byte, err error) error {
+		e := es[packed[j]]
+		var v verdict
+		var ce *catalog.ChunkError
+		switch {
+		case errors.As(err, &ce):
+			v = verdictOf(ce)
+		case err != nil:
+			return err
+		case int64(len(raw)) != e.Size:
+			v = verdict{Size, fmt.Sprintf("%s: %d bytes, the chunk tree says %d (in %s)", Size, len(raw), e.Size, e.Loc)}
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if _, again := c.verdicts[e.ID]; !again {
+			c.rep.Read++
+		}
+		c.rep.Downloads++
+		c.rep.BytesRead += e.Loc.Length
+		c.setVerdictLocked(e.ID, v)
+		if v.kind == "" {
+			got[packed[j]] = bytes.Clone(raw)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return got, nil
+}
+
 // readAll downloads and checks every data chunk and decodes every save,
 // oldest first, keeping the previous save's chunks in memory.
 func (c *checker) readAll(ctx context.Context, saves []*save) error {
@@ -103,12 +187,7 @@ func (c *checker) readAll(ctx context.Context, saves []*save) error {
 			queued[e.ID] = true
 			need = append(need, e)
 		}
-		got := make([][]byte, len(need))
-		err := forEach(ctx, len(need), c.parallel, func(ctx context.Context, i int) error {
-			var err error
-			got[i], err = c.download(ctx, need[i])
-			return err
-		})
+		got, err := c.downloadAll(ctx, need)
 		if err != nil {
 			return fmt.Errorf("verify: read data of save %s: %w", s.id, err)
 		}
@@ -145,8 +224,12 @@ func (c *checker) decode(s *save, data map[chunker.ID][]byte) {
 	for _, e := range s.entries {
 		graph = append(graph, data[e.ID]...)
 	}
-	sum := sha256.Sum256(graph)
-	if got := hex.EncodeToString(sum[:]); got != s.m.GraphSHA256 {
+	if s.m.Tree != nil {
+		if got := manifest.ContentSHA256(s.entries); got != s.m.ContentSHA256 {
+			bad("its chunk list hashes to %s, the manifest says %s", got, s.m.ContentSHA256)
+			return
+		}
+	} else if got := chunker.Sum(graph).String(); got != s.m.GraphSHA256 {
 		bad("graph hash %s, the manifest says %s", got, s.m.GraphSHA256)
 		return
 	}

@@ -31,6 +31,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/store"
@@ -230,10 +231,13 @@ func manifestProblem(id string, err error) Problem {
 // checkLists reads every distinct list chunk once and sets the entries of
 // every save whose lists are whole.
 func checkLists(ctx context.Context, st store.Store, saves []*save, parallel int, rep *Report) error {
+	if err := checkTrees(ctx, st, saves, rep); err != nil {
+		return err
+	}
 	var ids []chunker.ID
 	seen := map[chunker.ID]bool{}
 	for _, s := range saves {
-		if s.m == nil {
+		if s.m == nil || s.m.Tree != nil {
 			continue
 		}
 		for _, c := range s.m.ChunkList.Chunks {
@@ -243,7 +247,7 @@ func checkLists(ctx context.Context, st store.Store, saves []*save, parallel int
 			}
 		}
 	}
-	rep.ListChunks = len(ids)
+	rep.ListChunks += len(ids)
 	lists := make([][]manifest.Entry, len(ids))
 	verdicts := make([]verdict, len(ids))
 	err := forEach(ctx, len(ids), parallel, func(ctx context.Context, i int) error {
@@ -268,7 +272,7 @@ func checkLists(ctx context.Context, st store.Store, saves []*save, parallel int
 		index[id] = i
 	}
 	for _, s := range saves {
-		if s.m == nil {
+		if s.m == nil || s.m.Tree != nil {
 			continue
 		}
 		whole := true
@@ -297,6 +301,51 @@ func checkLists(ctx context.Context, st store.Store, saves []*save, parallel int
 		s.entries = entries
 	}
 	return nil
+}
+
+// checkTrees reads the chunk tree of every format 2 save (each distinct
+// node once) and sets the entries of every save whose tree is whole.
+func checkTrees(ctx context.Context, st store.Store, saves []*save, rep *Report) error {
+	cache := catalog.NodeCache{}
+	for _, s := range saves {
+		if s.m == nil || s.m.Tree == nil {
+			continue
+		}
+		entries, err := cache.Entries(ctx, st, s.m, nil)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("verify: read chunk trees: %w", ctx.Err())
+			}
+			p := Problem{SaveID: s.id, Kind: BadList, What: string(BadList) + ": " + err.Error()}
+			var ce *catalog.ChunkError
+			if errors.As(err, &ce) {
+				v := verdictOf(ce)
+				p = Problem{SaveID: s.id, ChunkID: ce.Ref.ID.String(), Kind: v.kind,
+					What: v.what + " (a node of the save's chunk tree: the data chunks under it cannot be checked)"}
+			}
+			s.probs = append(s.probs, p)
+			continue
+		}
+		s.entries = entries
+	}
+	rep.ListChunks += len(cache)
+	return nil
+}
+
+// verdictOf classifies a chunk the catalog could not read, naming its pack.
+func verdictOf(ce *catalog.ChunkError) verdict {
+	where := ""
+	if ce.Ref.Loc.InPack() {
+		where = " (in " + ce.Ref.Loc.String() + ")"
+	}
+	msg := ce.Err.Error()
+	switch {
+	case errors.Is(ce.Err, catalog.ErrMissing):
+		return verdict{Missing, string(Missing) + where}
+	case errors.Is(ce.Err, chunker.ErrCorrupt), errors.Is(ce.Err, manifest.ErrBadList):
+		return verdict{Corrupt, string(Corrupt) + where + ": " + strings.TrimPrefix(msg, "chunk "+ce.Ref.ID.String()+": ")}
+	}
+	return verdict{Unreadable, string(Unreadable) + where + ": " + msg}
 }
 
 // fetch downloads chunk id and checks it. A problem with the chunk is in

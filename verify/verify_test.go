@@ -10,14 +10,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
+	"github.com/pitr-dev/pitr/internal/damage"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
-	"github.com/pitr-dev/pitr/restore"
 	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store"
 	"github.com/pitr-dev/pitr/store/file"
@@ -60,7 +60,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatalf("saves: %d %v", len(f.saves), err)
 	}
 	for _, m := range f.saves {
-		es, err := restore.Entries(ctx, st, m)
+		es, err := catalog.Entries(ctx, st, m, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,6 +99,20 @@ func (f *fixture) inSaves(t *testing.T, want ...int) chunker.ID {
 	}
 	t.Fatalf("no chunk in exactly saves %v", want)
 	return chunker.ID{}
+}
+
+// entry returns the entry of data chunk id.
+func (f *fixture) entry(t *testing.T, id chunker.ID) manifest.Entry {
+	t.Helper()
+	for _, es := range f.entries {
+		for _, e := range es {
+			if e.ID == id {
+				return e
+			}
+		}
+	}
+	t.Fatalf("no chunk %s", id)
+	return manifest.Entry{}
 }
 
 func (f *fixture) ids(idx ...int) []string {
@@ -152,52 +166,42 @@ func TestCleanStorePasses(t *testing.T) {
 	}
 }
 
-func TestMissingChunkNamedForEverySaveUsingIt(t *testing.T) {
+// A missing pack is found without reading data: the saves whose chunk
+// tree is in it are named, with the node and the pack.
+func TestMissingPackNamedForTheSavesUsingIt(t *testing.T) {
 	f := newFixture(t)
-	shared := f.inSaves(t, 0, 1, 2)
-	first := f.inSaves(t, 0)
 	ctx := context.Background()
-	for _, id := range []chunker.ID{shared, first} {
-		if err := f.st.Delete(ctx, chunker.ObjectKey(id)); err != nil {
-			t.Fatal(err)
-		}
+	last := f.saves[2]
+	key := manifest.PackKey(last.Tree.RootLoc.Pack)
+	if err := f.st.Delete(ctx, key); err != nil {
+		t.Fatal(err)
 	}
 	for _, readData := range []bool{false, true} {
 		rep := run(t, f.st, verify.Options{ReadData: readData})
-		var sharedProbs, firstProbs verify.Report
-		for _, p := range rep.Problems {
-			if p.ChunkID == shared.String() {
-				sharedProbs.Problems = append(sharedProbs.Problems, p)
-			} else {
-				firstProbs.Problems = append(firstProbs.Problems, p)
-			}
+		if len(rep.Problems) != 1 {
+			t.Fatalf("problems %v, want one for save %s", rep.Problems, last.ID)
 		}
-		assertProblems(t, sharedProbs, f.ids(0, 1, 2), shared, verify.Missing, "missing")
-		assertProblems(t, firstProbs, f.ids(0), first, verify.Missing, "missing")
-		if readData && rep.Decoded != 0 {
-			t.Errorf("decoded %d saves with a missing chunk", rep.Decoded)
+		p := rep.Problems[0]
+		if p.SaveID != last.ID || p.Kind != verify.Missing || p.ChunkID != last.Tree.Root.String() ||
+			!strings.Contains(p.What, last.Tree.RootLoc.Pack.String()) || !strings.Contains(p.What, "chunk tree") {
+			t.Errorf("problem %s (kind %q)", p, p.Kind)
+		}
+		if readData && rep.Decoded != 2 {
+			t.Errorf("decoded %d saves, want the 2 whole ones", rep.Decoded)
 		}
 	}
 }
 
 func TestOverwrittenChunkFoundOnlyByReadingData(t *testing.T) {
-	for _, tc := range []struct {
-		name, what string
-		body       func(t *testing.T) []byte
-	}{
-		{"other valid lz4", "hash mismatch", func(t *testing.T) []byte {
-			b, err := chunker.Compress([]byte("other bytes"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return b
-		}},
-		{"not lz4", "lz4", func(*testing.T) []byte { return []byte("garbage, not an lz4 frame") }},
+	for _, tc := range []struct{ name, what string }{
+		{damage.Flip, ""},
+		{damage.Garbage, "lz4"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
 			id := f.inSaves(t, 1, 2)
-			if err := f.st.Put(context.Background(), chunker.ObjectKey(id), tc.body(t)); err != nil {
+			e := f.entry(t, id)
+			if _, err := damage.Chunk(context.Background(), f.st, e, tc.name); err != nil {
 				t.Fatal(err)
 			}
 			if rep := run(t, f.st, verify.Options{}); !rep.OK() {
@@ -205,6 +209,11 @@ func TestOverwrittenChunkFoundOnlyByReadingData(t *testing.T) {
 			}
 			rep := run(t, f.st, verify.Options{ReadData: true})
 			assertProblems(t, rep, f.ids(1, 2), id, verify.Corrupt, tc.what)
+			for _, p := range rep.Problems {
+				if !strings.Contains(p.What, e.Loc.Pack.String()) {
+					t.Errorf("problem %s does not name the pack %s", p, e.Loc.Pack)
+				}
+			}
 			if rep.Decoded != 1 {
 				t.Errorf("decoded %d saves, want 1 (the first)", rep.Decoded)
 			}
@@ -222,13 +231,13 @@ func TestBadManifestAndListAreProblems(t *testing.T) {
 	if err := f.st.Put(ctx, key, []byte("{not json")); err != nil {
 		t.Fatal(err)
 	}
-	list := f.saves[2].ChunkList.Chunks[0].ID
-	if err := f.st.Delete(ctx, chunker.ObjectKey(list)); err != nil {
+	root := f.saves[2].Tree.Root
+	if _, err := damage.Chunk(ctx, f.st, manifest.Entry{ID: root, Loc: f.saves[2].Tree.RootLoc}, damage.Garbage); err != nil {
 		t.Fatal(err)
 	}
 	// save 1 claims another graph: found only when its graph is checked
 	m := *f.saves[1]
-	m.GraphSHA256 = strings.Repeat("ab", 32)
+	m.ContentSHA256 = strings.Repeat("ab", 32)
 	if err := manifest.Put(ctx, f.st, &m); err != nil {
 		t.Fatal(err)
 	}
@@ -245,8 +254,8 @@ func TestBadManifestAndListAreProblems(t *testing.T) {
 		what        string
 	}{
 		{f.saves[0].ID, "", verify.Manifest, "manifest unreadable"},
-		{f.saves[1].ID, "", verify.Graph, "graph hash"},
-		{f.saves[2].ID, list.String(), verify.Missing, "chunk list"},
+		{f.saves[1].ID, "", verify.Graph, "hashes to"},
+		{f.saves[2].ID, root.String(), verify.Corrupt, "chunk tree"},
 	}
 	for _, w := range want {
 		if !slices.ContainsFunc(rep.Problems, func(p verify.Problem) bool {
@@ -263,13 +272,13 @@ func TestBadManifestAndListAreProblems(t *testing.T) {
 func TestSaveOption(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	if err := f.st.Delete(ctx, chunker.ObjectKey(f.inSaves(t, 1, 2))); err != nil {
+	if _, err := damage.Chunk(ctx, f.st, f.entry(t, f.inSaves(t, 1, 2)), damage.Garbage); err != nil {
 		t.Fatal(err)
 	}
 	if rep := run(t, f.st, verify.Options{SaveID: f.saves[0].ID, ReadData: true}); !rep.OK() || rep.Saves != 1 || rep.Decoded != 1 {
 		t.Fatalf("--save of a good save: %+v", rep)
 	}
-	if rep := run(t, f.st, verify.Options{SaveID: f.saves[1].ID}); rep.OK() || rep.Saves != 1 {
+	if rep := run(t, f.st, verify.Options{SaveID: f.saves[1].ID, ReadData: true}); rep.OK() || rep.Saves != 1 {
 		t.Fatalf("--save of a damaged save: %+v", rep)
 	}
 	other := manifest.NewID(time.Now())
@@ -281,74 +290,55 @@ func TestSaveOption(t *testing.T) {
 	}
 }
 
-// recorder records the keys of chunks downloaded.
-type recorder struct {
-	store.Store
-	mu   sync.Mutex
-	gets []string
-}
-
-func (r *recorder) Get(ctx context.Context, key string) ([]byte, error) {
-	r.mu.Lock()
-	r.gets = append(r.gets, key)
-	r.mu.Unlock()
-	return r.Store.Get(ctx, key)
-}
-
-// dataGets returns the data chunk keys downloaded (not list chunks), sorted.
-func (r *recorder) dataGets(lists map[string]bool) []string {
-	var out []string
-	for _, k := range r.gets {
-		if strings.HasPrefix(k, "chunks/") && !lists[k] {
-			out = append(out, k)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 func TestSubset(t *testing.T) {
 	f := newFixture(t)
-	lists := map[string]bool{}
-	for _, m := range f.saves {
-		for _, c := range m.ChunkList.Chunks {
-			lists[chunker.ObjectKey(c.ID)] = true
+	ctx := context.Background()
+	rep := run(t, f.st, verify.Options{SubsetPercent: 0, Seed: 1})
+	if !rep.OK() || rep.Read != 0 || rep.Subset {
+		t.Fatalf("0%%: %+v", rep)
+	}
+	rep = run(t, f.st, verify.Options{SubsetPercent: 100, Seed: 1})
+	if !rep.OK() || rep.Read != rep.DataChunks || rep.Decoded != 0 {
+		t.Fatalf("100%%: %+v", rep)
+	}
+	// Every data chunk damaged: the chunks a subset reads are exactly the
+	// ones it reports, and a seed always chooses the same ones.
+	done := map[chunker.ID]bool{}
+	for _, es := range f.entries {
+		for _, e := range es {
+			if done[e.ID] {
+				continue // flipped twice, a byte comes back
+			}
+			done[e.ID] = true
+			if _, err := damage.Chunk(ctx, f.st, e, damage.Flip); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	sample := func(percent float64, seed int64) (verify.Report, []string) {
-		r := &recorder{Store: f.st}
-		rep := run(t, r, verify.Options{SubsetPercent: percent, Seed: seed})
-		return rep, r.dataGets(lists)
+	f.entries = nil
+	found := func(seed int64) []string {
+		rep := run(t, f.st, verify.Options{SubsetPercent: 25, Seed: seed})
+		want := (rep.DataChunks*25 + 99) / 100
+		if rep.Read != want || !rep.Subset || rep.Seed != seed {
+			t.Fatalf("25%% of %d chunks: read %d, want %d", rep.DataChunks, rep.Read, want)
+		}
+		var ids []string
+		for _, p := range rep.Problems {
+			if p.Kind != verify.Corrupt {
+				t.Fatalf("problem %s", p)
+			}
+			if !slices.Contains(ids, p.ChunkID) {
+				ids = append(ids, p.ChunkID)
+			}
+		}
+		slices.Sort(ids)
+		if len(ids) != want {
+			t.Fatalf("25%%: %d corrupt chunks reported, %d read", len(ids), want)
+		}
+		return ids
 	}
-	rep, got := sample(0, 1)
-	if !rep.OK() || rep.Read != 0 || len(got) != 0 || rep.Subset {
-		t.Fatalf("0%%: read %d chunks %v", rep.Read, got)
-	}
-	rep, got = sample(100, 1)
-	if !rep.OK() || rep.Read != rep.DataChunks || len(got) != rep.DataChunks || rep.Decoded != 0 {
-		t.Fatalf("100%%: %+v, %d downloads", rep, len(got))
-	}
-	rep, a := sample(25, 42)
-	_, b := sample(25, 42)
-	want := (rep.DataChunks*25 + 99) / 100
-	if rep.Read != want || len(a) != want || !rep.Subset || rep.Seed != 42 {
-		t.Fatalf("25%% of %d chunks: read %d, downloaded %d, want %d", rep.DataChunks, rep.Read, len(a), want)
-	}
-	if !slices.Equal(a, b) {
+	if a, b := found(42), found(42); !slices.Equal(a, b) {
 		t.Fatalf("same seed, different chunks:\n%v\n%v", a, b)
-	}
-	// a corrupt chunk in the subset is found; a missing one outside it too
-	corrupt, err := chunker.ParseID(strings.TrimPrefix(a[0], "chunks/"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.st.Put(context.Background(), a[0], []byte("garbage")); err != nil {
-		t.Fatal(err)
-	}
-	if rep, _ := sample(25, 42); !slices.ContainsFunc(rep.Problems, func(p verify.Problem) bool {
-		return p.ChunkID == corrupt.String() && p.Kind == verify.Corrupt
-	}) {
-		t.Fatalf("corrupt chunk of the subset not found: %v", rep.Problems)
 	}
 }
 

@@ -52,12 +52,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/internal/graphgen"
 	"github.com/pitr-dev/pitr/internal/miniotest"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
-	"github.com/pitr-dev/pitr/restore"
 	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store/counting"
 )
@@ -419,7 +419,7 @@ func describeSave(ctx context.Context, env *benchEnv, s *histSave) error {
 	if err != nil {
 		return err
 	}
-	entries, err := restore.Entries(ctx, env.st, m)
+	entries, err := catalog.Entries(ctx, env.st, m, nil)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/restore"
@@ -109,7 +110,7 @@ func (e *benchEnv) restoreObjects(ctx context.Context) ([]string, restoreResult,
 	if err != nil {
 		return nil, rr, err
 	}
-	entries, err := restore.Entries(ctx, e.st, m)
+	entries, err := catalog.Entries(ctx, e.st, m, nil)
 	if err != nil {
 		return nil, rr, err
 	}

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/manifest"
-	"github.com/pitr-dev/pitr/restore"
 )
 
 func verifyCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {
@@ -40,11 +40,11 @@ func TestVerifyCommandNamesEveryProblem(t *testing.T) {
 	url, st, saves := chunkStore(t)
 	ctx := context.Background()
 	// the lamp chunk is in both saves: overwrite it with another valid chunk body
-	entries, err := restore.Entries(ctx, st, saves[0])
+	entries, err := catalog.Entries(ctx, st, saves[0], nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := restore.Entries(ctx, st, saves[1])
+	second, err := catalog.Entries(ctx, st, saves[1], nil)
 	if err != nil {
 		t.Fatal(err)
 	}
