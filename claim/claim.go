@@ -40,6 +40,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
 	"github.com/pitr-dev/pitr/store"
 )
@@ -187,10 +188,24 @@ func (c *Claim) Fence(ctx context.Context) (uint64, error) {
 func (c *Claim) Commit(ctx context.Context, id string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	prev := c.rec.LastSave
-	c.rec.LastSave = id
+	prev, pinned := c.rec.LastSave, c.rec.Pinned
+	c.rec.LastSave, c.rec.Pinned = id, nil // the save's manifest now names what was pinned
 	if err := c.renewLocked(ctx); err != nil {
-		c.rec.LastSave = prev
+		c.rec.LastSave, c.rec.Pinned = prev, pinned
+		return err
+	}
+	return nil
+}
+
+// Pin records packs in the claim, with a conditional write, for gc to
+// keep (Record.Pinned) until the next Commit. It is replicate.Config.Pin.
+func (c *Claim) Pin(ctx context.Context, packs []manifest.PackID) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	prev := c.rec.Pinned
+	c.rec.Pinned = packs
+	if err := c.renewLocked(ctx); err != nil {
+		c.rec.Pinned = prev
 		return err
 	}
 	return nil

@@ -82,6 +82,11 @@ type Record struct {
 	// only once a conditional write of the claim names it, so a fenced
 	// writer can never commit one (manifest.Commits).
 	LastSave string `json:"last_save,omitempty"`
+	// Pinned are packs a save in flight references that neither its own
+	// base save nor the saves it uploads hold: a rollback to an older save,
+	// or a new session reusing another's chunks. gc keeps them (package
+	// gc) until the commit that names them clears the list.
+	Pinned []manifest.PackID `json:"pinned,omitempty"`
 	// Nonce is random per write, so every write changes the content (and
 	// with it an S3 ETag, an MD5 of the content) and a writer can tell its
 	// own write when it lost the answer.
@@ -175,4 +180,22 @@ func Live(ctx context.Context, st store.Store, session string, now time.Time) (*
 		return nil, nil
 	}
 	return r, nil
+}
+
+// Pinned returns the packs the claim of session pins (none when the
+// session has no claim). A claim that does not decode is an error: gc must
+// not guess.
+func Pinned(ctx context.Context, st store.Store, session string) ([]manifest.PackID, error) {
+	b, err := st.Get(ctx, Key(session))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read writer claim of session %s: %w", session, err)
+	}
+	r, err := decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("read writer claim of session %s: %w", session, err)
+	}
+	return r.Pinned, nil
 }

@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"maps"
-	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -18,7 +15,12 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
-	"github.com/pierrec/lz4/v4"
+
+	"github.com/pitr-dev/pitr/catalog"
+	"github.com/pitr-dev/pitr/chunker"
+	"github.com/pitr-dev/pitr/internal/damage"
+	"github.com/pitr-dev/pitr/manifest"
+	pminio "github.com/pitr-dev/pitr/store/minio"
 )
 
 // TestHistoryPruneGC makes six saves, each replacing a 256 KiB node so that
@@ -117,8 +119,8 @@ func TestHistoryPruneGC(t *testing.T) {
 	}
 }
 
-// TestVerifyCorruptChunk overwrites one chunk of a save with a valid lz4
-// frame of other bytes: `verify --read-data` fails naming the chunk and the
+// TestVerifyCorruptChunk damages one chunk of a save where it lies in its
+// pack: `verify --read-data` fails naming the chunk and the
 // save, plain `verify` passes, and a restore of that save fails naming the
 // chunk without touching an existing data dir or leaving a new one behind.
 func TestVerifyCorruptChunk(t *testing.T) {
@@ -128,7 +130,6 @@ func TestVerifyCorruptChunk(t *testing.T) {
 	s.initSession(t)
 	s.put(t, "a", nodeIn{Type: "object", Data: []byte("a1")})
 	a := s.saveNow(t)
-	chunksA := chunkObjects(listObjects(t, st))
 	s.put(t, "big", nodeIn{Type: "mesh", Deps: []string{"a"}, Data: randBytes(1<<20, 42)})
 	b := s.saveNow(t)
 	s.stop(t)
@@ -140,24 +141,38 @@ func TestVerifyCorruptChunk(t *testing.T) {
 		t.Fatalf("restore of save A wrote save %s", sj.SaveID)
 	}
 
-	// The victim: the largest chunk save B added (a data chunk of "big").
-	victim, size := "", int64(-1)
-	for k, sz := range chunkObjects(listObjects(t, st)) {
-		if _, old := chunksA[k]; !old && sz > size {
-			victim, size = k, sz
+	// The victim: the largest chunk save B added (a data chunk of "big"),
+	// damaged where it lies in its pack.
+	pst := pitrStore(t, st)
+	entriesOf := func(id string) []manifest.Entry {
+		m, err := manifest.Load(t.Context(), pst, "default", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		es, err := catalog.Entries(t.Context(), pst, m, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return es
+	}
+	inA := map[chunker.ID]bool{}
+	for _, e := range entriesOf(a.ID) {
+		inA[e.ID] = true
+	}
+	var victim manifest.Entry
+	for _, e := range entriesOf(b.ID) {
+		if !inA[e.ID] && e.Size > victim.Size {
+			victim = e
 		}
 	}
-	if victim == "" {
+	if victim.Size == 0 {
 		t.Fatalf("save B added no chunks")
 	}
-	id := path.Base(victim)
-	raw := getChunk(t, st, victim)
-	other := randBytes(len(raw), 4242)
-	if bytes.Equal(raw, other) {
-		t.Fatal("replacement equals the chunk")
+	id := victim.ID.String()
+	if _, err := damage.Chunk(t.Context(), pst, victim, damage.Flip); err != nil {
+		t.Fatal(err)
 	}
-	putChunk(t, st, victim, other)
-	t.Logf("overwrote chunk %s (%d bytes uncompressed) with other bytes of the same length", id, len(raw))
+	t.Logf("damaged chunk %s (%d bytes uncompressed) in %s", id, victim.Size, victim.Loc)
 
 	r := st.pitr(t, "verify", "--read-data")
 	out := r.stdout + r.stderr
@@ -403,41 +418,6 @@ func diffObjects(a, b map[string]string) string {
 	return strings.Join(d, " ")
 }
 
-// getChunk downloads and decompresses the chunk object rel.
-func getChunk(t testing.TB, st *store, rel string) []byte {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	o, err := minioClient(t, st).GetObject(ctx, st.bucket, objectKey(st, rel), minio.GetObjectOptions{})
-	if err != nil {
-		t.Fatalf("get %s: %v", rel, err)
-	}
-	defer o.Close()
-	raw, err := io.ReadAll(lz4.NewReader(o))
-	if err != nil {
-		t.Fatalf("chunk %s: lz4: %v", rel, err)
-	}
-	return raw
-}
-
-// putChunk overwrites the object rel with a valid lz4 frame of raw.
-func putChunk(t testing.TB, st *store, rel string, raw []byte) {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := lz4.NewWriter(&buf)
-	if _, err := zw.Write(raw); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := minioClient(t, st).PutObject(ctx, st.bucket, objectKey(st, rel), bytes.NewReader(buf.Bytes()), int64(buf.Len()), minio.PutObjectOptions{}); err != nil {
-		t.Fatalf("put %s: %v", rel, err)
-	}
-}
-
 // lineWith is the first line of out containing s, or "".
 func lineWith(out, s string) string {
 	for line := range strings.Lines(out) {
@@ -469,4 +449,16 @@ func requireEntries(t testing.TB, dir string, allowed ...string) {
 		}
 		t.Errorf("%s holds %s after a failed restore; want only %q", dir, rel, allowed)
 	}
+}
+
+// pitrStore opens st as pitr's own minio store, for tests that look inside
+// saves (chunk trees, packs) to damage them.
+func pitrStore(t testing.TB, st *store) *pminio.Store {
+	t.Helper()
+	ps, err := pminio.New(t.Context(), pminio.Config{Endpoint: st.minio.Addr, Bucket: st.bucket, Prefix: st.prefix,
+		AccessKey: st.minio.AccessKey, SecretKey: st.minio.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
 }

@@ -2,11 +2,7 @@ package e2e
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"io"
-	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,7 +11,6 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
-	"github.com/pierrec/lz4/v4"
 
 	"github.com/pitr-dev/pitr/internal/miniotest"
 )
@@ -65,8 +60,9 @@ func TestEmptyDataDirS3Store(t *testing.T) {
 	}
 }
 
-// TestStoreLayout checks the objects in the bucket under a prefix: chunks
-// named by the SHA-256 of their uncompressed bytes, lz4-compressed, and the
+// TestStoreLayout checks the objects in the bucket under a prefix: packs of
+// chunks under chunks/p/, every chunk lz4-compressed bytes that hash to its
+// name (pitr verify --read-data checks each against its id), and the
 // session's manifests under sessions/<session>/; and that a second session
 // in the store reuses the first one's chunks.
 func TestStoreLayout(t *testing.T) {
@@ -97,8 +93,9 @@ func TestStoreLayout(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	hex64 := regexp.MustCompile(`^[0-9a-f]{64}$`)
-	var chunks []minio.ObjectInfo
+	hex64 := regexp.MustCompile(`^chunks/[0-9a-f]{64}$`)
+	hex32 := regexp.MustCompile(`^chunks/p/[0-9a-f]{32}$`)
+	packs := 0
 	sessions := map[string]int{}
 	for obj := range mc.ListObjects(ctx, st.bucket, minio.ListObjectsOptions{Recursive: true}) {
 		if obj.Err != nil {
@@ -110,40 +107,23 @@ func TestStoreLayout(t *testing.T) {
 			continue
 		}
 		switch {
-		case strings.HasPrefix(rel, "chunks/"):
-			if !hex64.MatchString(path.Base(rel)) {
-				t.Errorf("chunk object %q is not named by a 64-hex SHA-256", obj.Key)
-				continue
-			}
-			chunks = append(chunks, obj)
+		case hex32.MatchString(rel):
+			packs++
+		case strings.HasPrefix(rel, "chunks/") && !hex64.MatchString(rel):
+			t.Errorf("object %q under chunks/ is neither a pack nor a chunk named by its SHA-256", obj.Key)
 		case strings.HasPrefix(rel, "sessions/"):
 			name, _, _ := strings.Cut(strings.TrimPrefix(rel, "sessions/"), "/")
 			sessions[name]++
 		}
 	}
-	if len(chunks) < 2 {
-		t.Errorf("%d chunk objects under team/x/chunks/, want several", len(chunks))
+	if packs < 2 {
+		t.Errorf("%d packs under team/x/chunks/p/, want one per save that uploaded chunks", packs)
 	}
 	if sessions["alpha"] < 2 || sessions["beta"] < 1 || len(sessions) != 2 {
 		t.Errorf("objects under team/x/sessions/: %v, want at least 2 for alpha (2 saves) and 1 for beta", sessions)
 	}
-	// Every chunk is an lz4 frame of bytes that hash to its name; check the
-	// biggest few.
-	slices.SortFunc(chunks, func(a, b minio.ObjectInfo) int { return int(b.Size - a.Size) })
-	for _, obj := range chunks[:min(3, len(chunks))] {
-		o, err := mc.GetObject(ctx, st.bucket, obj.Key, minio.GetObjectOptions{})
-		if err != nil {
-			t.Fatalf("get %s: %v", obj.Key, err)
-		}
-		raw, err := io.ReadAll(lz4.NewReader(o))
-		o.Close()
-		if err != nil {
-			t.Errorf("chunk %s is not lz4-compressed: %v", obj.Key, err)
-			continue
-		}
-		if sum := sha256.Sum256(raw); hex.EncodeToString(sum[:]) != path.Base(obj.Key) {
-			t.Errorf("chunk %s: its %d uncompressed bytes hash to %x", obj.Key, len(raw), sum)
-		}
+	for _, name := range []string{"alpha", "beta"} {
+		st.mustPitr(t, "verify", "--read-data", "--session", name)
 	}
 }
 

@@ -17,7 +17,10 @@
 //     manifest (listed, then gone) or list chunk cannot be read or decoded,
 //     the run aborts before deleting anything: a reference gc cannot read
 //     must never free data.
-//  3. Sweep: list chunks/. A pack or chunk object is a candidate when it is
+//  3. Pins: list the sessions again and read each writer claim: the packs
+//     a claim pins (claim.Record.Pinned) are marked too. A claim that
+//     cannot be read aborts the run.
+//  4. Sweep: list chunks/. A pack or chunk object is a candidate when it is
 //     not marked and its ModTime is strictly before the cutoff. Each
 //     candidate is Stat-ed again right before its Delete and kept if it has
 //     been rewritten since the listing. Other objects under chunks/ are
@@ -31,10 +34,13 @@
 //	(a) gc deletes an object only if no manifest it read references it and
 //	    its ModTime is before T0 − G, T0 read before the mark.
 //	(b) a saver, whose save starts at S, references only packs it uploads
-//	    during the save, and packs its base save B references, where B is
-//	    the session's newest committed save: its own last save, or the save
-//	    it was primed with while that is the newest (after a rollback to an
-//	    older save it references nothing old and uploads every chunk).
+//	    during the save, packs its base save B references, where B is the
+//	    session's newest committed save (its own last save, or the save it
+//	    was primed with while that is the newest), and foreign packs: those
+//	    of another save F (the older save of a rollback, or another
+//	    session's newest save for a session's first save). It references a
+//	    foreign pack only if, before writing its manifest, it pinned the
+//	    pack in its writer claim and then found F's manifest still there.
 //	(c) a save that is not committed within G/4 of S fails (its context
 //	    deadline) and is retried as a new save with a new S.
 //	(d) retention never deletes a session's newest committed save, and only
@@ -48,11 +54,21 @@
 //
 //   - X was uploaded by the save, at some p ≥ S. T0 < c ≤ S + G/4 by (c),
 //     so T0 − G < S − 3G/4 < p ≤ X's ModTime: X is too young for the run.
+//
 //   - X is a pack of B. By (d), B stays the newest committed save from
 //     before S until M commits, so it is not deleted before c, and the
 //     run's listing (before c) lists B. Then either the run reads B and
 //     marks X, or B vanished between the listing and the read, and the run
 //     aborts.
+//
+//   - X is a foreign pack of save F, pinned at time p, F found at f > p.
+//     If the run read the session's claim after p, X is pinned: marked.
+//     Otherwise the run's listing of F's session came before its claim
+//     read, before p < f; F existed at f and manifests are never written
+//     again once deleted, so F existed at that listing: the run read F and
+//     marked X, or aborted. (The claims are read after the manifests, from
+//     a second listing of the sessions, so that a session that appeared
+//     meanwhile is covered by the same argument.)
 //
 // A run that did see M marks X. So X survives every run. The G/4 between
 // S − 3G/4 and T0 − G absorbs clock skew between saver, gc and store

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pitr-dev/pitr/chunker"
+	"github.com/pitr-dev/pitr/claim"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/store"
 )
@@ -61,6 +62,9 @@ type Report struct {
 	Referenced int // distinct chunk objects (list and data) format 1 saves reference
 	// ReferencedPacks counts the distinct packs format 2 saves reference.
 	ReferencedPacks int
+	// Pinned counts packs no save references yet that a writer claim pins
+	// for a save in flight.
+	Pinned int
 
 	Scanned      int   // chunk objects and packs listed under chunks/
 	ScannedBytes int64 // their stored (compressed) size
@@ -87,6 +91,9 @@ func Run(ctx context.Context, st store.Store, opts Options) (Report, error) {
 	}
 	rep := Report{Cutoff: opts.Now().Add(-opts.Grace), DryRun: opts.DryRun}
 	marked, err := mark(ctx, st, opts.Parallel, &rep)
+	if err == nil {
+		err = markPinned(ctx, st, marked, &rep)
+	}
 	if err != nil {
 		return rep, fmt.Errorf("gc of %s: %w: %w", st, ErrAborted, err)
 	}
@@ -245,6 +252,30 @@ func readList(ctx context.Context, st store.Store, id chunker.ID) ([]manifest.En
 
 // scan lists chunks/ and returns the candidates: unmarked chunks with a
 // ModTime before the cutoff.
+// markPinned marks the packs the sessions' writer claims pin for saves in
+// flight. It lists the sessions again, after the manifests were read: a
+// save that pinned packs after this listing found their saves still there
+// after the manifests were listed, so mark saw them (package gc).
+func markPinned(ctx context.Context, st store.Store, mk marks, rep *Report) error {
+	sessions, err := manifest.Sessions(ctx, st)
+	if err != nil {
+		return fmt.Errorf("mark pinned packs: %w", err)
+	}
+	for _, s := range sessions {
+		pinned, err := claim.Pinned(ctx, st, s)
+		if err != nil {
+			return fmt.Errorf("mark pinned packs: %w", err)
+		}
+		for _, p := range pinned {
+			if _, ok := mk.packs[p]; !ok {
+				mk.packs[p] = struct{}{}
+				rep.Pinned++
+			}
+		}
+	}
+	return nil
+}
+
 func scan(ctx context.Context, st store.Store, mk marks, rep *Report) ([]store.ObjectInfo, error) {
 	var cands []store.ObjectInfo
 	found := 0

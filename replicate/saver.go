@@ -43,6 +43,11 @@ type Config struct {
 	// wrapping ErrFenced means another server took over: the saver stops
 	// saving for good.
 	Fence func(ctx context.Context) (generation uint64, err error)
+	// Pin, when set, records in the writer claim packs a save references
+	// that its session's newest committed save does not (claim.Pin), so
+	// that the save may reuse them (a rollback, a new session's first
+	// save); without it such saves upload their chunks.
+	Pin func(ctx context.Context, packs []manifest.PackID) error
 	// Commit, when set, is called after a save's manifest is stored; the
 	// save counts (manifest.Commits) only once it returns nil. An error
 	// wrapping ErrFenced stops the saver for good, as Fence does.
@@ -77,11 +82,14 @@ type Saver struct {
 	// reuse is where the chunks and tree nodes of the base save are, for
 	// the next save to reference instead of uploading them again; nil
 	// until loaded (loadBase). baseM is the base save's manifest.
-	reuse   *based
-	baseM   *manifest.Manifest
-	lastGen uint64
-	lastSHA string
-	force   bool // the next save writes a manifest even if nothing changed
+	reuse *based
+	baseM *manifest.Manifest
+	// noForeign: a save relying on other saves' packs found one gone; reuse
+	// nothing foreign until the next committed save.
+	noForeign bool
+	lastGen   uint64
+	lastSHA   string
+	force     bool // the next save writes a manifest even if nothing changed
 	// base is the save the session's content was last written to the
 	// store as (Prime, or this saver's last commit): what the data dir
 	// records as its save_id while it holds unsaved edits. It is not the
@@ -159,7 +167,7 @@ func New(sess *session.Session, cfg Config) *Saver {
 func (s *Saver) Prime(m *manifest.Manifest) {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
-	s.reuse, s.baseM = nil, m
+	s.reuse, s.baseM, s.noForeign = nil, m, false
 	s.lastGen = s.sess.Gen()
 	s.lastSHA = m.ContentSHA256
 	s.base = resultOf(m, false)
@@ -395,6 +403,9 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	localOK := s.writeLocalOrWarn(graph, meta)
 	u, err := s.upload(ctx, src, chunks, entries, s.loadBase(ctx))
 	if err != nil {
+		return Result{}, err
+	}
+	if err := s.pin(ctx, u); err != nil {
 		return Result{}, err
 	}
 	m := s.buildManifest(now, reason, snap, u)

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/session"
+	"github.com/pitr-dev/pitr/store"
 )
 
 // maxExtraPacks is how many packs beyond the fewest that could hold a
@@ -22,6 +24,46 @@ const maxExtraPacks = 8
 type based struct {
 	data, nodes map[chunker.ID]manifest.Loc
 	packs       map[manifest.PackID]int64
+	// foreign are packs of saves other than the newest committed save of
+	// this session (a rollback's save, other sessions' newest saves): a
+	// save that references one pins it in the writer claim and checks that
+	// its save still exists before committing (package gc). sources are
+	// those saves.
+	foreign map[manifest.PackID]bool
+	sources []*manifest.Manifest
+}
+
+// add merges save m's chunks and nodes into b, as foreign when foreign.
+func (b *based) add(ctx context.Context, st store.Store, m *manifest.Manifest, foreign bool) error {
+	if b.data == nil {
+		b.data, b.nodes, b.packs, b.foreign = map[chunker.ID]manifest.Loc{}, map[chunker.ID]manifest.Loc{},
+			map[manifest.PackID]int64{}, map[manifest.PackID]bool{}
+	}
+	nodes := map[chunker.ID]manifest.Loc{}
+	entries, err := catalog.Entries(ctx, st, m, func(n catalog.Node) { nodes[n.ID] = n.Loc })
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if _, ok := b.data[e.ID]; !ok {
+			b.data[e.ID] = e.Loc
+		}
+	}
+	for id, l := range nodes {
+		if _, ok := b.nodes[id]; !ok {
+			b.nodes[id] = l
+		}
+	}
+	for p, size := range m.Packs {
+		if _, ok := b.packs[p]; !ok {
+			b.packs[p] = size
+			b.foreign[p] = foreign
+		}
+	}
+	if foreign {
+		b.sources = append(b.sources, m)
+	}
+	return nil
 }
 
 // uploaded is what a save stored and references.
@@ -35,6 +77,9 @@ type uploaded struct {
 	packsPut, chunksPut int
 	bytesPut            int64
 	moved               int // chunks rewritten out of sparse packs
+
+	pins    []manifest.PackID    // foreign packs the save references
+	sources []*manifest.Manifest // the saves those packs come from
 }
 
 // records is a snapshot as the records a save cuts: the header, its nodes
@@ -163,6 +208,20 @@ func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.Planne
 		}
 	}
 	u.next.packs = u.packs
+	for p := range u.packs {
+		if base.foreign[p] {
+			u.pins = append(u.pins, p)
+		}
+	}
+	slices.SortFunc(u.pins, func(a, b manifest.PackID) int { return slices.Compare(a[:], b[:]) })
+	for _, m := range base.sources {
+		for p := range m.Packs {
+			if _, ok := u.packs[p]; ok {
+				u.sources = append(u.sources, m)
+				break
+			}
+		}
+	}
 	return u, nil
 }
 

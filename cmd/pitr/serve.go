@@ -208,7 +208,7 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, local *datadir.
 	saver := replicate.New(start.Session, replicate.Config{
 		Store: st, Session: o.session, DataDir: o.dataDir, Interval: o.saveInterval,
 		Host: host, StoreURL: st.String(), Logger: log, Metrics: replicate.NewMetrics(reg),
-		Fence: wc.Fence, Commit: wc.Commit, OnSaved: pruner.saved, Journal: jr, OnResult: saveResultHook(nt),
+		Fence: wc.Fence, Pin: wc.Pin, Commit: wc.Commit, OnSaved: pruner.saved, Journal: jr, OnResult: saveResultHook(nt),
 	})
 	start.Prime(saver)
 	saverRef.Store(saver)

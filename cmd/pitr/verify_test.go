@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/pitr-dev/pitr/catalog"
-	"github.com/pitr-dev/pitr/chunker"
+	"github.com/pitr-dev/pitr/internal/damage"
 	"github.com/pitr-dev/pitr/manifest"
 )
 
@@ -48,22 +48,18 @@ func TestVerifyCommandNamesEveryProblem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var shared chunker.ID
+	var shared manifest.Entry
 	for _, e := range entries {
 		for _, f := range second {
 			if e.ID == f.ID {
-				shared = e.ID
+				shared = e
 			}
 		}
 	}
-	if shared.IsZero() {
+	if shared.ID.IsZero() {
 		t.Fatal("fixture: the saves share no chunk")
 	}
-	body, err := chunker.Compress([]byte("other content"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Put(ctx, chunker.ObjectKey(shared), body); err != nil {
+	if _, err := damage.Chunk(ctx, st, shared, damage.Garbage); err != nil {
 		t.Fatal(err)
 	}
 	if out, _, err := verifyCmd(t, "--store", url, "--session", "s"); err != nil {
@@ -74,7 +70,7 @@ func TestVerifyCommandNamesEveryProblem(t *testing.T) {
 		t.Fatalf("verify --read-data of a corrupt store: %v\n%s", err, out)
 	}
 	for _, m := range saves {
-		want := "save " + m.ID + ": chunk " + shared.String() + ": corrupt: hash mismatch"
+		want := "save " + m.ID + ": chunk " + shared.ID.String() + ": corrupt (in " + shared.Loc.String() + "): "
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
