@@ -541,8 +541,8 @@ func (c reqCounts) brief() string {
 	if c.Total() == 0 {
 		return ""
 	}
-	return fmt.Sprintf("LIST %d GET %d HEAD %d PUT %d DELETE %d setup %d other %d (errors %d)",
-		c.List, c.Get, c.Head, c.Put, c.Delete, c.Setup, c.Other, c.Errors)
+	return fmt.Sprintf("LIST %d GET %d ranged GET %d HEAD %d PUT %d DELETE %d setup %d other %d (errors %d)",
+		c.List, c.Get, c.RangedGet, c.Head, c.Put, c.Delete, c.Setup, c.Other, c.Errors)
 }
 
 func clip(s string, n int) string {

@@ -26,15 +26,23 @@
 // Its --write replaces only the history section of the file (between two
 // HTML comment lines), appending it when the file has none.
 //
+// With --requests it runs the requests benchmark instead (requests.go):
+// store requests by kind, bytes and wall time of saves and restores when
+// every request costs a latency (--latency, "0ms,20ms"), added by the
+// counting proxy, for each graph size of --nodes (a list with --requests),
+// with a history of --saves saves; its --write replaces only its section.
+//
 // Usage, from the repository root:
 //
 //	go run ./cmd/pitr-bench --write BENCHMARKS.md
 //	go run ./cmd/pitr-bench --history --write BENCHMARKS.md
+//	go run ./cmd/pitr-bench --requests --write BENCHMARKS.md
 //
 // Flags: --nodes (2000), --seed (1), --changes (5), --runs (3),
 // --pitr (a built pitr binary; default: build ./cmd/pitr), --write PATH,
 // --keep (keep the temporary directory, with the MinIO and pitr logs),
-// --history, --saves (1000; with --history).
+// --history, --saves (1000; with --history and --requests), --requests,
+// --latency (with --requests).
 package main
 
 import (
@@ -70,14 +78,39 @@ type options struct {
 	saves   int  // --saves: saves in the history
 	uploads int  // --uploads: concurrent maximum-size uploads (0: not this benchmark)
 	journal int  // --journal: PUTs of the journal benchmark (0: not this benchmark)
+
+	nodeList  intList         // --nodes as given (a list with --requests); nodes is its first
+	requests  bool            // --requests: the requests benchmark (requests.go) instead
+	latencies []time.Duration // --latency: with --requests
+}
+
+// intList is a flag of comma-separated positive integers.
+type intList []int
+
+func (l *intList) String() string {
+	var s []string
+	for _, n := range *l {
+		s = append(s, fmt.Sprint(n))
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *intList) Set(v string) error {
+	ns, err := parseInts(v)
+	if err != nil {
+		return err
+	}
+	*l = ns
+	return nil
 }
 
 func main() {
 	if report := os.Getenv(helperEnv); report != "" {
 		os.Exit(helperMain(os.Args[1:], report))
 	}
-	var o options
-	flag.IntVar(&o.nodes, "nodes", 2000, "nodes in the generated graph")
+	o := options{nodeList: intList{2000}}
+	latency := "0ms,20ms"
+	flag.Var(&o.nodeList, "nodes", "nodes in the generated graph (with --requests: a list, e.g. 2000,20000)")
 	flag.Uint64Var(&o.seed, "seed", 1, "graphgen seed of the graph; the 1 % changes use seed+1 … seed+changes")
 	flag.IntVar(&o.changes, "changes", 5, "number of 1 % change saves")
 	flag.IntVar(&o.runs, "runs", 3, "restore and plain-GET runs each (alternating; the median is reported)")
@@ -85,13 +118,31 @@ func main() {
 	flag.StringVar(&o.write, "write", "", "also write the Markdown report to this file (e.g. BENCHMARKS.md)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (MinIO data, logs, data dirs)")
 	flag.BoolVar(&o.history, "history", false, "run the history benchmark instead (prune, gc, verify, restore --at on --saves saves); with --write it replaces only its section of the file")
-	flag.IntVar(&o.saves, "saves", 1000, "with --history: saves in the history")
+	flag.IntVar(&o.saves, "saves", 1000, "with --history and --requests: saves in the history")
 	flag.IntVar(&o.journal, "journal", 0, "run the journal benchmark instead: 16 clients PUT this many small nodes, with and without the journal's fsync; with --write it replaces only its section")
 	flag.IntVar(&o.uploads, "uploads", 0, "run the uploads benchmark instead: this many clients PUT a 64 MiB node at once (peak RSS of serve); with --write it replaces only its section")
+	flag.BoolVar(&o.requests, "requests", false, "run the requests benchmark instead (store requests and wall time of saves and restores at each --latency); with --write it replaces only its section")
+	flag.StringVar(&latency, "latency", latency, "with --requests: latencies added to every store request, a comma-separated list")
 	flag.Parse()
-	if o.nodes < 1 || o.changes < 1 || o.runs < 1 || flag.NArg() > 0 {
+	o.nodes = o.nodeList[0]
+	if o.changes < 1 || o.runs < 1 || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "pitr-bench: --nodes, --changes and --runs must be positive; no arguments")
 		os.Exit(2)
+	}
+	if len(o.nodeList) > 1 && !o.requests {
+		fmt.Fprintln(os.Stderr, "pitr-bench: --nodes takes a list only with --requests")
+		os.Exit(2)
+	}
+	if o.requests {
+		var err error
+		if o.latencies, err = parseDurations(latency); err != nil {
+			fmt.Fprintln(os.Stderr, "pitr-bench: --latency:", err)
+			os.Exit(2)
+		}
+		if o.saves < o.changes+3 {
+			fmt.Fprintln(os.Stderr, "pitr-bench: with --requests, --saves must be at least --changes + 3")
+			os.Exit(2)
+		}
 	}
 	if o.history && o.saves < 20 {
 		fmt.Fprintln(os.Stderr, "pitr-bench: --saves must be at least 20")
@@ -103,6 +154,8 @@ func main() {
 	switch {
 	case o.history:
 		runner = runHistory
+	case o.requests:
+		runner = runRequests
 	case o.uploads > 0:
 		runner = runUploads
 	case o.journal > 0:

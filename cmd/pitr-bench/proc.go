@@ -34,11 +34,18 @@ type benchEnv struct {
 	bucket  string
 	session string
 	st      *pminio.Store
+	// via, when set, is the address pitr children reach the store at (a
+	// counting proxy) instead of MinIO's; in-process listings go straight.
+	via string
 }
 
 // storeURL is the --store of every pitr command.
 func (e *benchEnv) storeURL() string {
-	return fmt.Sprintf("minio://%s/%s?tls=false", e.minio.Addr, e.bucket)
+	addr := e.minio.Addr
+	if e.via != "" {
+		addr = e.via
+	}
+	return fmt.Sprintf("minio://%s/%s?tls=false", addr, e.bucket)
 }
 
 // openStore opens (and creates) the bucket in-process, for listing it and
@@ -94,9 +101,9 @@ type serveProc struct {
 	log  string
 }
 
-// startServe starts pitr serve on a fresh data dir and a free port, and
-// waits until /healthz answers.
-func (e *benchEnv) startServe(ctx context.Context) (*serveProc, error) {
+// startServe starts pitr serve on a fresh data dir and a free port, with
+// extra arguments added, and waits until /healthz answers.
+func (e *benchEnv) startServe(ctx context.Context, extra ...string) (*serveProc, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -111,6 +118,7 @@ func (e *benchEnv) startServe(ctx context.Context) (*serveProc, error) {
 	cmd := exec.Command(e.bin, "serve", "--store", e.storeURL(), "--session", e.session,
 		"--listen", addr, "--data-dir", filepath.Join(e.dir, "data-"+e.bucket),
 		"--admin-password", adminPassword, "--save-interval", "1h")
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Env = e.childEnv()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
