@@ -67,14 +67,26 @@ func (e *ChunkError) Unwrap() error { return e.Err }
 // of the wanted chunks.
 type read struct {
 	key         string
-	off, length int64 // length 0: the whole object
-	refs        []int // indices into the refs given to ReadChunks
+	pack        manifest.PackID // zero for a format 1 chunk object
+	off, length int64           // length 0: the whole object
+	keep        bool            // keep the bytes in the cache
+	refs        []int           // indices into the refs given to ReadChunks
+}
+
+// readOpts tune one batch of reads.
+type readOpts struct {
+	parallel int
+	cache    *spans                    // ranges kept across batches (nil: none)
+	sizes    map[manifest.PackID]int64 // pack sizes, when known
+	window   int64                     // extend each range this far back (tree nodes)
 }
 
 // plan groups refs into reads: format 1 chunks one object each, pack chunks
-// merged into ranges of at most MaxRead bytes with gaps of at most MaxGap.
-// Refs with the same id are read once (the first index stands for all).
-func plan(refs []Ref) []read {
+// merged into ranges of at most MaxRead bytes with gaps of at most MaxGap,
+// or, with a cache, a small pack whole, and ranges extended back by the
+// window. Refs with the same id are read once (the first index stands for
+// all).
+func plan(refs []Ref, o readOpts) []read {
 	var reads []read
 	byPack := map[manifest.PackID][]int{}
 	seen := map[chunker.ID]bool{}
@@ -96,6 +108,10 @@ func plan(refs []Ref) []read {
 	slices.SortFunc(packs, func(a, b manifest.PackID) int { return slices.Compare(a[:], b[:]) })
 	for _, p := range packs {
 		idx := byPack[p]
+		if size, ok := o.sizes[p]; ok && o.cache != nil && size <= WholePack {
+			reads = append(reads, read{key: manifest.PackKey(p), pack: p, off: 0, length: size, refs: idx, keep: true})
+			continue
+		}
 		slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(refs[a].Loc.Offset, refs[b].Loc.Offset) })
 		var cur *read
 		for _, i := range idx {
@@ -105,15 +121,24 @@ func plan(refs []Ref) []read {
 				cur.refs = append(cur.refs, i)
 				continue
 			}
-			reads = append(reads, read{key: manifest.PackKey(p), off: l.Offset, length: l.Length, refs: []int{i}})
+			reads = append(reads, read{key: manifest.PackKey(p), pack: p, off: l.Offset, length: l.Length, refs: []int{i}})
 			cur = &reads[len(reads)-1]
+		}
+	}
+	if o.window > 0 {
+		for i := range reads {
+			if r := &reads[i]; r.length > 0 {
+				end := r.off + r.length
+				r.off = max(0, min(r.off, end-o.window))
+				r.length, r.keep = end-r.off, o.cache != nil
+			}
 		}
 	}
 	return reads
 }
 
 // Requests is how many store requests ReadChunks makes for refs.
-func Requests(refs []Ref) int { return len(plan(refs)) }
+func Requests(refs []Ref) int { return len(plan(refs, readOpts{})) }
 
 // ReadChunks reads the chunks refs name, checks each against its id and
 // calls fn with its index in refs and its raw bytes. Each distinct id is
@@ -135,16 +160,38 @@ func ReadChunks(ctx context.Context, st store.Store, refs []Ref, parallel int, f
 // nil raw) instead of ending the reads. The reads end when fn returns an
 // error or ctx ends.
 func ReadEach(ctx context.Context, st store.Store, refs []Ref, parallel int, fn func(i int, raw []byte, err error) error) error {
-	if parallel <= 0 {
-		parallel = DefaultParallel
+	return readRefs(ctx, st, refs, readOpts{parallel: parallel}, fn)
+}
+
+func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn func(i int, raw []byte, err error) error) error {
+	if o.parallel <= 0 {
+		o.parallel = DefaultParallel
+	}
+	var todo []Ref
+	var index []int // todo[j] is refs[index[j]]
+	for i, r := range refs {
+		if frame := o.cache.get(r.Loc); frame != nil {
+			raw, err := chunker.Decode(r.ID, frame)
+			if err != nil {
+				err = &ChunkError{Ref: r, Err: err}
+			}
+			if err := fn(i, raw, err); err != nil {
+				return err
+			}
+			continue
+		}
+		todo = append(todo, r)
+		index = append(index, i)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(parallel)
-	for _, rd := range plan(refs) {
+	g.SetLimit(o.parallel)
+	for _, rd := range plan(todo, o) {
 		if gctx.Err() != nil {
 			break
 		}
-		g.Go(func() error { return doRead(gctx, st, refs, rd, fn) })
+		g.Go(func() error {
+			return doRead(gctx, st, todo, rd, o.cache, func(j int, raw []byte, err error) error { return fn(index[j], raw, err) })
+		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
@@ -152,7 +199,7 @@ func ReadEach(ctx context.Context, st store.Store, refs []Ref, parallel int, fn 
 	return ctx.Err()
 }
 
-func doRead(ctx context.Context, st store.Store, refs []Ref, rd read, fn func(int, []byte, error) error) error {
+func doRead(ctx context.Context, st store.Store, refs []Ref, rd read, cache *spans, fn func(int, []byte, error) error) error {
 	var body []byte
 	var err error
 	if rd.length == 0 {
@@ -176,6 +223,9 @@ func doRead(ctx context.Context, st store.Store, refs []Ref, rd read, fn func(in
 		}
 		return nil
 	}
+	if rd.keep {
+		cache.put(rd.pack, rd.off, body)
+	}
 	for _, i := range rd.refs {
 		r := refs[i]
 		frame := body
@@ -196,7 +246,7 @@ func doRead(ctx context.Context, st store.Store, refs []Ref, rd read, fn func(in
 
 // readNodes reads and decodes tree nodes, in the order of refs, taking
 // those in cache from it and adding the others.
-func readNodes(ctx context.Context, st store.Store, refs []Ref, parallel int, cache NodeCache) ([]*manifest.TreeNode, error) {
+func readNodes(ctx context.Context, st store.Store, refs []Ref, o readOpts, cache NodeCache) ([]*manifest.TreeNode, error) {
 	var missing []Ref
 	for _, r := range refs {
 		if cache[r.ID] == nil {
@@ -204,7 +254,10 @@ func readNodes(ctx context.Context, st store.Store, refs []Ref, parallel int, ca
 		}
 	}
 	got := make([]*manifest.TreeNode, len(missing))
-	err := ReadChunks(ctx, st, missing, parallel, func(i int, raw []byte) error {
+	err := readRefs(ctx, st, missing, o, func(i int, raw []byte, err error) error {
+		if err != nil {
+			return err
+		}
 		n, err := manifest.DecodeTreeNode(raw)
 		if err != nil {
 			return &ChunkError{Ref: missing[i], Err: err}

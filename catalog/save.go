@@ -27,7 +27,7 @@ type Node struct {
 // count is checked against the manifest; every node read is checked
 // against its id. visit, if not nil, is called with every tree node.
 func Entries(ctx context.Context, st store.Store, m *manifest.Manifest, visit func(Node)) ([]manifest.Entry, error) {
-	return NodeCache{}.Entries(ctx, st, m, visit)
+	return NodeCache{}.entries(ctx, st, m, visit, newSpans())
 }
 
 // NodeCache keeps the tree nodes read by Entries, for a caller that reads
@@ -38,12 +38,16 @@ type NodeCache map[chunker.ID]*manifest.TreeNode
 // Entries is the package's Entries, reading nodes not in c and adding
 // them to it.
 func (c NodeCache) Entries(ctx context.Context, st store.Store, m *manifest.Manifest, visit func(Node)) ([]manifest.Entry, error) {
+	return c.entries(ctx, st, m, visit, newSpans())
+}
+
+func (c NodeCache) entries(ctx context.Context, st store.Store, m *manifest.Manifest, visit func(Node), sp *spans) ([]manifest.Entry, error) {
 	var out []manifest.Entry
 	var err error
 	if m.Tree == nil {
 		out, err = listEntries(ctx, st, m)
 	} else {
-		out, err = treeEntries(ctx, st, m, visit, c)
+		out, err = treeEntries(ctx, st, m, visit, c, sp)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("save %s: %w", m.ID, err)
@@ -54,12 +58,13 @@ func (c NodeCache) Entries(ctx context.Context, st store.Store, m *manifest.Mani
 	return out, nil
 }
 
-func treeEntries(ctx context.Context, st store.Store, m *manifest.Manifest, visit func(Node), cache NodeCache) ([]manifest.Entry, error) {
+func treeEntries(ctx context.Context, st store.Store, m *manifest.Manifest, visit func(Node), cache NodeCache, sp *spans) ([]manifest.Entry, error) {
+	o := readOpts{parallel: DefaultParallel, cache: sp, sizes: m.Packs, window: TreeWindow}
 	level := []Ref{{ID: m.Tree.Root, Loc: m.Tree.RootLoc}}
 	var sizes []int64 // raw bytes under each ref of level, as its parent says (-1: root)
 	sizes = append(sizes, -1)
 	for depth := m.Tree.Levels - 1; ; depth-- {
-		nodes, err := readNodes(ctx, st, level, DefaultParallel, cache)
+		nodes, err := readNodes(ctx, st, level, o, cache)
 		if err != nil {
 			return nil, fmt.Errorf("chunk tree: %w", err)
 		}
@@ -180,7 +185,8 @@ type Progress func(done, total int64)
 // manifest (format 2: ContentSHA256, which with the chunk ids covers every
 // byte; format 1: the whole graph's SHA-256).
 func Graph(ctx context.Context, st store.Store, m *manifest.Manifest, parallel int, progress Progress) ([]byte, []manifest.Entry, error) {
-	entries, err := Entries(ctx, st, m, nil)
+	sp := newSpans()
+	entries, err := NodeCache{}.entries(ctx, st, m, nil, sp)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -195,7 +201,10 @@ func Graph(ctx context.Context, st store.Store, m *manifest.Manifest, parallel i
 	}
 	var mu sync.Mutex
 	var done int64
-	err = ReadChunks(ctx, st, l.Refs(), parallel, func(i int, raw []byte) error {
+	err = readRefs(ctx, st, l.Refs(), readOpts{parallel: parallel, cache: sp, sizes: m.Packs}, func(i int, raw []byte, err error) error {
+		if err != nil {
+			return err
+		}
 		e := entries[i]
 		if int64(len(raw)) != e.Size {
 			return &ChunkError{Ref: Ref{ID: e.ID, Loc: e.Loc}, Err: fmt.Errorf("%w: %d bytes, the save says %d", chunker.ErrCorrupt, len(raw), e.Size)}

@@ -20,12 +20,12 @@ import (
 // warning naming what was dropped (never an error: those changes were
 // never acknowledged). Without a journal it does nothing.
 func Checkpoint(dir string) (applied int, torn error, err error) {
-	if _, err := os.Stat(filepath.Join(dir, journal.Dir)); errors.Is(err, fs.ErrNotExist) {
-		return 0, nil, nil
-	}
 	meta, _, err := LoadMeta(dir)
 	if err != nil {
 		return 0, nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, journal.Dir)); errors.Is(err, fs.ErrNotExist) {
+		return 0, nil, forgetBase(dir, meta, meta.JournalLSN)
 	}
 	sess := session.New()
 	has, err := HasSession(dir)
@@ -48,12 +48,32 @@ func Checkpoint(dir string) (applied int, torn error, err error) {
 	}
 	if applied > 0 {
 		g := sess.Snapshot()
-		meta.Pending, meta.JournalLSN, meta.GraphSHA256 = true, last, ""
+		// Changes after the base save's own are unsaved; those up to it
+		// are the save's content.
+		pending := meta.Pending || last > meta.SaveLSN
+		graph := session.Encode(g)
+		meta.Pending, meta.JournalLSN, meta.GraphSHA256 = pending, last, hashHex(graph)
 		meta.Initialized, meta.NodeCount = g.Initialized, len(g.Nodes)
 		meta.Updated = time.Time{}
-		if err := Write(dir, session.Encode(g), meta); err != nil {
+		if err := Write(dir, graph, meta); err != nil {
 			return 0, nil, err
 		}
 	}
+	if err := forgetBase(dir, meta, max(last, meta.JournalLSN)); err != nil {
+		return 0, nil, err
+	}
 	return applied, torn, journal.Remove(dir)
+}
+
+// forgetBase handles a data dir that holds less than its base save (its
+// journal lost records up to meta.SaveLSN, at most upto survive): it no
+// longer names a base, so start-up serves the store's newest save instead
+// of taking this copy for it.
+func forgetBase(dir string, meta Meta, upto uint64) error {
+	if meta.SaveLSN <= upto || meta.SaveID == "" {
+		return nil
+	}
+	meta.SaveID, meta.SaveTime, meta.SaveLSN, meta.Pending = "", nil, 0, false
+	meta.Updated = time.Time{}
+	return WriteMeta(dir, meta)
 }

@@ -69,3 +69,42 @@ func TestCheckpoint(t *testing.T) {
 		t.Fatalf("journal-only dir after Checkpoint: %+v %v", l, err)
 	}
 }
+
+// A save writes session.json alone (save_lsn) and leaves the changes it
+// holds in the journal: Checkpoint folds them in without taking them for
+// unsaved ones, and only changes after save_lsn are pending. A data dir
+// whose journal lost changes its base save holds forgets that base.
+func TestCheckpointUpToTheSave(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		saveLSN     uint64
+		wantPending bool
+		wantBase    string
+	}{
+		{"the save holds every change", 2, false, "x"},
+		{"a change after the save", 1, true, "x"},
+		{"the journal lost changes the save holds", 5, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "sess")
+			if err := Write(dir, graphBytes(t, "one"), Meta{Session: "s", SaveID: "x", SaveLSN: tc.saveLSN}); err != nil {
+				t.Fatal(err)
+			}
+			j, err := journal.Open(dir, 1, journal.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			journalPut(t, j, "a", "two", 2) // lsn 1
+			journalPut(t, j, "b", "new", 1) // lsn 2
+			j.Close()
+			if _, _, err := Checkpoint(dir); err != nil {
+				t.Fatal(err)
+			}
+			l, err := Load(dir)
+			if err != nil || l.Dirty != tc.wantPending || l.Meta.SaveID != tc.wantBase || len(l.Graph.Nodes) != 2 {
+				t.Fatalf("after Checkpoint: dirty %v base %q nodes %d (%v); want dirty %v base %q",
+					l.Dirty, l.Meta.SaveID, len(l.Graph.Nodes), err, tc.wantPending, tc.wantBase)
+			}
+		})
+	}
+}

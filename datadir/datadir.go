@@ -50,9 +50,14 @@ type Meta struct {
 	StoreURL       string `json:"store,omitempty"` // where it was saved (redacted form)
 	// JournalLSN is the last journaled change graph.pitrg holds: start-up
 	// replays only the journal's records after it.
-	JournalLSN uint64    `json:"journal_lsn,omitempty"`
-	Updated    time.Time `json:"updated"`          // when this file was written
-	Writer     string    `json:"writer,omitempty"` // host that wrote it
+	JournalLSN uint64 `json:"journal_lsn,omitempty"`
+	// SaveLSN is the last journaled change save SaveID holds: the graph
+	// with the journal replayed up to it is that save's content. Changes
+	// after it are unsaved. (A save does not rewrite graph.pitrg: the
+	// journal keeps the changes until a checkpoint folds them in.)
+	SaveLSN uint64    `json:"save_lsn,omitempty"`
+	Updated time.Time `json:"updated"`          // when this file was written
+	Writer  string    `json:"writer,omitempty"` // host that wrote it
 }
 
 // Local is a session loaded from a data dir.

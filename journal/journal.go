@@ -55,6 +55,8 @@ type Journal struct {
 	synced   uint64   // every lsn ≤ synced is on disk
 	flushing bool     // a writer is writing and syncing outside mu
 	err      error    // a failed write or fsync: every later Wait fails
+	// unreleased counts the bytes appended since the last Release.
+	unreleased int64
 }
 
 // Open opens the journal in dataDir for appending, starting at lsn next
@@ -123,6 +125,7 @@ const bigPart = 64 << 10
 
 // add queues b for writing.
 func (j *Journal) add(b []byte) {
+	j.unreleased += int64(len(b))
 	switch {
 	case len(b) >= bigPart:
 		j.pending = append(j.pending, b)
@@ -199,6 +202,7 @@ func (j *Journal) Release(lsn uint64) error {
 	if j.err != nil {
 		return j.err
 	}
+	j.unreleased = 0
 	if len(j.pending) > 0 {
 		j.flushLocked()
 		if j.err != nil {
@@ -224,6 +228,14 @@ func (j *Journal) Release(lsn uint64) error {
 		}
 	}
 	return syncDir(j.dir)
+}
+
+// Unreleased is how many bytes were appended since the last Release: what
+// a start-up would replay, and what a checkpoint of the graph would free.
+func (j *Journal) Unreleased() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.unreleased
 }
 
 // Close writes what is buffered and closes the current segment.

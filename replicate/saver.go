@@ -61,11 +61,26 @@ type Config struct {
 	// SlowSave is how long a save may run before Status warns about it
 	// (default DefaultSlowSave).
 	SlowSave time.Duration
-	// Journal, if set, is told after each write of the data dir's graph
-	// that the journal's changes up to the graph's JournalLSN are in it.
-	Journal interface{ Release(lsn uint64) error }
+	// Journal, if set, is the data dir's journal: a save waits for it to
+	// hold the snapshot's changes on disk, and writes the whole graph (and
+	// releases the journal) only at checkpoints (see recordLocal). Without
+	// one, every save writes the whole graph.
+	Journal Journal
+	// CheckpointBytes is the least journal a save folds into the graph
+	// file (default DefaultCheckpointBytes).
+	CheckpointBytes int64
 	Logger  *slog.Logger
 	Metrics *Metrics // may be nil
+}
+
+// Journal is what the saver needs of the data dir's journal.
+type Journal interface {
+	// Wait returns once every change up to lsn is on disk.
+	Wait(ctx context.Context, lsn uint64) error
+	// Unreleased is the bytes appended since the last Release.
+	Unreleased() int64
+	// Release says the graph file holds every change up to lsn.
+	Release(lsn uint64) error
 }
 
 // Saver saves one session to a store. Save is safe for concurrent use; Run
@@ -84,6 +99,9 @@ type Saver struct {
 	// until loaded (loadBase). baseM is the base save's manifest.
 	reuse *based
 	baseM *manifest.Manifest
+	// localFile is the data dir's graph file as this saver last wrote or
+	// read it (nil: not yet known).
+	localFile *localFile
 	// noForeign: a save relying on other saves' packs found one gone; reuse
 	// nothing foreign until the next committed save.
 	noForeign bool
@@ -136,6 +154,9 @@ func New(sess *session.Session, cfg Config) *Saver {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.CheckpointBytes <= 0 {
+		cfg.CheckpointBytes = DefaultCheckpointBytes
 	}
 	if cfg.SlowSave <= 0 {
 		cfg.SlowSave = DefaultSlowSave
@@ -388,19 +409,16 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	}
 	src, chunks, entries := s.plan(snap)
 	content := manifest.ContentSHA256(entries)
-	graph := session.Encode(snap)
-	meta := s.localMeta(snap, chunker.Sum(graph).String())
 	if hasLast && !s.force && content == s.lastSHA {
 		s.lastGen = snap.Gen
 		s.markSaved(snap.Gen, now)
-		meta.Pending = false
-		s.writeLocalOrWarn(graph, meta)
+		s.recordLocal(snap, s.base) // the content is the base save's
 		return s.unchanged()
 	}
-	// The local copy first: it survives a store outage and a crash. A
+	// Local durability first: it survives a store outage and a crash. A
 	// local disk that fails does not stop the save: the store copy is
 	// what protects the session then.
-	localOK := s.writeLocalOrWarn(graph, meta)
+	localOK := s.localBefore(ctx, snap)
 	u, err := s.upload(ctx, src, chunks, entries, s.loadBase(ctx))
 	if err != nil {
 		return Result{}, err
@@ -413,11 +431,8 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 		return Result{}, err
 	}
 	s.markCommitted(snap.Gen, now, m, u)
-	meta.SaveID, meta.SaveTime, meta.Pending, meta.Restored = m.ID, &m.Time, false, false
 	if localOK {
-		if err := s.writeMeta(meta); err != nil {
-			s.cfg.Logger.Warn("save stored but data dir not updated", slog.String("save_id", m.ID), slog.String("error", err.Error()))
-		}
+		s.recordLocal(snap, resultOf(m, false))
 	}
 	r := *resultOf(m, false)
 	r.DurationMS = time.Since(start).Milliseconds()

@@ -1,7 +1,6 @@
 package replicate
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -12,11 +11,6 @@ import (
 	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store"
 )
-
-// maxExtraPacks is how many packs beyond the fewest that could hold a
-// save's chunks the save may reference before it rewrites the smallest
-// ones into its own pack. It bounds the requests of a restore.
-const maxExtraPacks = 8
 
 // based is what the saver may reuse of its base save (the newest
 // committed save, its own last one or the one it was primed with): where
@@ -149,7 +143,7 @@ func (s *Saver) plan(snap *session.Graph) (records, []chunker.PlannedChunk, []ma
 // not have, in new packs, and moves the live chunks of sparse packs along
 // (chooseRewrites). It makes no request but the pack PUTs.
 func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.PlannedChunk, entries []manifest.Entry, base based) (uploaded, error) {
-	rewrite := chooseRewrites(entries, base, s.cfg.PackSize)
+	rewrite := chooseRewrites(entries, base)
 	pw := newPackWriter(ctx, s.cfg.Store, s.cfg.PackSize)
 	u := uploaded{entries: entries, next: based{data: map[chunker.ID]manifest.Loc{}, nodes: map[chunker.ID]manifest.Loc{}}}
 	for i, c := range chunks {
@@ -225,22 +219,32 @@ func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.Planne
 	return u, nil
 }
 
+// Pack compaction (chooseRewrites): packs fall into tiers by the bytes a
+// save still uses of them, each tier tierFanout times the one below,
+// starting at tierUnit; when tierMax packs share a tier, the save moves all
+// their chunks into its own pack, which lands a tier up.
+const (
+	tierUnit   = 256 << 10
+	tierFanout = 8
+	tierMax    = 8
+)
+
 // chooseRewrites picks the packs whose chunks this save moves into its own
 // pack instead of referencing them where they are:
 //
 //   - a pack whose bytes the save would use less than half of (its chunks
 //     and the base's tree nodes counted), so that the packs a save keeps
 //     alive are at least half live;
-//   - then, while the save would reference more than maxExtraPacks packs
-//     beyond the fewest its live bytes need, the pack with the fewest live
-//     bytes, so that a restore reads a bounded number of packs however
-//     long the history.
+//   - every pack of a tier that holds tierMax packs (size-tiered, as an
+//     LSM tree compacts): a save references at most about tierMax packs
+//     per tier, so a restore reads a number of packs that grows with the
+//     logarithm of the history, not with it, and each byte is rewritten
+//     about once per tier.
 //
 // Packs of unknown size are never rewritten for sparseness.
-func chooseRewrites(entries []manifest.Entry, base based, packSize int) map[manifest.PackID]bool {
+func chooseRewrites(entries []manifest.Entry, base based) map[manifest.PackID]bool {
 	live := map[manifest.PackID]int64{}
 	seen := map[chunker.ID]bool{}
-	var total int64
 	for _, e := range entries {
 		l, ok := base.data[e.ID]
 		if !ok || seen[e.ID] {
@@ -248,31 +252,29 @@ func chooseRewrites(entries []manifest.Entry, base based, packSize int) map[mani
 		}
 		seen[e.ID] = true
 		live[l.Pack] += l.Length
-		total += l.Length
 	}
 	for _, l := range base.nodes {
 		live[l.Pack] += l.Length
-		total += l.Length
 	}
 	rewrite := map[manifest.PackID]bool{}
-	var kept []manifest.PackID
+	tiers := map[int][]manifest.PackID{}
 	for p, n := range live {
 		if size, ok := base.packs[p]; ok && 2*n < size {
 			rewrite[p] = true
 			continue
 		}
-		kept = append(kept, p)
+		t := 0
+		for limit := int64(tierUnit); n >= limit; limit *= tierFanout {
+			t++
+		}
+		tiers[t] = append(tiers[t], p)
 	}
-	if packSize <= 0 {
-		packSize = DefaultPackSize
-	}
-	budget := int((total+int64(packSize)-1)/int64(packSize)) + maxExtraPacks
-	slices.SortFunc(kept, func(a, b manifest.PackID) int {
-		return cmp.Or(cmp.Compare(live[a], live[b]), slices.Compare(a[:], b[:]))
-	})
-	for len(kept) > budget {
-		rewrite[kept[0]] = true
-		kept = kept[1:]
+	for _, ps := range tiers {
+		if len(ps) >= tierMax {
+			for _, p := range ps {
+				rewrite[p] = true
+			}
+		}
 	}
 	return rewrite
 }
