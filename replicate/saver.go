@@ -69,8 +69,8 @@ type Config struct {
 	// CheckpointBytes is the least journal a save folds into the graph
 	// file (default DefaultCheckpointBytes).
 	CheckpointBytes int64
-	Logger  *slog.Logger
-	Metrics *Metrics // may be nil
+	Logger          *slog.Logger
+	Metrics         *Metrics // may be nil
 }
 
 // Journal is what the saver needs of the data dir's journal.
