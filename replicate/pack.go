@@ -3,6 +3,7 @@ package replicate
 import (
 	"context"
 	"fmt"
+	"runtime"
 
 	"golang.org/x/sync/errgroup"
 
@@ -56,6 +57,12 @@ func (w *packWriter) add(id chunker.ID, raw []byte) (manifest.Loc, error) {
 	if err != nil {
 		return manifest.Loc{}, fmt.Errorf("pack chunk %s: %w", id, err)
 	}
+	return w.addFrame(frame)
+}
+
+// addFrame appends a compressed frame to the open pack and returns where
+// it will be.
+func (w *packWriter) addFrame(frame []byte) (manifest.Loc, error) {
 	if len(w.buf) > 0 && len(w.buf)+len(frame) > w.limit {
 		if err := w.flush(); err != nil {
 			return manifest.Loc{}, err
@@ -116,3 +123,47 @@ func (w *packWriter) finish() (map[manifest.PackID]int64, error) {
 // abandon waits for uploads in flight after a failed save (their packs
 // stay unreferenced; gc deletes them after its grace).
 func (w *packWriter) abandon() { _ = w.g.Wait() }
+
+// compressBatch is how much raw data a save compresses at once, in
+// parallel, before appending the frames in order.
+const compressBatch = 16 << 20
+
+// compressAll compresses the chunks of plan at the indices todo, in
+// batches of about compressBatch raw bytes, one goroutine per CPU, and
+// calls add with each frame in order.
+func compressAll(ctx context.Context, src chunker.RecordSource, chunks []chunker.PlannedChunk, todo []int, add func(i int, frame []byte) error) error {
+	for start := 0; start < len(todo); {
+		end, size := start, 0
+		for end < len(todo) && (end == start || size+chunks[todo[end]].Size <= compressBatch) {
+			size += chunks[todo[end]].Size
+			end++
+		}
+		frames := make([][]byte, end-start)
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(runtime.GOMAXPROCS(0))
+		for k := start; k < end; k++ {
+			g.Go(func() error {
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				c := chunks[todo[k]]
+				frame, err := chunker.Compress(chunker.Data(src, c))
+				if err != nil {
+					return fmt.Errorf("pack chunk %s: %w", c.ID, err)
+				}
+				frames[k-start] = frame
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		for k, frame := range frames {
+			if err := add(todo[start+k], frame); err != nil {
+				return err
+			}
+		}
+		start = end
+	}
+	return nil
+}

@@ -146,25 +146,35 @@ func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.Planne
 	rewrite := chooseRewrites(entries, base)
 	pw := newPackWriter(ctx, s.cfg.Store, s.cfg.PackSize)
 	u := uploaded{entries: entries, next: based{data: map[chunker.ID]manifest.Loc{}, nodes: map[chunker.ID]manifest.Loc{}}}
+	// Which chunks to store: those the base lacks, and those of packs being
+	// rewritten; each distinct chunk once.
+	var todo []int
+	queued := map[chunker.ID]bool{}
 	for i, c := range chunks {
-		e := &entries[i]
-		if l, ok := u.next.data[c.ID]; ok {
-			e.Loc = l
-			continue
-		}
 		l, ok := base.data[c.ID]
-		if !ok || rewrite[l.Pack] {
-			var err error
-			if l, err = pw.add(c.ID, chunker.Data(src, c)); err != nil {
-				pw.abandon()
-				return u, fmt.Errorf("save session %s: %w", s.cfg.Session, err)
-			}
+		switch {
+		case queued[c.ID]:
+		case ok && !rewrite[l.Pack]:
+			u.next.data[c.ID] = l
+		default:
+			queued[c.ID] = true
+			todo = append(todo, i)
 			if ok {
 				u.moved++
 			}
 		}
-		e.Loc = l
-		u.next.data[c.ID] = l
+	}
+	err := compressAll(ctx, src, chunks, todo, func(i int, frame []byte) error {
+		l, err := pw.addFrame(frame)
+		u.next.data[chunks[i].ID] = l
+		return err
+	})
+	if err != nil {
+		pw.abandon()
+		return u, fmt.Errorf("save session %s: %w", s.cfg.Session, err)
+	}
+	for i, c := range chunks {
+		entries[i].Loc = u.next.data[c.ID]
 	}
 	u.content = manifest.ContentSHA256(entries)
 	tree, err := manifest.BuildTree(entries, func(id chunker.ID, raw []byte) (manifest.Loc, error) {

@@ -51,6 +51,16 @@ func Fetch(ctx context.Context, st store.Store, m *manifest.Manifest, parallel i
 // (one holding unsaved edits is set aside first and returned, see
 // datadir.Install). On any failure dir is left as it was.
 func ToDir(ctx context.Context, st store.Store, m *manifest.Manifest, dir string, force bool, storeURL string, progress Progress) (*datadir.Diverged, error) {
+	return toDir(ctx, st, m, false, dir, force, storeURL, progress)
+}
+
+// NewestToDir is ToDir for a save m just found to be the newest committed
+// save (restore --at latest): it skips finding the newest again.
+func NewestToDir(ctx context.Context, st store.Store, m *manifest.Manifest, dir string, force bool, storeURL string, progress Progress) (*datadir.Diverged, error) {
+	return toDir(ctx, st, m, true, dir, force, storeURL, progress)
+}
+
+func toDir(ctx context.Context, st store.Store, m *manifest.Manifest, isNewest bool, dir string, force bool, storeURL string, progress Progress) (*datadir.Diverged, error) {
 	if !force {
 		// fail before downloading anything
 		if has, err := datadir.HasSession(dir); err != nil {
@@ -63,7 +73,13 @@ func ToDir(ctx context.Context, st store.Store, m *manifest.Manifest, dir string
 	// still the newest. When it cannot be read (a damaged newest save is a
 	// reason to restore an older one), the rollback stands regardless.
 	newestID := ""
-	newest, err := manifest.Newest(ctx, st, m.Session)
+	var newest *manifest.Manifest
+	var err error
+	if isNewest {
+		newest = m
+	} else {
+		newest, err = manifest.Newest(ctx, st, m.Session)
+	}
 	switch {
 	case err == nil:
 		newestID = newest.ID

@@ -45,7 +45,11 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		m.Reason, plural(m.NodeCount, "node"), humanBytes(m.BytesTotal))
 	progress, finish := newProgress(stderr, "restoring", "bytes", *quiet)
 	defer finish()
-	aside, err := restore.ToDir(ctx, st, m, dataDir, force, st.String(), progress)
+	toDir := restore.ToDir
+	if tg.latest {
+		toDir = restore.NewestToDir
+	}
+	aside, err := toDir(ctx, st, m, dataDir, force, st.String(), progress)
 	if err != nil {
 		return err
 	}
