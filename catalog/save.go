@@ -14,9 +14,9 @@ import (
 // or tree cannot make a reader allocate without limit.
 const MaxGraphBytes = 64 << 30
 
-// Node is a tree node as a walk visits it: its id, where it is stored and
+// TreeNodeAt is a tree node as a walk visits it: its id, where it is stored and
 // its decoded content.
-type Node struct {
+type TreeNodeAt struct {
 	Ref
 	*manifest.TreeNode
 }
@@ -26,7 +26,7 @@ type Node struct {
 // round of reads per level), for format 1 by reading its chunk list. The
 // count is checked against the manifest; every node read is checked
 // against its id. visit, if not nil, is called with every tree node.
-func Entries(ctx context.Context, st store.Store, m *manifest.Manifest, visit func(Node)) ([]manifest.Entry, error) {
+func Entries(ctx context.Context, st store.Store, m *manifest.Manifest, visit func(TreeNodeAt)) ([]manifest.Entry, error) {
 	return NodeCache{}.entries(ctx, st, m, visit, newSpans())
 }
 
@@ -37,11 +37,11 @@ type NodeCache map[chunker.ID]*manifest.TreeNode
 
 // Entries is the package's Entries, reading nodes not in c and adding
 // them to it.
-func (c NodeCache) Entries(ctx context.Context, st store.Store, m *manifest.Manifest, visit func(Node)) ([]manifest.Entry, error) {
+func (c NodeCache) Entries(ctx context.Context, st store.Store, m *manifest.Manifest, visit func(TreeNodeAt)) ([]manifest.Entry, error) {
 	return c.entries(ctx, st, m, visit, newSpans())
 }
 
-func (c NodeCache) entries(ctx context.Context, st store.Store, m *manifest.Manifest, visit func(Node), sp *spans) ([]manifest.Entry, error) {
+func (c NodeCache) entries(ctx context.Context, st store.Store, m *manifest.Manifest, visit func(TreeNodeAt), sp *spans) ([]manifest.Entry, error) {
 	var out []manifest.Entry
 	var err error
 	if m.Tree == nil {
@@ -58,7 +58,7 @@ func (c NodeCache) entries(ctx context.Context, st store.Store, m *manifest.Mani
 	return out, nil
 }
 
-func treeEntries(ctx context.Context, st store.Store, m *manifest.Manifest, visit func(Node), cache NodeCache, sp *spans) ([]manifest.Entry, error) {
+func treeEntries(ctx context.Context, st store.Store, m *manifest.Manifest, visit func(TreeNodeAt), cache NodeCache, sp *spans) ([]manifest.Entry, error) {
 	o := readOpts{parallel: DefaultParallel, cache: sp, sizes: m.Packs, window: TreeWindow}
 	level := []Ref{{ID: m.Tree.Root, Loc: m.Tree.RootLoc}}
 	var sizes []int64 // raw bytes under each ref of level, as its parent says (-1: root)
@@ -76,7 +76,7 @@ func treeEntries(ctx context.Context, st store.Store, m *manifest.Manifest, visi
 				return nil, fmt.Errorf("chunk tree: node %s is at level %d, want %d: %w", level[i].ID, n.Level, depth, chunker.ErrCorrupt)
 			}
 			if visit != nil {
-				visit(Node{Ref: level[i], TreeNode: n})
+				visit(TreeNodeAt{Ref: level[i], TreeNode: n})
 			}
 			var sum int64
 			for _, e := range n.Entries {

@@ -235,3 +235,44 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	return nil
 }
+
+// Revert asks for what a node revert changes.
+type Revert struct {
+	At     string // a time (as pitr restore --at takes it) or "latest"
+	Save   string // or a save id
+	DryRun bool   // only say what would change
+}
+
+// RevertResult is the server's answer to a revert.
+type RevertResult struct {
+	ID     string `json:"id"`
+	Action string `json:"action"` // put, delete or none
+	DryRun bool   `json:"dry_run"`
+	Save   struct {
+		ID   string    `json:"id"`
+		Time time.Time `json:"time"`
+	} `json:"save"`
+	Before *Node `json:"before"`
+	After  *Node `json:"after"`
+	Size   int   `json:"size"`
+}
+
+// RevertNode puts node id back as it was at a past save, as a new edit
+// (POST /v1/nodes/{id}/revert). Not retried: a revert is an edit.
+func (c *Client) RevertNode(ctx context.Context, id string, r Revert) (*RevertResult, error) {
+	path := "/v1/nodes/" + url.PathEscape(id) + "/revert"
+	if r.DryRun {
+		path += "?dry_run=1"
+	}
+	body := map[string]string{}
+	if r.Save != "" {
+		body["save"] = r.Save
+	} else {
+		body["at"] = r.At
+	}
+	var out RevertResult
+	if err := c.do(ctx, http.MethodPost, path, body, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -34,7 +34,7 @@ func (b *based) add(ctx context.Context, st store.Store, m *manifest.Manifest, f
 			map[manifest.PackID]int64{}, map[manifest.PackID]bool{}
 	}
 	nodes := map[chunker.ID]manifest.Loc{}
-	entries, err := catalog.Entries(ctx, st, m, func(n catalog.Node) { nodes[n.ID] = n.Loc })
+	entries, err := catalog.Entries(ctx, st, m, func(n catalog.TreeNodeAt) { nodes[n.ID] = n.Loc })
 	if err != nil {
 		return err
 	}

@@ -89,6 +89,9 @@ type Config struct {
 	// Metrics is served at GET /metrics (built by the caller, e.g. with
 	// promhttp from its registry); nil answers 404.
 	Metrics http.Handler
+	// History reads past saves for POST /v1/nodes/{id}/revert; nil
+	// answers 501.
+	History History
 }
 
 // Defaults.
@@ -173,6 +176,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /v1/nodes/{id}", s.user(s.getNode))
 	s.mux.Handle("DELETE /v1/nodes/{id}", s.user(s.deleteNode))
 	s.mux.Handle("POST /v1/nodes/{id}/owner", s.user(s.setOwner))
+	s.mux.Handle("POST /v1/nodes/{id}/revert", s.user(s.revertNode))
 	s.mux.Handle("GET /v1/events", s.user(s.events))
 	s.mux.Handle("POST /v1/saves", s.admin(s.postSave))
 	s.mux.Handle("GET /v1/saves", s.user(s.listSaves))

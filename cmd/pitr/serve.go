@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pitr-dev/pitr/backoff"
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/claim"
 	"github.com/pitr-dev/pitr/datadir"
 	"github.com/pitr-dev/pitr/journal"
@@ -230,6 +231,7 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, local *datadir.
 		MaxInflightBytes:  o.maxInflight, BodyReadTimeout: o.bodyTimeout,
 		MaxNodeBytes: o.maxNodeBytes, Logger: log,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		History: catalog.History{Store: st, Session: o.session},
 	})
 	hs, serveErr, err := listen(o, api, start, st, adminFile, log)
 	if err != nil {
