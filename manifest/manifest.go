@@ -1,9 +1,11 @@
-// Package manifest owns the per-save manifest: its versioned JSON schema,
-// the chunk list it points to (stored as content-addressed list chunks, so a
-// save's manifest costs O(changed)), the save ids and the store key layout
-// under sessions/<session>/saves/, the catalog operations over a store
-// (put, load, newest, the save for a time, listing, sessions) and the
-// parsing of `pitr restore --at` times.
+// Package manifest owns the per-save manifest: its versioned JSON schema;
+// the format of the chunk tree a format 2 save points to (tree nodes
+// stored as chunks in packs, each leaf entry naming a data chunk's pack,
+// offset and length, so a save's metadata costs O(changed · log n)); the
+// chunk list of format 1 saves (still read); pack ids and locations; the
+// save ids and the store key layout under sessions/<session>/saves/; the
+// catalog operations over manifests (put, load, newest, the save for a
+// time, listing, sessions); and the parsing of `pitr restore --at` times.
 //
 // Key layout: sessions/<session>/saves/<inv>-<id>.json, where inv is
 // 999999999999999 minus the save's Unix time in milliseconds, zero-padded to

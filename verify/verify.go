@@ -4,20 +4,23 @@
 // Every check is done once per distinct chunk, however many saves share it,
 // and reported for every save that uses the chunk:
 //
-//   - always: every manifest loads and decodes; every list chunk is
-//     downloaded, checked against its hash and decoded, and the lists add up
-//     to the manifest's entry count; every data chunk exists (Stat);
-//   - ReadData: every data chunk is downloaded instead, decompressed, checked
-//     against its hash and its size in the chunk list, and every save's
-//     graph is assembled, checked against the manifest's graph hash and
-//     decoded. Saves are taken oldest first and the chunks of the previous
-//     save are kept in memory, so consecutive saves download only what
-//     changed (a chunk that comes back after an absence is downloaded again
-//     but not re-reported);
+//   - always: every manifest loads and decodes; the chunk tree of every
+//     format 2 save is read (each distinct node once, every node checked
+//     against its id, sizes and counts against the manifest) — or, for a
+//     format 1 save, its list chunks, which must add up to the manifest's
+//     entry count; every pack (or format 1 chunk object) exists (Stat);
+//   - ReadData: every data chunk is read instead (by ranged reads of its
+//     pack, neighbours merged), decompressed, checked against its hash and
+//     its size in the tree, and every save's graph is assembled, checked
+//     against the manifest and decoded. A bad chunk is named with its pack.
+//     Saves are taken oldest first and the chunks of the previous save are
+//     kept in memory, so consecutive saves download only what changed (a
+//     chunk that comes back after an absence is downloaded again but not
+//     re-reported);
 //   - SubsetPercent: a random share of the distinct data chunks (a seeded
 //     choice, reproducible with the same seed on the same store) is
-//     downloaded and checked as above, the others are Stat-ed; saves are not
-//     decoded.
+//     downloaded and checked as above, the others' objects are Stat-ed;
+//     saves are not decoded.
 package verify
 
 import (
