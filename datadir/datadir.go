@@ -5,12 +5,14 @@
 package datadir
 
 import (
+	"bufio"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -132,6 +134,47 @@ func Write(dir string, graph []byte, meta Meta) error {
 	if meta.GraphSHA256 == "" {
 		meta.GraphSHA256 = hashHex(graph)
 	}
+	return WriteMeta(dir, meta)
+}
+
+// WriteGraph is Write for a graph too large to hold encoded in memory:
+// encode writes it to the file (buffered), which is hashed on the way.
+func WriteGraph(dir string, encode func(io.Writer) error, meta Meta) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write data dir: %w", err)
+	}
+	path := filepath.Join(dir, GraphFile)
+	f, err := os.CreateTemp(dir, "."+GraphFile+".tmp-")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	h := sha256.New()
+	bw := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
+	err = encode(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	meta.GraphSHA256 = hex.EncodeToString(h.Sum(nil))
 	return WriteMeta(dir, meta)
 }
 

@@ -3,6 +3,7 @@ package replicate
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -59,15 +60,39 @@ func (s *Saver) recordLocal(snap *session.Graph, base *Result) {
 		}
 	}
 	if s.localFile == nil || (s.cfg.Journal != nil && s.cfg.Journal.Unreleased() >= max(s.cfg.CheckpointBytes, base.BytesTotal/4)) {
-		// A checkpoint: due, or the data dir has no graph file yet.
-		graph := session.Encode(snap)
-		meta.GraphSHA256 = chunker.Sum(graph).String()
-		s.writeLocalOrWarn(graph, meta)
+		// A checkpoint: due, or the data dir has no graph file yet. The
+		// graph is encoded straight into the file, not into memory.
+		s.checkpoint(snap, meta)
 		return
 	}
 	meta.GraphSHA256, meta.JournalLSN = s.localFile.sha, s.localFile.lsn
 	if err := datadir.WriteMeta(s.cfg.DataDir, meta); err != nil {
 		s.localFailed(fmt.Errorf("save %s stored but data dir not updated: %w", base.ID, err))
+	}
+}
+
+// checkpoint writes the whole graph of snap and meta, and releases the
+// journal up to the snapshot.
+func (s *Saver) checkpoint(snap *session.Graph, meta datadir.Meta) {
+	meta.JournalLSN = snap.JournalLSN
+	err := datadir.WriteGraph(s.cfg.DataDir, func(w io.Writer) error { return session.EncodeTo(w, snap) }, meta)
+	if err != nil {
+		s.localFailed(fmt.Errorf("save session %s: %w", s.cfg.Session, err))
+		return
+	}
+	cur, _, err := datadir.LoadMeta(s.cfg.DataDir)
+	if err != nil {
+		s.localFailed(err)
+		return
+	}
+	s.localFile = &localFile{sha: cur.GraphSHA256, lsn: cur.JournalLSN}
+	s.mu.Lock()
+	s.localErr = ""
+	s.mu.Unlock()
+	if s.cfg.Journal != nil {
+		if err := s.cfg.Journal.Release(snap.JournalLSN); err != nil {
+			s.cfg.Logger.Warn("could not release the journal", slog.String("error", err.Error()))
+		}
 	}
 }
 

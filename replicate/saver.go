@@ -419,15 +419,17 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	// local disk that fails does not stop the save: the store copy is
 	// what protects the session then.
 	localOK := s.localBefore(ctx, snap)
+	fenced := s.startFence(ctx)
 	u, err := s.upload(ctx, src, chunks, entries, s.loadBase(ctx))
-	if err != nil {
-		return Result{}, err
+	if err == nil {
+		err = s.pin(ctx, u)
 	}
-	if err := s.pin(ctx, u); err != nil {
+	if err != nil {
+		_, _ = fenced() // not left running past the save
 		return Result{}, err
 	}
 	m := s.buildManifest(now, reason, snap, u)
-	if err := s.commit(ctx, m, start); err != nil {
+	if err := s.commit(ctx, m, start, fenced); err != nil {
 		return Result{}, err
 	}
 	s.markCommitted(snap.Gen, now, m, u)

@@ -87,9 +87,13 @@ func toDir(ctx context.Context, st store.Store, m *manifest.Manifest, isNewest b
 	default:
 		return nil, fmt.Errorf("restore: find the newest save of session %s: %w", m.Session, err)
 	}
-	graph, g, _, err := Fetch(ctx, st, m, DefaultParallel, progress)
+	graph, _, err := catalog.Graph(ctx, st, m, DefaultParallel, progress)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
+	}
+	g, err := session.Check(graph) // sound, without a second copy of the data
+	if err != nil {
+		return nil, fmt.Errorf("restore: save %s: %w", m.ID, err)
 	}
 	t := m.Time
 	meta := datadir.Meta{Session: m.Session, SaveID: m.ID, SaveTime: &t, Restored: true, RestoredNewest: newestID,

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"io"
 )
 
 // Graph is a session's persistent content at one instant: what a save
@@ -67,6 +68,23 @@ func EncodeRecords(g *Graph) (encoding []byte, records [][]byte) {
 	buf = appendFrame(buf, tagTrailer, func(p []byte) []byte { return binary.AppendUvarint(p, uint64(len(g.Nodes))) })
 	add(start)
 	return buf, records
+}
+
+// EncodeTo writes g's encoding to w, one record at a time, without
+// holding the whole encoding in memory.
+func EncodeTo(w io.Writer, g *Graph) error {
+	if _, err := w.Write(EncodeHeader(g.Initialized)); err != nil {
+		return err
+	}
+	var buf []byte
+	for _, n := range g.Nodes {
+		buf = appendNode(buf[:0], n)
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+	}
+	_, err := w.Write(EncodeTrailer(len(g.Nodes)))
+	return err
 }
 
 // EncodeHeader returns the header record of a graph: EncodeRecords'
@@ -148,6 +166,18 @@ func frame(tag byte, payload []byte) []byte {
 // Decode parses a whole encoding. Truncated, corrupted or otherwise invalid
 // input is an error wrapping ErrCorrupt that says where it went wrong.
 func Decode(data []byte) (*Graph, error) {
+	return decodeGraph(data, true)
+}
+
+// Check validates an encoded graph as Decode does and returns it without
+// its nodes' data (the data is checked, not copied): for a reader that
+// writes the encoding somewhere and needs the graph only to know it is
+// sound (pitr restore), at no more memory than the encoding.
+func Check(data []byte) (*Graph, error) {
+	return decodeGraph(data, false)
+}
+
+func decodeGraph(data []byte, withData bool) (*Graph, error) {
 	d := decoder{buf: data}
 	tag, p, err := d.record()
 	if err != nil {
@@ -174,7 +204,7 @@ func Decode(data []byte) (*Graph, error) {
 		}
 		switch tag {
 		case tagNode:
-			n, err := decodeNode(p)
+			n, err := parseNode(p, withData)
 			if err != nil {
 				return nil, d.errf("node record %d: %v", len(g.Nodes), err)
 			}
@@ -232,7 +262,11 @@ func (d *decoder) record() (byte, []byte, error) {
 	return rest[0], rest[head:end], nil
 }
 
-func decodeNode(p []byte) (*Node, error) {
+func decodeNode(p []byte) (*Node, error) { return parseNode(p, true) }
+
+// parseNode decodes a node record's payload; without withData the node's
+// Data is left nil.
+func parseNode(p []byte, withData bool) (*Node, error) {
 	r := reader{p: p}
 	n := &Node{Version: r.uvarint()}
 	n.ID = string(r.bytes())
@@ -246,7 +280,9 @@ func decodeNode(p []byte) (*Node, error) {
 	for i := uint64(0); i < ndeps && r.err == nil; i++ {
 		n.Deps = append(n.Deps, string(r.bytes()))
 	}
-	n.Data = append([]byte{}, r.bytes()...)
+	if data := r.bytes(); withData {
+		n.Data = append([]byte{}, data...)
+	}
 	if r.err != nil {
 		return nil, r.err
 	}

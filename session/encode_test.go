@@ -189,3 +189,23 @@ func TestEncodeHeaderTrailerAreRecords(t *testing.T) {
 		}
 	}
 }
+
+// Check validates like Decode, without the data.
+func TestCheck(t *testing.T) {
+	g := sampleGraph()
+	enc := Encode(g)
+	c, err := Check(enc)
+	if err != nil || len(c.Nodes) != len(g.Nodes) || c.Initialized != g.Initialized {
+		t.Fatalf("Check = %+v, %v", c, err)
+	}
+	for i, n := range c.Nodes {
+		if n.Data != nil || n.ID != g.Nodes[i].ID || n.Version != g.Nodes[i].Version {
+			t.Errorf("node %d: %+v", i, n)
+		}
+	}
+	bad := append([]byte{}, enc...)
+	bad[len(bad)/2] ^= 1
+	if _, err := Check(bad); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Check of a damaged graph: %v", err)
+	}
+}
