@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pitr-dev/pitr/claim"
 	"github.com/pitr-dev/pitr/gc"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
@@ -201,5 +202,81 @@ func TestGCAbortsWhenAListedSaveVanishes(t *testing.T) {
 	rep, err := gc.Run(ctx, &vanishingBase{Store: st, key: key}, gc.Options{Grace: gc.DefaultGrace})
 	if !errors.Is(err, gc.ErrAborted) || !errors.Is(err, store.ErrNotFound) || rep.Deleted != 0 {
 		t.Fatalf("gc with a listed save gone: %v, %+v", err, rep)
+	}
+}
+
+// TestGCDuringRollbackKeepsPinnedPacks: a server commits a rollback to an
+// older save R, reusing R's two-hour-old packs (a rollback costs a
+// manifest, not an upload). R is pruned after the saver pinned those packs
+// in its writer claim and found R still there, and gc runs while the
+// rollback waits at its commit point: gc sees neither R nor the rollback's
+// manifest, and must keep the packs because the claim pins them.
+func TestGCDuringRollbackKeepsPinnedPacks(t *testing.T) {
+	ctx := context.Background()
+	st := newFileStore(t)
+	s := session.New()
+	putNodes(t, s, 0, 40, 3000, 5)
+	first := replicate.New(s, replicate.Config{Store: st, Session: "s", Logger: quiet})
+	r1, err := first.Save(ctx, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := s.Snapshot()
+	putNodes(t, s, 0, 40, 3000, 77) // every node changed: the newest save shares nothing with R
+	if _, err := first.Save(ctx, "api"); err != nil {
+		t.Fatal(err)
+	}
+	ageChunks(t, st, time.Now().Add(-2*time.Hour))
+	rm, err := manifest.Load(ctx, st, "s", r1.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newest, err := manifest.Newest(ctx, st, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := newPauseStore(st)
+	wc, err := claim.Acquire(ctx, ps, "s", claim.Options{Host: "test", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wc.Abandon()
+	rolled := session.FromGraph(old)
+	sv := replicate.New(rolled, replicate.Config{Store: ps, Session: "s", Logger: quiet,
+		Fence: wc.Fence, Pin: wc.Pin, Commit: wc.Commit})
+	sv.Prime(rm)
+	sv.SetLast(newest)
+	sv.ForceNext()
+	type saved struct {
+		r   replicate.Result
+		err error
+	}
+	done := make(chan saved, 1)
+	ps.armed.Store(true)
+	go func() {
+		r, err := sv.Save(ctx, "restored:"+rm.ID)
+		done <- saved{r, err}
+	}()
+	select {
+	case <-ps.reached:
+	case s := <-done:
+		t.Fatalf("save ended before its commit: %+v %v", s.r, s.err)
+	}
+	if err := manifest.Delete(ctx, st, "s", rm.ID); err != nil { // pruned meanwhile
+		t.Fatal(err)
+	}
+	rep, gcErr := gc.Run(ctx, st, gc.Options{Grace: gc.DefaultGrace})
+	close(ps.release)
+	res := <-done
+	if gcErr != nil || res.err != nil {
+		t.Fatalf("gc %v, save %v", gcErr, res.err)
+	}
+	m, err := manifest.Load(ctx, st, "s", res.r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertWhole(t, st, m, rep)
+	if res.r.BytesUploaded != 0 || rep.Pinned == 0 {
+		t.Fatalf("the rollback uploaded %d bytes (want 0: R's packs reused); gc saw %d pinned packs", res.r.BytesUploaded, rep.Pinned)
 	}
 }
