@@ -296,7 +296,37 @@ func (b *reqBench) restores(ctx context.Context, pt *requestsPoint, s *reqServe,
 		return err
 	}
 	pt.add(opRestoreOlder+suffix, fmt.Sprintf("save #%s of %s, `--at` its id", num(int64(mid)), num(int64(n))), lat, older)
+	if suffix != "" || n < 2 {
+		return nil
+	}
+	id := s.cur[len(s.cur)/2].ID
+	show, err := b.look(ctx, s, "show", "--at", "latest", "--json", id)
+	if err != nil {
+		return err
+	}
+	pt.add(opShow, fmt.Sprintf("node %s of %s", id, num(int64(len(s.cur)))), lat, show)
+	diff, err := b.look(ctx, s, "diff", "--json", s.ids[n-2], "latest")
+	if err != nil {
+		return err
+	}
+	pt.add(opDiff, "saves #"+num(int64(n-1))+" and #"+num(int64(n)), lat, diff)
 	return nil
+}
+
+// look runs a pitr command that reads the store (show, diff) through the
+// restore proxy and counts its requests.
+func (b *reqBench) look(ctx context.Context, s *reqServe, command string, args ...string) (reqMeasure, error) {
+	storeURL := fmt.Sprintf("minio://%s/%s?tls=false", b.cp.Addr, s.env.bucket)
+	args = append([]string{command, "--store", storeURL, "--session", s.env.session}, args...)
+	before := b.cp.Counts()
+	wall, _, err := runPitr(ctx, &s.env, args)
+	b.cp.Settle()
+	m := reqMeasure{c: b.cp.Counts().sub(before), wall: wall}
+	if err != nil {
+		return m, fmt.Errorf("pitr %s: %w", strings.Join(args, " "), err)
+	}
+	b.logf("  %-44s %8v  %s", command, wall.Round(time.Millisecond), m.c.brief())
+	return m, nil
 }
 
 // change PUTs changed nodes through the API.

@@ -26,6 +26,8 @@ const (
 	opRestoreNewest = "restore newest"
 	opRawGet        = "raw GET (1 request, restore newest's bytes)"
 	opRestoreOlder  = "restore older"
+	opShow          = "show one node (`pitr show --at latest`)"
+	opDiff          = "diff of the last two saves (`pitr diff`)"
 )
 
 // reqMeasure is one measured operation: its store requests, counted on the
@@ -85,7 +87,7 @@ func (p *requestsPoint) find(op string, lat time.Duration) *reqRow {
 // ops returns the operations measured, in report order: the fixed ones,
 // then the others (the history's) as first recorded.
 func (p *requestsPoint) ops() []string {
-	order := []string{opFull, opRawPut, opSmall, opOneNode, opNoop, opRestoreNewest, opRawGet, opRestoreOlder}
+	order := []string{opFull, opRawPut, opSmall, opOneNode, opNoop, opRestoreNewest, opRawGet, opRestoreOlder, opShow, opDiff}
 	seen := map[string]bool{}
 	var out []string
 	for _, op := range order {
