@@ -143,7 +143,7 @@ func (s *Saver) plan(snap *session.Graph) (records, []chunker.PlannedChunk, []ma
 // not have, in new packs, and moves the live chunks of sparse packs along
 // (chooseRewrites). It makes no request but the pack PUTs.
 func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.PlannedChunk, entries []manifest.Entry, base based) (uploaded, error) {
-	rewrite := chooseRewrites(entries, base)
+	rewrite := chooseRewrites(entries, base, s.cfg.PackSize)
 	pw := newPackWriter(ctx, s.cfg.Store, s.cfg.PackSize)
 	u := uploaded{entries: entries, next: based{data: map[chunker.ID]manifest.Loc{}, nodes: map[chunker.ID]manifest.Loc{}}}
 	// Which chunks to store: those the base lacks, and those of packs being
@@ -249,10 +249,15 @@ const (
 //     LSM tree compacts): a save references at most about tierMax packs
 //     per tier, so a restore reads a number of packs that grows with the
 //     logarithm of the history, not with it, and each byte is rewritten
-//     about once per tier.
+//     about once per tier. Packs at least half the pack size are in no
+//     tier: a large graph is many such packs, and merging them would only
+//     copy them.
 //
 // Packs of unknown size are never rewritten for sparseness.
-func chooseRewrites(entries []manifest.Entry, base based) map[manifest.PackID]bool {
+func chooseRewrites(entries []manifest.Entry, base based, packSize int) map[manifest.PackID]bool {
+	if packSize <= 0 {
+		packSize = DefaultPackSize
+	}
 	live := map[manifest.PackID]int64{}
 	seen := map[chunker.ID]bool{}
 	for _, e := range entries {
@@ -272,6 +277,9 @@ func chooseRewrites(entries []manifest.Entry, base based) map[manifest.PackID]bo
 		if size, ok := base.packs[p]; ok && 2*n < size {
 			rewrite[p] = true
 			continue
+		}
+		if n >= int64(packSize)/2 {
+			continue // as large as packs get: merging it would only copy it
 		}
 		t := 0
 		for limit := int64(tierUnit); n >= limit; limit *= tierFanout {

@@ -122,11 +122,16 @@ func (e *benchEnv) restoreObjects(ctx context.Context) ([]string, restoreResult,
 	for _, c := range m.ChunkList.Chunks {
 		keys = append(keys, chunker.ObjectKey(c.ID))
 	}
+	for p := range m.Packs { // a format 2 save: its packs, whole
+		keys = append(keys, manifest.PackKey(p))
+	}
 	seen := map[chunker.ID]bool{}
 	for _, en := range entries {
 		if !seen[en.ID] {
 			seen[en.ID] = true
-			keys = append(keys, chunker.ObjectKey(en.ID))
+			if !en.Loc.InPack() {
+				keys = append(keys, chunker.ObjectKey(en.ID))
+			}
 		}
 	}
 	state, err := e.snapshotBucket(ctx)
@@ -142,6 +147,9 @@ func (e *benchEnv) restoreObjects(ctx context.Context) ([]string, restoreResult,
 	}
 	rr.saveID, rr.graphBytes = m.ID, m.BytesTotal
 	rr.objects, rr.dataChunks, rr.listChunks = len(keys), len(seen), len(m.ChunkList.Chunks)
+	if m.Tree != nil {
+		rr.listChunks = m.Tree.Nodes
+	}
 	return keys, rr, nil
 }
 
