@@ -48,7 +48,7 @@ func (f *flaky) Stat(ctx context.Context, key string) (store.ObjectInfo, error) 
 	return f.Store.Stat(ctx, key)
 }
 
-func newStore(t *testing.T) *flaky {
+func newStore(t testing.TB) *flaky {
 	t.Helper()
 	st, err := file.New(t.TempDir())
 	if err != nil {
@@ -57,7 +57,7 @@ func newStore(t *testing.T) *flaky {
 	return &flaky{Store: st}
 }
 
-func fill(t *testing.T, s *session.Session, n, size int, seed uint64) {
+func fill(t testing.TB, s *session.Session, n, size int, seed uint64) {
 	t.Helper()
 	r := rand.New(rand.NewPCG(seed, 1))
 	for i := range n {
