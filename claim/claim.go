@@ -25,7 +25,7 @@
 // it at its next conditional write. The holder renews in the background
 // every third of the TTL, and Fence, called by the saver right before every
 // manifest, renews too: a claim replaced since the last renewal fails
-// there with an error wrapping replicate.ErrFenced, and the old holder
+// there with an error wrapping ErrFenced, and the old holder
 // stops saving. Only a lost precondition fences; a store that cannot be
 // reached is not evidence that another server took over, and the next
 // conditional write that gets through tells the truth. Release marks the
@@ -41,7 +41,6 @@ import (
 	"time"
 
 	"github.com/pitr-dev/pitr/manifest"
-	"github.com/pitr-dev/pitr/replicate"
 	"github.com/pitr-dev/pitr/store"
 )
 
@@ -157,7 +156,7 @@ func (c *Claim) Holder() Holder {
 	return c.rec.Holder
 }
 
-// Fenced returns the error wrapping replicate.ErrFenced once another server
+// Fenced returns the error wrapping ErrFenced once another server
 // has taken the claim over, else nil.
 func (c *Claim) Fenced() error {
 	c.mu.Lock()
@@ -169,7 +168,7 @@ func (c *Claim) Fenced() error {
 // server still holds the claim, and returns its generation. It is
 // replicate.Config.Fence: the saver calls it right before writing a
 // manifest. When another server has taken over it returns an error
-// wrapping replicate.ErrFenced, now and forever; other errors (the store
+// wrapping ErrFenced, now and forever; other errors (the store
 // cannot be reached) are worth retrying.
 func (c *Claim) Fence(ctx context.Context) (uint64, error) {
 	c.mu.Lock()
@@ -184,7 +183,7 @@ func (c *Claim) Fence(ctx context.Context) (uint64, error) {
 // committed. It is replicate.Config.Commit: the saver calls it after the
 // save's manifest is stored, and readers (manifest.Commits) ignore a
 // manifest until the claim names it. A server that lost the claim gets an
-// error wrapping replicate.ErrFenced, so its manifest never counts.
+// error wrapping ErrFenced, so its manifest never counts.
 func (c *Claim) Commit(ctx context.Context, id string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -242,7 +241,12 @@ func (c *Claim) Abandon() {
 }
 
 // errReleased ends the use of a released claim.
-var errReleased = fmt.Errorf("writer claim released: %w", replicate.ErrFenced)
+var errReleased = fmt.Errorf("writer claim released: %w", ErrFenced)
+
+// ErrFenced: another server took the claim over (or it was released); the
+// holder must not save again. The saver stops on it (replicate.ErrFenced
+// is this error).
+var ErrFenced = errors.New("fenced: another server took over this session")
 
 // renewLocked writes the claim again (renewed_at now), with If-Match on the
 // ETag of our last write. c.mu is held.
@@ -305,14 +309,14 @@ func (c *Claim) writeLocked(ctx context.Context) error {
 func (c *Claim) fencedError(cur *Record, readErr error) error {
 	switch {
 	case readErr != nil:
-		return fmt.Errorf("%w: writer claim %s of generation %d was deleted from %s", replicate.ErrFenced, c.key, c.rec.Generation, c.st)
+		return fmt.Errorf("%w: writer claim %s of generation %d was deleted from %s", ErrFenced, c.key, c.rec.Generation, c.st)
 	case cur == nil:
-		return fmt.Errorf("%w: writer claim %s of generation %d was replaced by an unreadable object", replicate.ErrFenced, c.key, c.rec.Generation)
+		return fmt.Errorf("%w: writer claim %s of generation %d was replaced by an unreadable object", ErrFenced, c.key, c.rec.Generation)
 	case cur.Holder.ID == c.rec.Holder.ID:
-		return fmt.Errorf("%w: writer claim %s changed under this server (generation %d, released %t)", replicate.ErrFenced, c.key, cur.Generation, cur.Released)
+		return fmt.Errorf("%w: writer claim %s changed under this server (generation %d, released %t)", ErrFenced, c.key, cur.Generation, cur.Released)
 	}
 	return fmt.Errorf("%w: %s holds the writer claim of session %s now (generation %d; ours was %d)",
-		replicate.ErrFenced, cur.Holder, c.session, cur.Generation, c.rec.Generation)
+		ErrFenced, cur.Holder, c.session, cur.Generation, c.rec.Generation)
 }
 
 // renewLoop renews the claim every TTL/3 until stopped or fenced; after a
@@ -338,7 +342,7 @@ func (c *Claim) renewLoop() {
 				c.opts.Logger.Info("writer claim renewed again", slog.String("session", c.session))
 			}
 			wait, failing = every, 0
-		case errors.Is(err, replicate.ErrFenced):
+		case errors.Is(err, ErrFenced):
 			return // logged by writeLocked; saves now fail with it
 		default:
 			failing = min(max(failing*2, c.opts.Poll), every)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pitr-dev/pitr/backoff"
 	"github.com/pitr-dev/pitr/chunker"
+	"github.com/pitr-dev/pitr/claim"
 	"github.com/pitr-dev/pitr/datadir"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/session"
@@ -133,7 +134,7 @@ const DefaultGCGrace = time.Hour
 
 // ErrFenced means another server took over the session's writer claim;
 // this saver will not write to the store again.
-var ErrFenced = errors.New("fenced: another server took over this session")
+var ErrFenced = claim.ErrFenced
 
 // New returns a saver for sess. Call Prime when the session came from a save.
 func New(sess *session.Session, cfg Config) *Saver {
