@@ -350,9 +350,9 @@ func (r *scaleResults) writeOneNode(p func(string, ...any)) {
 				what = fmt.Sprintf("1 %%: %s nodes", num(int64(c.nodes)))
 			}
 			m := c.meta
-			p("| %s | %s | %s B | %s | %s | %s B | %s B | %d, %s B (%d) | %d, %s B | %d, %s B | %s B | **%s B** |", pt.size.label(), what,
+			p("| %s | %s | %s B | %s | %s | %s B | %s B | %s, %s B (%d) | %s, %s B | %d, %s B | %s B | **%s B** |", pt.size.label(), what,
 				num(c.nodeBytes), ms(c.duration()), ms(c.save.wall), num(c.save.answer.BytesUploaded), num(m.manifest),
-				m.treeNodes, num(m.tree), m.treeLevels, m.dataChunks, num(m.data), m.packs, num(m.packBytes), num(m.other()), num(m.metadata()))
+				num(int64(m.treeNodes)), num(m.tree), m.treeLevels, num(int64(m.dataChunks)), num(m.data), m.packs, num(m.packBytes), num(m.other()), num(m.metadata()))
 		}
 	}
 	p("")
