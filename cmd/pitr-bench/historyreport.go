@@ -36,7 +36,7 @@ const (
 // sections are the reports that live in their own marked block of the
 // Markdown file, after the main report: each mode's --write replaces only
 // its block, and a plain --write keeps them all.
-var sections = []string{"history", "uploads", "journal", "requests"}
+var sections = []string{"history", "uploads", "journal", "requests", "scale"}
 
 // sectionBlock returns the block of section name in doc (markers
 // included), or "" when it has none.

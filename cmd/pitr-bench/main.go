@@ -32,17 +32,26 @@
 // counting proxy, for each graph size of --nodes (a list with --requests),
 // with a history of --saves saves; its --write replaces only its section.
 //
+// With --scale it runs the scale benchmark instead (scale.go): for each
+// size of --scale-sizes ("2000,20000,1g"; "1g" is about 1 GB of large
+// meshes, generated as they are PUT), the load, a full, a no-op, 1-node and
+// a 1 % save, the metadata a small save writes, `pitr restore` and a
+// restore on start of a second `pitr serve` with their peak RSS; once, the
+// journal's PUT throughput with and without fsync. Its --write replaces
+// only its section.
+//
 // Usage, from the repository root:
 //
 //	go run ./cmd/pitr-bench --write BENCHMARKS.md
 //	go run ./cmd/pitr-bench --history --write BENCHMARKS.md
 //	go run ./cmd/pitr-bench --requests --write BENCHMARKS.md
+//	go run ./cmd/pitr-bench --scale --write BENCHMARKS.md
 //
 // Flags: --nodes (2000), --seed (1), --changes (5), --runs (3),
 // --pitr (a built pitr binary; default: build ./cmd/pitr), --write PATH,
 // --keep (keep the temporary directory, with the MinIO and pitr logs),
 // --history, --saves (1000; with --history and --requests), --requests,
-// --latency (with --requests).
+// --latency (with --requests), --scale, --scale-sizes (with --scale).
 package main
 
 import (
@@ -82,6 +91,9 @@ type options struct {
 	nodeList  intList         // --nodes as given (a list with --requests); nodes is its first
 	requests  bool            // --requests: the requests benchmark (requests.go) instead
 	latencies []time.Duration // --latency: with --requests
+
+	scale      bool        // --scale: the scale benchmark (scale.go) instead
+	scaleSizes []scaleSize // --scale-sizes: with --scale
 }
 
 // intList is a flag of comma-separated positive integers.
@@ -110,6 +122,7 @@ func main() {
 	}
 	o := options{nodeList: intList{2000}}
 	latency := "0ms,20ms"
+	sizes := defaultScaleSet
 	flag.Var(&o.nodeList, "nodes", "nodes in the generated graph (with --requests: a list, e.g. 2000,20000)")
 	flag.Uint64Var(&o.seed, "seed", 1, "graphgen seed of the graph; the 1 % changes use seed+1 … seed+changes")
 	flag.IntVar(&o.changes, "changes", 5, "number of 1 % change saves")
@@ -123,6 +136,8 @@ func main() {
 	flag.IntVar(&o.uploads, "uploads", 0, "run the uploads benchmark instead: this many clients PUT a 64 MiB node at once (peak RSS of serve); with --write it replaces only its section")
 	flag.BoolVar(&o.requests, "requests", false, "run the requests benchmark instead (store requests and wall time of saves and restores at each --latency); with --write it replaces only its section")
 	flag.StringVar(&latency, "latency", latency, "with --requests: latencies added to every store request, a comma-separated list")
+	flag.BoolVar(&o.scale, "scale", false, "run the scale benchmark instead (saves, restores and peak RSS at each --scale-sizes; --journal sets its journal PUTs); with --write it replaces only its section")
+	flag.StringVar(&sizes, "scale-sizes", sizes, "with --scale: graph sizes, node counts or GB of large meshes (e.g. 0.5g), comma-separated")
 	flag.Parse()
 	o.nodes = o.nodeList[0]
 	if o.changes < 1 || o.runs < 1 || flag.NArg() > 0 {
@@ -144,6 +159,13 @@ func main() {
 			os.Exit(2)
 		}
 	}
+	if o.scale {
+		var err error
+		if o.scaleSizes, err = parseScaleSizes(sizes); err != nil {
+			fmt.Fprintln(os.Stderr, "pitr-bench: --scale-sizes:", err)
+			os.Exit(2)
+		}
+	}
 	if o.history && o.saves < 20 {
 		fmt.Fprintln(os.Stderr, "pitr-bench: --saves must be at least 20")
 		os.Exit(2)
@@ -152,6 +174,8 @@ func main() {
 	defer stop()
 	runner := run
 	switch {
+	case o.scale:
+		runner = runScale
 	case o.history:
 		runner = runHistory
 	case o.requests:

@@ -37,6 +37,11 @@ type benchEnv struct {
 	// via, when set, is the address pitr children reach the store at (a
 	// counting proxy) instead of MinIO's; in-process listings go straight.
 	via string
+	// dataDir, when set, is pitr serve's data dir (default: data-<bucket>
+	// in dir), its log beside it; startWait, when set, how long it may take
+	// to answer /healthz (default 60 s; a restore on start takes longer).
+	dataDir   string
+	startWait time.Duration
 }
 
 // storeURL is the --store of every pitr command.
@@ -109,14 +114,21 @@ func (e *benchEnv) startServe(ctx context.Context, extra ...string) (*serveProc,
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	logPath := filepath.Join(e.dir, "serve-"+e.bucket+".log")
+	dataDir, logPath := filepath.Join(e.dir, "data-"+e.bucket), filepath.Join(e.dir, "serve-"+e.bucket+".log")
+	if e.dataDir != "" {
+		dataDir, logPath = e.dataDir, e.dataDir+".log"
+	}
+	wait := 60 * time.Second
+	if e.startWait > 0 {
+		wait = e.startWait
+	}
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
 	cmd := exec.Command(e.bin, "serve", "--store", e.storeURL(), "--session", e.session,
-		"--listen", addr, "--data-dir", filepath.Join(e.dir, "data-"+e.bucket),
+		"--listen", addr, "--data-dir", dataDir,
 		"--admin-password", adminPassword, "--save-interval", "1h")
 	cmd.Args = append(cmd.Args, extra...)
 	cmd.Env = e.childEnv()
@@ -129,7 +141,7 @@ func (e *benchEnv) startServe(ctx context.Context, extra ...string) (*serveProc,
 		_ = cmd.Wait()
 		close(sp.done)
 	}()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(wait)
 	for {
 		if sp.api.healthy(ctx) {
 			return sp, nil
@@ -144,7 +156,7 @@ func (e *benchEnv) startServe(ctx context.Context, extra ...string) (*serveProc,
 		}
 		if time.Now().After(deadline) {
 			sp.kill()
-			return nil, fmt.Errorf("pitr serve not healthy after 60s:\n%s", tail(logPath))
+			return nil, fmt.Errorf("pitr serve not healthy after %v:\n%s", wait, tail(logPath))
 		}
 	}
 }
