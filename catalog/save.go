@@ -10,6 +10,10 @@ import (
 	"github.com/pitr-dev/pitr/store"
 )
 
+// MaxReadsInFlight bounds the reads of a save's data at once: each may be
+// MaxRead bytes, and their bodies come on top of the graph being filled.
+const MaxReadsInFlight = 8
+
 // MaxGraphBytes bounds the graph a save may claim, so a corrupt manifest
 // or tree cannot make a reader allocate without limit.
 const MaxGraphBytes = 64 << 30
@@ -201,6 +205,9 @@ func Graph(ctx context.Context, st store.Store, m *manifest.Manifest, parallel i
 	}
 	var mu sync.Mutex
 	var done int64
+	if parallel <= 0 || parallel > MaxReadsInFlight {
+		parallel = MaxReadsInFlight
+	}
 	err = readRefs(ctx, st, l.Refs(), readOpts{parallel: parallel, cache: sp, sizes: m.Packs}, func(i int, raw []byte, err error) error {
 		if err != nil {
 			return err

@@ -130,28 +130,34 @@ const compressBatch = 16 << 20
 
 // compressAll compresses the chunks of plan at the indices todo, in
 // batches of about compressBatch raw bytes, one goroutine per CPU, and
-// calls add with each frame in order.
+// calls add with each frame in order. The raw bytes of a batch are cut out
+// first, in order, encoding each record once even when it spans many
+// chunks (a large node's CDC pieces).
 func compressAll(ctx context.Context, src chunker.RecordSource, chunks []chunker.PlannedChunk, todo []int, add func(i int, frame []byte) error) error {
+	memo := &lastRecord{RecordSource: src, i: -1}
 	for start := 0; start < len(todo); {
 		end, size := start, 0
 		for end < len(todo) && (end == start || size+chunks[todo[end]].Size <= compressBatch) {
 			size += chunks[todo[end]].Size
 			end++
 		}
+		raws := make([][]byte, end-start)
+		for k := start; k < end; k++ {
+			raws[k-start] = chunker.Data(memo, chunks[todo[k]])
+		}
 		frames := make([][]byte, end-start)
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(runtime.GOMAXPROCS(0))
-		for k := start; k < end; k++ {
+		for k := range raws {
 			g.Go(func() error {
 				if err := gctx.Err(); err != nil {
 					return err
 				}
-				c := chunks[todo[k]]
-				frame, err := chunker.Compress(chunker.Data(src, c))
+				frame, err := chunker.Compress(raws[k])
 				if err != nil {
-					return fmt.Errorf("pack chunk %s: %w", c.ID, err)
+					return fmt.Errorf("pack chunk %s: %w", chunks[todo[start+k]].ID, err)
 				}
-				frames[k-start] = frame
+				frames[k] = frame
 				return nil
 			})
 		}
@@ -166,4 +172,19 @@ func compressAll(ctx context.Context, src chunker.RecordSource, chunks []chunker
 		start = end
 	}
 	return nil
+}
+
+// lastRecord remembers the last record it encoded, for the chunks that
+// follow one another in it.
+type lastRecord struct {
+	chunker.RecordSource
+	i int
+	b []byte
+}
+
+func (l *lastRecord) Bytes(i int) []byte {
+	if i != l.i {
+		l.i, l.b = i, l.RecordSource.Bytes(i)
+	}
+	return l.b
 }

@@ -56,6 +56,9 @@ type Config struct {
 	// OnSaved, when set, is called after every save that wrote a manifest.
 	// It must not block (retention uses it to wake its own goroutine).
 	OnSaved func(Result)
+	// OnPlan, when set, is told the size of the graph a save is about to
+	// upload (serve sets its memory limit from it).
+	OnPlan func(graphBytes int64)
 	// OnResult, if set, is called after every save attempt with its error
 	// (nil for a success, saved or unchanged), outside the saver's locks.
 	OnResult func(error)
@@ -419,6 +422,13 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	// Local durability first: it survives a store outage and a crash. A
 	// local disk that fails does not stop the save: the store copy is
 	// what protects the session then.
+	if s.cfg.OnPlan != nil {
+		var total int64
+		for _, e := range entries {
+			total += e.Size
+		}
+		s.cfg.OnPlan(total)
+	}
 	localOK := s.localBefore(ctx, snap)
 	fenced := s.startFence(ctx)
 	u, err := s.upload(ctx, src, chunks, entries, s.loadBase(ctx))

@@ -34,13 +34,15 @@ type Progress = catalog.Progress
 
 // Fetch reads save m's graph through the catalog (every chunk checked
 // against its id, the whole against the manifest) and decodes it. It
-// returns the encoded graph, the decoded graph and the save's chunks.
+// returns the encoded graph, the decoded graph (whose nodes' data are
+// slices of the encoded graph, which must therefore not be changed) and
+// the save's chunks.
 func Fetch(ctx context.Context, st store.Store, m *manifest.Manifest, parallel int, progress Progress) ([]byte, *session.Graph, []manifest.Entry, error) {
 	graph, entries, err := catalog.Graph(ctx, st, m, parallel, progress)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	g, err := session.Decode(graph)
+	g, err := session.DecodeShared(graph) // the nodes' data stays in graph: no second copy
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("save %s: %w", m.ID, err)
 	}

@@ -166,18 +166,34 @@ func frame(tag byte, payload []byte) []byte {
 // Decode parses a whole encoding. Truncated, corrupted or otherwise invalid
 // input is an error wrapping ErrCorrupt that says where it went wrong.
 func Decode(data []byte) (*Graph, error) {
-	return decodeGraph(data, true)
+	return decodeGraph(data, dataCopy)
 }
+
+// DecodeShared is Decode without copying the nodes' data: each node's Data
+// is a slice of data (capped, so appending to it copies). The graph then
+// costs no memory beyond data, which must not change while it is in use
+// (nodes are never modified in place, so a session built from it keeps
+// data alive and never writes to it).
+func DecodeShared(data []byte) (*Graph, error) {
+	return decodeGraph(data, dataAlias)
+}
+
+// How the decoder treats node data.
+const (
+	dataCopy  = iota // copied
+	dataAlias        // a slice of the input
+	dataSkip         // checked, not kept
+)
 
 // Check validates an encoded graph as Decode does and returns it without
 // its nodes' data (the data is checked, not copied): for a reader that
 // writes the encoding somewhere and needs the graph only to know it is
 // sound (pitr restore), at no more memory than the encoding.
 func Check(data []byte) (*Graph, error) {
-	return decodeGraph(data, false)
+	return decodeGraph(data, dataSkip)
 }
 
-func decodeGraph(data []byte, withData bool) (*Graph, error) {
+func decodeGraph(data []byte, mode int) (*Graph, error) {
 	d := decoder{buf: data}
 	tag, p, err := d.record()
 	if err != nil {
@@ -204,7 +220,7 @@ func decodeGraph(data []byte, withData bool) (*Graph, error) {
 		}
 		switch tag {
 		case tagNode:
-			n, err := parseNode(p, withData)
+			n, err := parseNode(p, mode)
 			if err != nil {
 				return nil, d.errf("node record %d: %v", len(g.Nodes), err)
 			}
@@ -262,11 +278,10 @@ func (d *decoder) record() (byte, []byte, error) {
 	return rest[0], rest[head:end], nil
 }
 
-func decodeNode(p []byte) (*Node, error) { return parseNode(p, true) }
+func decodeNode(p []byte) (*Node, error) { return parseNode(p, dataCopy) }
 
-// parseNode decodes a node record's payload; without withData the node's
-// Data is left nil.
-func parseNode(p []byte, withData bool) (*Node, error) {
+// parseNode decodes a node record's payload, its data as mode says.
+func parseNode(p []byte, mode int) (*Node, error) {
 	r := reader{p: p}
 	n := &Node{Version: r.uvarint()}
 	n.ID = string(r.bytes())
@@ -280,8 +295,14 @@ func parseNode(p []byte, withData bool) (*Node, error) {
 	for i := uint64(0); i < ndeps && r.err == nil; i++ {
 		n.Deps = append(n.Deps, string(r.bytes()))
 	}
-	if data := r.bytes(); withData {
+	switch data := r.bytes(); mode {
+	case dataCopy:
 		n.Data = append([]byte{}, data...)
+	case dataAlias:
+		n.Data = data[:len(data):len(data)]
+		if n.Data == nil {
+			n.Data = []byte{}
+		}
 	}
 	if r.err != nil {
 		return nil, r.err

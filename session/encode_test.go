@@ -209,3 +209,20 @@ func TestCheck(t *testing.T) {
 		t.Errorf("Check of a damaged graph: %v", err)
 	}
 }
+
+// DecodeShared decodes the same graph as Decode, its nodes' data slices of
+// the input that cannot grow into it.
+func TestDecodeShared(t *testing.T) {
+	g := sampleGraph()
+	enc := Encode(g)
+	want, _ := Decode(enc)
+	got, err := DecodeShared(enc)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("DecodeShared = %+v, %v; want %+v", got, err, want)
+	}
+	for _, n := range got.Nodes {
+		if len(n.Data) > 0 && cap(n.Data) != len(n.Data) {
+			t.Errorf("node %s: data of cap %d can grow into the input", n.ID, cap(n.Data))
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -41,6 +42,29 @@ var commands = []command{
 	{"save", "ask a running server to save now and print the save", runSave},
 	{"status", "show a running server's state, last save, last error and whether it is fenced", runStatus},
 	{"diverged", "list, show and apply the local copies serve set aside (list|show|apply)", runDiverged},
+}
+
+// tuneGC trades some CPU for memory in the commands that hold a whole
+// graph (serve, restore): by default the Go runtime lets the heap grow to
+// twice what is live before it collects; at 40 % the peak stays closer to
+// the graph itself (BENCHMARKS.md, the scale section). GOGC, when set,
+// wins.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(40)
+	}
+}
+
+// limitMemory sets the Go runtime's soft memory limit to what a command
+// holding a graph of graphBytes should need (factor × the graph + 128
+// MiB), so that the collector runs before the heap overshoots it; a limit
+// is soft (the runtime exceeds it rather than thrash). GOMEMLIMIT, when
+// set, wins.
+func limitMemory(graphBytes int64, factor float64) {
+	if os.Getenv("GOMEMLIMIT") != "" || graphBytes <= 0 {
+		return
+	}
+	debug.SetMemoryLimit(int64(float64(graphBytes)*factor) + 128<<20)
 }
 
 func main() {

@@ -13,6 +13,7 @@ import (
 )
 
 func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	tuneGC()
 	fs, c := newFlags("restore", stderr)
 	var (
 		at      string
@@ -43,6 +44,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "save %s taken %s (%s local), reason %s, %s, %s\n",
 		m.ID, manifest.FormatTime(m.Time), m.Time.Local().Format(manifest.TimeLayout),
 		m.Reason, plural(m.NodeCount, "node"), humanBytes(m.BytesTotal))
+	limitMemory(m.BytesTotal, 1)
 	progress, finish := newProgress(stderr, "restoring", "bytes", *quiet)
 	defer finish()
 	toDir := restore.ToDir

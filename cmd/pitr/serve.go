@@ -57,6 +57,7 @@ type serveOptions struct {
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	tuneGC()
 	fs, c := newFlags("serve", stderr)
 	o := &serveOptions{common: c}
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:5555", "address the HTTP API listens on")
@@ -196,6 +197,9 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, local *datadir.
 	if err != nil {
 		return err
 	}
+	if start.Newest != nil {
+		limitMemory(start.Newest.BytesTotal, 1.5)
+	}
 	adminFile, err := o.ensureAdminPassword()
 	if err != nil {
 		return err
@@ -209,7 +213,7 @@ func serve(ctx context.Context, o *serveOptions, st store.Store, local *datadir.
 	saver := replicate.New(start.Session, replicate.Config{
 		Store: st, Session: o.session, DataDir: o.dataDir, Interval: o.saveInterval,
 		Host: host, StoreURL: st.String(), Logger: log, Metrics: replicate.NewMetrics(reg),
-		Fence: wc.Fence, Pin: wc.Pin, Commit: wc.Commit, OnSaved: pruner.saved, Journal: jr, OnResult: saveResultHook(nt),
+		Fence: wc.Fence, Pin: wc.Pin, Commit: wc.Commit, OnSaved: pruner.saved, OnPlan: func(n int64) { limitMemory(n, 1.5) }, Journal: jr, OnResult: saveResultHook(nt),
 	})
 	start.Prime(saver)
 	saverRef.Store(saver)
