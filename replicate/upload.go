@@ -145,7 +145,8 @@ func (s *Saver) plan(snap *session.Graph) (records, []chunker.PlannedChunk, []ma
 func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.PlannedChunk, entries []manifest.Entry, base based) (uploaded, error) {
 	rewrite := chooseRewrites(entries, base, s.cfg.PackSize)
 	pw := newPackWriter(ctx, s.cfg.Store, s.cfg.PackSize)
-	u := uploaded{entries: entries, next: based{data: map[chunker.ID]manifest.Loc{}, nodes: map[chunker.ID]manifest.Loc{}}}
+	u := uploaded{entries: entries, next: based{data: make(map[chunker.ID]manifest.Loc, len(chunks)),
+		nodes: make(map[chunker.ID]manifest.Loc, len(base.nodes)+8)}}
 	// Which chunks to store: those the base lacks, and those of packs being
 	// rewritten; each distinct chunk once.
 	var todo []int
@@ -259,7 +260,7 @@ func chooseRewrites(entries []manifest.Entry, base based, packSize int) map[mani
 		packSize = DefaultPackSize
 	}
 	live := map[manifest.PackID]int64{}
-	seen := map[chunker.ID]bool{}
+	seen := make(map[chunker.ID]bool, len(entries))
 	for _, e := range entries {
 		l, ok := base.data[e.ID]
 		if !ok || seen[e.ID] {

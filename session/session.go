@@ -21,6 +21,7 @@ const (
 type Session struct {
 	mu     sync.Mutex
 	nodes  map[string]*Node
+	order  []string // the node ids sorted, as of the last Snapshot (a cache)
 	users  map[string]struct{}
 	state  State
 	gen    uint64 // bumped on every change to what a save records
@@ -65,13 +66,38 @@ func (s *Session) Changed() <-chan struct{} { return s.notify }
 // with the live graph (they are immutable), and the change generation.
 func (s *Session) Snapshot() *Graph {
 	s.mu.Lock()
+	g := &Graph{Initialized: s.state == StateActive, Gen: s.gen, JournalLSN: s.lsn}
+	// The ids in order, as a snapshot last sorted them, still fit when
+	// every one of them is still a node and no node was added: a save
+	// after a few edits then costs lookups, not a sort of every id.
 	nodes := make([]*Node, 0, len(s.nodes))
+	if len(s.order) == len(s.nodes) {
+		for _, id := range s.order {
+			n, ok := s.nodes[id]
+			if !ok {
+				break
+			}
+			nodes = append(nodes, n)
+		}
+	}
+	if len(nodes) == len(s.nodes) {
+		s.mu.Unlock()
+		g.Nodes = nodes
+		return g
+	}
+	nodes = nodes[:0]
 	for _, n := range s.nodes {
 		nodes = append(nodes, n)
 	}
-	g := &Graph{Initialized: s.state == StateActive, Gen: s.gen, JournalLSN: s.lsn}
 	s.mu.Unlock()
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].ID < nodes[j].ID })
+	order := make([]string, len(nodes))
+	for i, n := range nodes {
+		order[i] = n.ID
+	}
+	s.mu.Lock()
+	s.order = order // checked against the nodes at the next snapshot
+	s.mu.Unlock()
 	g.Nodes = nodes
 	return g
 }

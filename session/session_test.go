@@ -296,3 +296,38 @@ func TestFence(t *testing.T) {
 		}
 	}
 }
+
+// Snapshot lists the nodes sorted after any mix of puts and deletes,
+// including a delete and an add that keep the count.
+func TestSnapshotOrderAfterEdits(t *testing.T) {
+	s := New()
+	a := Actor{User: "root", Admin: true}
+	put := func(id string) {
+		if _, err := s.Put(a, id, NodeInput{Type: "t"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"m", "c", "x", "a"} {
+		put(id)
+	}
+	check := func(want ...string) {
+		t.Helper()
+		var got []string
+		for _, n := range s.Snapshot().Nodes {
+			got = append(got, n.ID)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("snapshot %v, want %v", got, want)
+		}
+	}
+	check("a", "c", "m", "x")
+	put("c") // replaced: the order holds
+	check("a", "c", "m", "x")
+	if err := s.Delete(a, "m"); err != nil {
+		t.Fatal(err)
+	}
+	put("b") // same count, another id
+	check("a", "b", "c", "x")
+	put("z")
+	check("a", "b", "c", "x", "z")
+}
