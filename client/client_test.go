@@ -1,11 +1,14 @@
 package client
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -88,4 +91,25 @@ func TestRetriesReadsOnly(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Status != 503 || ae.Message != "fenced" || puts.Load() != 1 {
 		t.Fatalf("PutNode on a 503: %v after %d PUTs; want one PUT and the server's error", err, puts.Load())
 	}
+}
+
+// The stream parser never panics or loops, and every event it returns has
+// JSON data.
+func FuzzStreamNext(f *testing.F) {
+	f.Add(": keep-alive\n\nevent: hello\ndata: {}\n\n")
+	f.Add("event: x\ndata: [1,\ndata: 2]\n\nid: 3\n\n")
+	f.Add("data: {oops\n\n")
+	f.Fuzz(func(t *testing.T, body string) {
+		s := &Stream{body: io.NopCloser(strings.NewReader(body)), r: bufio.NewReader(strings.NewReader(body))}
+		for range 1000 {
+			e, err := s.Next()
+			if err != nil {
+				return
+			}
+			if !json.Valid(e.Data) {
+				t.Fatalf("event %+v: data is not JSON", e)
+			}
+		}
+		t.Fatal("more than 1000 events from a short body")
+	})
 }
