@@ -276,3 +276,13 @@ func (c *Client) RevertNode(ctx context.Context, id string, r Revert) (*RevertRe
 	}
 	return &out, nil
 }
+
+// InitSession moves the session from waiting to active (admin).
+func (c *Client) InitSession(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/session/init", nil, nil)
+}
+
+// Healthy reports whether GET /healthz answers 200.
+func (c *Client) Healthy(ctx context.Context) bool {
+	return c.do(ctx, http.MethodGet, "/healthz", nil, nil) == nil
+}

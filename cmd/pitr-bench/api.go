@@ -1,78 +1,61 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pitr-dev/pitr/client"
 	"github.com/pitr-dev/pitr/internal/graphgen"
 )
 
-// apiClient talks to pitr serve's HTTP API as the admin.
+// apiClient talks to pitr serve's HTTP API as the admin, through the Go
+// client of package client (reads are retried by it, writes never).
 type apiClient struct {
-	base string
-	http *http.Client
+	cl *client.Client
 }
 
 func newAPIClient(base string) *apiClient {
-	return &apiClient{base: base, http: newHTTPClient()}
-}
-
-// do sends a request and decodes a 200 answer's JSON into out (if not nil).
-func (c *apiClient) do(ctx context.Context, method, path string, body []byte, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	cl, err := client.New(base, client.Options{Password: adminPassword, User: "bench", HTTP: newHTTPClient(), Retries: -1})
 	if err != nil {
-		return err
+		panic("pitr-bench: " + err.Error()) // base is built by pitr-bench itself
 	}
-	req.Header.Set("Authorization", "Bearer "+adminPassword)
-	req.Header.Set("X-Pitr-User", "bench")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(data)))
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
-		}
-	}
-	return nil
+	return &apiClient{cl: cl}
 }
 
 func (c *apiClient) healthy(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	return c.do(ctx, http.MethodGet, "/healthz", nil, nil) == nil
+	return c.cl.Healthy(ctx)
 }
 
-func (c *apiClient) initSession(ctx context.Context) error {
-	return c.do(ctx, http.MethodPost, "/v1/session/init", nil, nil)
-}
+func (c *apiClient) initSession(ctx context.Context) error { return c.cl.InitSession(ctx) }
 
 func (c *apiClient) nodeCount(ctx context.Context) (int, error) {
-	var info struct {
-		NodeCount int `json:"node_count"`
+	in, err := c.cl.Session(ctx)
+	if err != nil {
+		return 0, err
 	}
-	err := c.do(ctx, http.MethodGet, "/v1/session", nil, &info)
-	return info.NodeCount, err
+	return in.NodeCount, nil
+}
+
+// put creates or replaces one node.
+func (c *apiClient) put(ctx context.Context, nd graphgen.Node) error {
+	_, err := c.cl.PutNode(ctx, nd.ID, client.NodeInput{Type: nd.Type, Owner: nd.Owner, Deps: nd.Deps, Data: nd.Data})
+	return err
+}
+
+// save asks for a save now.
+func (c *apiClient) save(ctx context.Context) (saveAnswer, error) {
+	r, err := c.cl.Save(ctx)
+	if err != nil {
+		return saveAnswer{}, err
+	}
+	return *r, nil
 }
 
 // putNodes creates or replaces nodes with workers PUTs at once.
@@ -80,37 +63,13 @@ func (c *apiClient) putNodes(ctx context.Context, nodes []graphgen.Node, workers
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
 	for _, nd := range nodes {
-		g.Go(func() error {
-			deps := nd.Deps
-			if deps == nil {
-				deps = []string{}
-			}
-			body, err := json.Marshal(struct {
-				Type  string   `json:"type"`
-				Owner string   `json:"owner"`
-				Deps  []string `json:"deps"`
-				Data  []byte   `json:"data"`
-			}{nd.Type, nd.Owner, deps, nd.Data})
-			if err != nil {
-				return err
-			}
-			return c.do(ctx, http.MethodPut, "/v1/nodes/"+nd.ID, body, nil)
-		})
+		g.Go(func() error { return c.put(ctx, nd) })
 	}
 	return g.Wait()
 }
 
 // saveAnswer is the answer of POST /v1/saves.
-type saveAnswer struct {
-	ID             string `json:"id"`
-	NodeCount      int    `json:"node_count"`
-	BytesTotal     int64  `json:"bytes_total"`
-	BytesUploaded  int64  `json:"bytes_uploaded"`
-	ChunksTotal    int    `json:"chunks_total"`
-	ChunksUploaded int    `json:"chunks_uploaded"`
-	DurationMS     int64  `json:"duration_ms"`
-	Unchanged      bool   `json:"unchanged"`
-}
+type saveAnswer = client.SaveResult
 
 // saveMeasure is one save as the server reported it and as the bucket
 // shows it.
@@ -145,8 +104,9 @@ func (e *benchEnv) measureSave(ctx context.Context, api *apiClient) (saveMeasure
 		return m, err
 	}
 	start := time.Now()
-	if err := api.do(ctx, http.MethodPost, "/v1/saves", nil, &m.answer); err != nil {
-		return m, err
+	var err2 error
+	if m.answer, err2 = api.save(ctx); err2 != nil {
+		return m, err2
 	}
 	m.wall = time.Since(start)
 	after, err := e.snapshotBucket(ctx)

@@ -35,7 +35,6 @@ import (
 	"io"
 	"math"
 	mrand "math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -343,8 +342,8 @@ func (s *reqServe) change(ctx context.Context, changed []graphgen.Node) error {
 func (b *reqBench) save(ctx context.Context, s *reqServe, wantChange bool) (reqMeasure, error) {
 	before := b.sp.Counts()
 	start := time.Now()
-	var a saveAnswer
-	if err := s.sv.api.do(ctx, http.MethodPost, "/v1/saves", nil, &a); err != nil {
+	a, err := s.sv.api.save(ctx)
+	if err != nil {
 		return reqMeasure{}, err
 	}
 	m := reqMeasure{wall: time.Since(start)}

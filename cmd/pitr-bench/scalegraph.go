@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net/http"
 	"strconv"
 	"strings"
 
@@ -157,20 +155,6 @@ func bigMeshData(seed uint64, i, size int, id string) []byte {
 	return b
 }
 
-// putBody is a node as PUT /v1/nodes/{id} takes it.
-func putBody(nd graphgen.Node) ([]byte, error) {
-	deps := nd.Deps
-	if deps == nil {
-		deps = []string{}
-	}
-	return json.Marshal(struct {
-		Type  string   `json:"type"`
-		Owner string   `json:"owner"`
-		Deps  []string `json:"deps"`
-		Data  []byte   `json:"data"`
-	}{nd.Type, nd.Owner, deps, nd.Data})
-}
-
 // putAll PUTs every node of g, workers at a time, generating each when it
 // is sent: at most workers nodes are in memory at once besides g.small.
 func (g *scaleGraph) putAll(ctx context.Context, api *apiClient, workers int) error {
@@ -178,12 +162,7 @@ func (g *scaleGraph) putAll(ctx context.Context, api *apiClient, workers int) er
 	eg.SetLimit(workers)
 	for i := range g.count() {
 		eg.Go(func() error {
-			nd := g.node(i)
-			body, err := putBody(nd)
-			if err != nil {
-				return err
-			}
-			return api.do(ctx, http.MethodPut, "/v1/nodes/"+nd.ID, body, nil)
+			return api.put(ctx, g.node(i))
 		})
 	}
 	return eg.Wait()
