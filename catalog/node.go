@@ -235,11 +235,11 @@ func (h History) NodeAt(ctx context.Context, id string, at time.Time, latest boo
 	var err error
 	switch {
 	case saveID != "":
-		m, err = manifest.LoadCommitted(ctx, h.Store, h.Session, saveID)
+		m, err = LoadCommitted(ctx, h.Store, h.Session, saveID)
 	case latest:
-		m, err = manifest.Newest(ctx, h.Store, h.Session)
+		m, err = Newest(ctx, h.Store, h.Session)
 	default:
-		m, err = manifest.At(ctx, h.Store, h.Session, at)
+		m, err = At(ctx, h.Store, h.Session, at)
 	}
 	if err != nil {
 		return nil, nil, err

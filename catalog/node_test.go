@@ -47,7 +47,7 @@ func savedGraph(t *testing.T, n int) (*file.Store, *manifest.Manifest, *session.
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := manifest.Load(context.Background(), st, "s", res.ID)
+	m, err := catalog.Load(context.Background(), st, "s", res.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestDiff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m2, err := manifest.Load(ctx, fst, "s", res.ID)
+	m2, err := catalog.Load(ctx, fst, "s", res.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,12 @@
-// Package catalog reads saves out of a store: the chunk tree (or, for
-// format 1 saves, the chunk list) that says which chunks make a save and
-// where they are, and the chunks themselves, verified. It is the one read
-// path of restore, verify, gc and the commands that look back in time.
+// Package catalog is the store side of saves. It lists a session's saves
+// (Refs, List, ListAll, Sessions), chooses one (Newest, At,
+// LoadCommitted: only committed saves, see Commits), loads, puts and
+// deletes manifests (Load, Put, Delete), and reads saves out of a store:
+// the chunk tree (or, for format 1 saves, the chunk list) that says which
+// chunks make a save and where they are, and the chunks themselves,
+// verified. It is the one read path of restore, verify, gc and the
+// commands that look back in time. The formats themselves (manifest, key
+// layout, tree) are package manifest's.
 //
 // Format 2 chunks live in packs; ReadChunks reads them with ranged GETs,
 // one per run of chunks that lie close together in a pack (gaps up to

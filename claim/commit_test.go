@@ -6,8 +6,8 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/claim"
-	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
 	sess "github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store"
@@ -51,11 +51,11 @@ func TestFencedWriterNeverCommits(t *testing.T) {
 		if _, err := saverA.Save(ctx, "api"); !errors.Is(err, replicate.ErrFenced) {
 			t.Fatalf("save across the takeover: %v, want ErrFenced", err)
 		}
-		refs, err := manifest.Refs(ctx, st, session)
+		refs, err := catalog.Refs(ctx, st, session)
 		if err != nil || len(refs) != 2 {
 			t.Fatalf("want the fenced manifest stored (2 manifests), got %d %v", len(refs), err)
 		}
-		newest, err := manifest.Newest(ctx, st, session)
+		newest, err := catalog.Newest(ctx, st, session)
 		if err != nil || newest.ID != x.ID {
 			t.Fatalf("newest %v %v, want a's committed save %s", newest, err, x.ID)
 		}
@@ -70,7 +70,7 @@ func TestFencedWriterNeverCommits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		all, err := manifest.List(ctx, st, session)
+		all, err := catalog.List(ctx, st, session)
 		if err != nil || len(all) != 2 || all[0].ID != x.ID || all[1].ID != z.ID {
 			t.Fatalf("committed saves %v %v, want %s and %s", all, err, x.ID, z.ID)
 		}

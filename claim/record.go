@@ -57,7 +57,7 @@ type Era struct {
 	Since      time.Time `json:"since"`
 	How        string    `json:"how"`
 	// LastSave is the last save this generation committed, filled in when
-	// the generation ends (manifest.Commits reads it).
+	// the generation ends (catalog.Commits reads it).
 	LastSave string `json:"last_save,omitempty"`
 }
 
@@ -80,7 +80,7 @@ type Record struct {
 	Released bool  `json:"released"`
 	// LastSave is the newest save this generation committed: a save counts
 	// only once a conditional write of the claim names it, so a fenced
-	// writer can never commit one (manifest.Commits).
+	// writer can never commit one (catalog.Commits).
 	LastSave string `json:"last_save,omitempty"`
 	// Pinned are packs a save in flight references that neither its own
 	// base save nor the saves it uploads hold: a rollback to an older save,

@@ -145,7 +145,7 @@ func TestVerifyCorruptChunk(t *testing.T) {
 	// damaged where it lies in its pack.
 	pst := pitrStore(t, st)
 	entriesOf := func(id string) []manifest.Entry {
-		m, err := manifest.Load(t.Context(), pst, "default", id)
+		m, err := catalog.Load(t.Context(), pst, "default", id)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/claim"
 	"github.com/pitr-dev/pitr/manifest"
@@ -141,7 +142,7 @@ type marks struct {
 
 func mark(ctx context.Context, st store.Store, parallel int, rep *Report) (marks, error) {
 	mk := marks{packs: map[manifest.PackID]struct{}{}}
-	sessions, err := manifest.Sessions(ctx, st)
+	sessions, err := catalog.Sessions(ctx, st)
 	if err != nil {
 		return mk, fmt.Errorf("mark: %w", err)
 	}
@@ -149,7 +150,7 @@ func mark(ctx context.Context, st store.Store, parallel int, rep *Report) (marks
 	var saves []saveLists
 	listOf := map[chunker.ID]*saveLists{} // each list chunk → a save naming it (for errors)
 	for _, s := range sessions {
-		ms, err := manifest.ListAll(ctx, st, s)
+		ms, err := catalog.ListAll(ctx, st, s)
 		if err != nil {
 			return mk, fmt.Errorf("mark: %w", err)
 		}
@@ -257,7 +258,7 @@ func readList(ctx context.Context, st store.Store, id chunker.ID) ([]manifest.En
 // save that pinned packs after this listing found their saves still there
 // after the manifests were listed, so mark saw them (package gc).
 func markPinned(ctx context.Context, st store.Store, mk marks, rep *Report) error {
-	sessions, err := manifest.Sessions(ctx, st)
+	sessions, err := catalog.Sessions(ctx, st)
 	if err != nil {
 		return fmt.Errorf("mark pinned packs: %w", err)
 	}

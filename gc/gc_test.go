@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/gc"
 	"github.com/pitr-dev/pitr/manifest"
@@ -92,7 +93,7 @@ func (w *world) opts(mod func(*gc.Options)) gc.Options {
 // restorable fails unless every save of session restores.
 func restorable(t *testing.T, st store.Store, sessionName string) {
 	t.Helper()
-	ms, err := manifest.List(context.Background(), st, sessionName)
+	ms, err := catalog.List(context.Background(), st, sessionName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,12 +147,12 @@ func TestRun(t *testing.T) {
 	}, {
 		name: "a pruned session's packs go, another's stay",
 		setup: func(t *testing.T, w *world) gc.Options {
-			ms, err := manifest.List(ctx, w.st, "a")
+			ms, err := catalog.List(ctx, w.st, "a")
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, m := range ms {
-				if err := manifest.Delete(ctx, w.st, "a", m.ID); err != nil {
+				if err := catalog.Delete(ctx, w.st, "a", m.ID); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -203,7 +204,7 @@ func TestRun(t *testing.T) {
 	}, {
 		name: "a missing list chunk aborts before deleting anything",
 		setup: func(t *testing.T, w *world) gc.Options {
-			ms, err := manifest.List(ctx, w.st, "v1")
+			ms, err := catalog.List(ctx, w.st, "v1")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -217,7 +218,7 @@ func TestRun(t *testing.T) {
 	}, {
 		name: "a corrupt list chunk aborts before deleting anything",
 		setup: func(t *testing.T, w *world) gc.Options {
-			ms, err := manifest.List(ctx, w.st, "v1")
+			ms, err := catalog.List(ctx, w.st, "v1")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -141,7 +141,7 @@ func missingChunks(t *testing.T, st store.Store, m *manifest.Manifest) []string 
 // keysOf returns the set of chunk keys of every save of session.
 func keysOf(t *testing.T, st store.Store, sessionName string) map[string]bool {
 	t.Helper()
-	ms, err := manifest.List(context.Background(), st, sessionName)
+	ms, err := catalog.List(context.Background(), st, sessionName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func putV1Save(t *testing.T, st store.Store, sessionName string, at time.Time, g
 		m.ChunkList.Chunks = append(m.ChunkList.Chunks, manifest.ListChunk{ID: c.ID, Size: int64(len(c.Data))})
 	}
 	m.ChunksTotal = len(entries) + len(m.ChunkList.Chunks)
-	if err := manifest.Put(ctx, st, m); err != nil {
+	if err := catalog.Put(ctx, st, m); err != nil {
 		t.Fatal(err)
 	}
 	return m

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/claim"
 	"github.com/pitr-dev/pitr/gc"
 	"github.com/pitr-dev/pitr/manifest"
@@ -83,7 +84,7 @@ func saveAcrossGC(t *testing.T, st *file.Store, ps *pauseStore, sv *replicate.Sa
 	if s.err != nil {
 		t.Fatalf("save: %v", s.err)
 	}
-	m, err := manifest.Load(ctx, st, sessionName, s.r.ID)
+	m, err := catalog.Load(ctx, st, sessionName, s.r.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func TestGCDuringSaveOfOrphanedContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := manifest.Delete(ctx, st, "old", r1.ID); err != nil { // pruned
+	if err := catalog.Delete(ctx, st, "old", r1.ID); err != nil { // pruned
 		t.Fatal(err)
 	}
 	ageChunks(t, st, time.Now().Add(-2*time.Hour))
@@ -150,7 +151,7 @@ func TestGCDuringSaveReusingTheNewestSave(t *testing.T) {
 		t.Fatal(err)
 	}
 	ageChunks(t, st, time.Now().Add(-2*time.Hour))
-	if err := manifest.Delete(ctx, st, "s", r1.ID); err != nil { // pruned; the newest stays
+	if err := catalog.Delete(ctx, st, "s", r1.ID); err != nil { // pruned; the newest stays
 		t.Fatal(err)
 	}
 	offset.Store(0) // two hours later
@@ -227,11 +228,11 @@ func TestGCDuringRollbackKeepsPinnedPacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	ageChunks(t, st, time.Now().Add(-2*time.Hour))
-	rm, err := manifest.Load(ctx, st, "s", r1.ID)
+	rm, err := catalog.Load(ctx, st, "s", r1.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	newest, err := manifest.Newest(ctx, st, "s")
+	newest, err := catalog.Newest(ctx, st, "s")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +263,7 @@ func TestGCDuringRollbackKeepsPinnedPacks(t *testing.T) {
 	case s := <-done:
 		t.Fatalf("save ended before its commit: %+v %v", s.r, s.err)
 	}
-	if err := manifest.Delete(ctx, st, "s", rm.ID); err != nil { // pruned meanwhile
+	if err := catalog.Delete(ctx, st, "s", rm.ID); err != nil { // pruned meanwhile
 		t.Fatal(err)
 	}
 	rep, gcErr := gc.Run(ctx, st, gc.Options{Grace: gc.DefaultGrace})
@@ -271,7 +272,7 @@ func TestGCDuringRollbackKeepsPinnedPacks(t *testing.T) {
 	if gcErr != nil || res.err != nil {
 		t.Fatalf("gc %v, save %v", gcErr, res.err)
 	}
-	m, err := manifest.Load(ctx, st, "s", res.r.ID)
+	m, err := catalog.Load(ctx, st, "s", res.r.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/restore"
@@ -33,16 +34,16 @@ func corruptError(err error) error {
 // It fetches each candidate completely, so it costs a restore per save it
 // tries.
 func newestIntact(ctx context.Context, o Options) (*manifest.Manifest, error) {
-	refs, err := manifest.Refs(ctx, o.Store, o.Session)
+	refs, err := catalog.Refs(ctx, o.Store, o.Session)
 	if err != nil {
 		return nil, err
 	}
-	commits, err := manifest.LoadCommits(ctx, o.Store, o.Session)
+	commits, err := catalog.LoadCommits(ctx, o.Store, o.Session)
 	if err != nil {
 		return nil, err
 	}
 	for i := len(refs) - 1; i >= 0; i-- {
-		m, err := manifest.Load(ctx, o.Store, o.Session, refs[i].ID)
+		m, err := catalog.Load(ctx, o.Store, o.Session, refs[i].ID)
 		if err == nil && !commits.Committed(m) {
 			continue
 		}

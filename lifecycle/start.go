@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pitr-dev/pitr/backoff"
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/datadir"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
@@ -127,7 +128,7 @@ func newestSave(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	var m *manifest.Manifest
 	err := o.Retry.Do(ctx, o.Logger, "cannot read the newest save", func() error {
 		var err error
-		m, err = manifest.Newest(ctx, o.Store, o.Session)
+		m, err = catalog.Newest(ctx, o.Store, o.Session)
 		if errors.Is(err, manifest.ErrNoSaves) || isCorrupt(err) {
 			return backoff.Permanent(err)
 		}
@@ -252,7 +253,7 @@ func markAt(o Options, local *datadir.Local, newest *manifest.Manifest) error {
 // startRollback serves a data dir written by pitr restore whose save is not
 // the newest: the rollback is deliberate, so it is committed at once.
 func startRollback(ctx context.Context, o Options, local *datadir.Local, s *State) (*State, error) {
-	from, err := manifest.Load(ctx, o.Store, o.Session, local.Meta.SaveID)
+	from, err := catalog.Load(ctx, o.Store, o.Session, local.Meta.SaveID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("read the restored save %s to commit the rollback: %w", local.Meta.SaveID, err)
 	}
@@ -272,7 +273,7 @@ func startForced(ctx context.Context, o Options, local *datadir.Local, s *State)
 	o.Logger.Warn("--force-local: the data dir diverged from the store and its state will be saved as the newest, over newer saves",
 		slog.String("data_dir_save", local.Meta.SaveID), slog.String("newest_save", s.Newest.ID))
 	if local.Meta.SaveID != "" {
-		if from, err := manifest.Load(ctx, o.Store, o.Session, local.Meta.SaveID); err == nil {
+		if from, err := catalog.Load(ctx, o.Store, o.Session, local.Meta.SaveID); err == nil {
 			s.From = from
 		}
 	}

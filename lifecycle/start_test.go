@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pitr-dev/pitr/backoff"
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/datadir"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
@@ -54,7 +55,7 @@ func dataDirAt(t *testing.T, st store.Store, id string, edit func(*datadir.Meta)
 	t.Helper()
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "data")
-	m, err := manifest.Load(ctx, st, "s", id)
+	m, err := catalog.Load(ctx, st, "s", id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,10 +9,13 @@ import (
 	"time"
 )
 
+// SessionsPrefix is the key prefix under which every session's objects
+// live: "sessions/<session>/...".
+const SessionsPrefix = "sessions/"
+
 const (
-	sessionsPrefix = "sessions/"
-	savesDir       = "/saves/"
-	keySuffix      = ".json"
+	savesDir  = "/saves/"
+	keySuffix = ".json"
 	// invBase minus a save's Unix milliseconds is the key's inverted time.
 	invBase   = 999999999999999
 	invDigits = 15
@@ -73,11 +76,15 @@ func ValidSessionName(name string) error {
 
 // SessionPrefix is the key prefix of everything of a session:
 // "sessions/<session>/".
-func SessionPrefix(session string) string { return sessionsPrefix + session + "/" }
+func SessionPrefix(session string) string { return SessionsPrefix + session + "/" }
+
+// ClaimKey is the key of a session's writer claim, owned by package claim.
+// Package catalog reads only what it needs to tell committed saves.
+func ClaimKey(session string) string { return SessionPrefix(session) + "claim.json" }
 
 // SavesPrefix is the key prefix of a session's manifests:
 // "sessions/<session>/saves/".
-func SavesPrefix(session string) string { return sessionsPrefix + session + savesDir }
+func SavesPrefix(session string) string { return SessionsPrefix + session + savesDir }
 
 // inv is the inverted, zero-padded millisecond time used in keys. ms is
 // clamped to 0..invBase.
@@ -100,15 +107,24 @@ func Key(session, id string) (string, error) {
 	return SavesPrefix(session) + inv(t.UnixMilli()) + "-" + id + keySuffix, nil
 }
 
+// KeyAt returns the key to list session's saves after (StartAfter) to find
+// the newest save taken at or before t first: keys of saves at or before t
+// have an inverted time >= inv(t), and those equal to it sort after the
+// bare inv(t). t is clamped to the times keys can hold (1970 to about
+// the year 33658): a caller wanting no save for t before 1970 checks that.
+func KeyAt(session string, t time.Time) string {
+	return SavesPrefix(session) + inv(t.UnixMilli())
+}
+
 // ParseKey splits a manifest key into session and save id, checking that
 // the inverted time agrees with the id.
 func ParseKey(key string) (session, id string, err error) {
 	bad := func(why string) error {
 		return fmt.Errorf("parse manifest key %q: %w: %s", clip(key), ErrBadKey, why)
 	}
-	rest, ok := strings.CutPrefix(key, sessionsPrefix)
+	rest, ok := strings.CutPrefix(key, SessionsPrefix)
 	if !ok {
-		return "", "", bad("not under " + sessionsPrefix)
+		return "", "", bad("not under " + SessionsPrefix)
 	}
 	session, name, ok := strings.Cut(rest, savesDir)
 	if !ok {

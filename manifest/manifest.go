@@ -3,15 +3,15 @@
 // stored as chunks in packs, each leaf entry naming a data chunk's pack,
 // offset and length, so a save's metadata costs O(changed · log n)); the
 // chunk list of format 1 saves (still read); pack ids and locations; the
-// save ids and the store key layout under sessions/<session>/saves/; the
-// catalog operations over manifests (put, load, newest, the save for a
-// time, listing, sessions); and the parsing of `pitr restore --at` times.
+// save ids and the store key layout under sessions/<session>/saves/; and
+// the parsing of `pitr restore --at` times. It is the pure format: it does
+// no store access (package catalog puts, loads, lists, chooses and deletes
+// saves in a store).
 //
 // Key layout: sessions/<session>/saves/<inv>-<id>.json, where inv is
 // 999999999999999 minus the save's Unix time in milliseconds, zero-padded to
 // 15 digits. An ascending listing is therefore newest first, and "the newest
-// save at or before T" is one List call starting after the prefix plus
-// inv(T).
+// save at or before T" is one List call starting after KeyAt(session, T).
 package manifest
 
 import (
@@ -351,6 +351,15 @@ func isLowerHex(s string, n int) bool {
 }
 
 // clip shortens s for an error message.
+// CheckNames checks that m is the manifest of save id of session (as its
+// key says); an error wraps ErrInvalid and names what m says instead.
+func (m *Manifest) CheckNames(session, id string) error {
+	if m.Session != session || m.ID != id {
+		return fmt.Errorf("%w: it names session %q, save %q", ErrInvalid, clip(m.Session), clip(m.ID))
+	}
+	return nil
+}
+
 func clip(s string) string {
 	if len(s) > 80 {
 		return s[:80] + "…"

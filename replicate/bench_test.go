@@ -89,7 +89,7 @@ func TestMetadataCostReport(t *testing.T) {
 			if i == 0 {
 				continue // the full save
 			}
-			m, err := manifest.Load(ctx, st, "b", r.ID)
+			m, err := catalog.Load(ctx, st, "b", r.ID)
 			if err != nil {
 				t.Fatal(err)
 			}

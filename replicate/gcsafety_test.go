@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store"
@@ -36,7 +37,7 @@ func TestSaveReusesOnlyTheNewestSave(t *testing.T) {
 			if _, err := first.Save(ctx, "api"); err != nil {
 				t.Fatal(err)
 			}
-			m, err := manifest.Newest(ctx, st, "test")
+			m, err := catalog.Newest(ctx, st, "test")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pitr-dev/pitr/backoff"
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/claim"
 	"github.com/pitr-dev/pitr/datadir"
@@ -50,7 +51,7 @@ type Config struct {
 	// save); without it such saves upload their chunks.
 	Pin func(ctx context.Context, packs []manifest.PackID) error
 	// Commit, when set, is called after a save's manifest is stored; the
-	// save counts (manifest.Commits) only once it returns nil. An error
+	// save counts (catalog.Commits) only once it returns nil. An error
 	// wrapping ErrFenced stops the saver for good, as Fence does.
 	Commit func(ctx context.Context, saveID string) error
 	// OnSaved, when set, is called after every save that wrote a manifest.
@@ -261,7 +262,7 @@ func (s *Saver) Request(reason string) {
 
 // Saves lists the session's saves in the store, oldest first.
 func (s *Saver) Saves(ctx context.Context) ([]SaveSummary, error) {
-	ms, err := manifest.List(ctx, s.cfg.Store, s.cfg.Session)
+	ms, err := catalog.List(ctx, s.cfg.Store, s.cfg.Session)
 	if err != nil {
 		return nil, err
 	}

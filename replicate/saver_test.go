@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/datadir"
-	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/restore"
 	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store"
@@ -95,7 +95,7 @@ func TestSaveRestoresAndUnchangedWritesNothing(t *testing.T) {
 	if r1.Unchanged || r1.NodeCount != 50 || r1.BytesUploaded == 0 || r1.ChunksUploaded == 0 {
 		t.Fatalf("first save: %+v", r1)
 	}
-	m, err := manifest.Newest(ctx, st, "test")
+	m, err := catalog.Newest(ctx, st, "test")
 	if err != nil || m.ID != r1.ID || m.Reason != "api" {
 		t.Fatalf("newest manifest %+v %v", m, err)
 	}
@@ -184,7 +184,7 @@ func TestPrimeSkipsUploadOfKnownContent(t *testing.T) {
 	if _, err := sv.Save(ctx, "api"); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := manifest.Newest(ctx, st, "test")
+	m, _ := catalog.Newest(ctx, st, "test")
 	_, g, _, err := restore.Fetch(ctx, st, m, 4, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +241,7 @@ func TestRunSavesAfterIntervalAndRetriesFailures(t *testing.T) {
 		stt := sv.Status()
 		return stt.LastError == "" && stt.LastSave.ID != first
 	})
-	m, err := manifest.Newest(context.Background(), st, "test")
+	m, err := catalog.Newest(context.Background(), st, "test")
 	if err != nil || m.NodeCount != 2 {
 		t.Fatalf("after recovery: %+v %v", m, err)
 	}
@@ -269,7 +269,7 @@ func TestFenceRecordsGenerationAndStopsSaving(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := manifest.Load(ctx, st, "test", r.ID)
+	m, err := catalog.Load(ctx, st, "test", r.ID)
 	if err != nil || m.Writer.Generation != 7 {
 		t.Fatalf("manifest generation: %+v %v", m, err)
 	}
@@ -286,7 +286,7 @@ func TestFenceRecordsGenerationAndStopsSaving(t *testing.T) {
 	if got := sv.Status().LastError; got == "" {
 		t.Fatal("fenced but no last_error")
 	}
-	if newest, _ := manifest.Newest(ctx, st, "test"); newest.ID != r.ID {
+	if newest, _ := catalog.Newest(ctx, st, "test"); newest.ID != r.ID {
 		t.Fatalf("a fenced save was committed: newest %s, want %s", newest.ID, r.ID)
 	}
 }
@@ -353,8 +353,8 @@ func TestPendingCopyNamesItsBaseSave(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	baseM, _ := manifest.Load(ctx, st, "test", base.ID)
-	newerM, _ := manifest.Load(ctx, st, "test", newer.ID)
+	baseM, _ := catalog.Load(ctx, st, "test", base.ID)
+	newerM, _ := catalog.Load(ctx, st, "test", newer.ID)
 
 	s2 := session.New()
 	fill(t, s2, 2, 10, 1) // base's content, then an edit

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitr-dev/pitr/manifest"
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store"
 )
@@ -107,7 +107,7 @@ func TestLocalDiskFailureDoesNotBlockSaves(t *testing.T) {
 	if err != nil || r.Unchanged {
 		t.Fatalf("save with an unwritable data dir: %+v, %v; want it in the store", r, err)
 	}
-	if m, err := manifest.Newest(context.Background(), st, "test"); err != nil || m.ID != r.ID {
+	if m, err := catalog.Newest(context.Background(), st, "test"); err != nil || m.ID != r.ID {
 		t.Fatalf("newest save in the store: %v %v, want %s", m, err, r.ID)
 	}
 	if le := sv.Status().LocalError; le == "" {

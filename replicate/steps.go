@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/session"
 )
@@ -59,7 +60,7 @@ func (s *Saver) addBase(ctx context.Context, b *based, m *manifest.Manifest, for
 }
 
 func (s *Saver) addOtherSessions(ctx context.Context, b *based) {
-	names, err := manifest.Sessions(ctx, s.cfg.Store)
+	names, err := catalog.Sessions(ctx, s.cfg.Store)
 	if err != nil {
 		s.cfg.Logger.Warn("cannot list the store's sessions to reuse their chunks", slog.String("error", err.Error()))
 		return
@@ -69,7 +70,7 @@ func (s *Saver) addOtherSessions(ctx context.Context, b *based) {
 		if name == s.cfg.Session || n == maxForeignSessions {
 			continue
 		}
-		m, err := manifest.Newest(ctx, s.cfg.Store, name)
+		m, err := catalog.Newest(ctx, s.cfg.Store, name)
 		if err != nil || m.Tree == nil {
 			continue
 		}
@@ -166,7 +167,7 @@ func (s *Saver) commit(ctx context.Context, m *manifest.Manifest, start time.Tim
 	}
 	m.Writer.Generation = gen
 	m.DurationMS = time.Since(start).Milliseconds()
-	if err := manifest.Put(ctx, s.cfg.Store, m); err != nil {
+	if err := catalog.Put(ctx, s.cfg.Store, m); err != nil {
 		return fmt.Errorf("save session %s: store manifest of save %s: %w", s.cfg.Session, m.ID, err)
 	}
 	if s.cfg.Commit != nil {

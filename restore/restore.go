@@ -24,9 +24,9 @@ const DefaultParallel = catalog.DefaultParallel
 // taken at or before at.
 func Choose(ctx context.Context, st store.Store, sessionName string, at time.Time, latest bool) (*manifest.Manifest, error) {
 	if latest {
-		return manifest.Newest(ctx, st, sessionName)
+		return catalog.Newest(ctx, st, sessionName)
 	}
-	return manifest.At(ctx, st, sessionName, at)
+	return catalog.At(ctx, st, sessionName, at)
 }
 
 // Progress is told the bytes of the graph fetched so far, and the total.
@@ -80,7 +80,7 @@ func toDir(ctx context.Context, st store.Store, m *manifest.Manifest, isNewest b
 	if isNewest {
 		newest = m
 	} else {
-		newest, err = manifest.Newest(ctx, st, m.Session)
+		newest, err = catalog.Newest(ctx, st, m.Session)
 	}
 	switch {
 	case err == nil:

@@ -44,7 +44,7 @@ func saved(t *testing.T) (store.Store, []*manifest.Manifest) {
 		}
 		now = now.Add(time.Duration(i+1) * time.Minute)
 	}
-	ms, err := manifest.List(context.Background(), st, "s")
+	ms, err := catalog.List(context.Background(), st, "s")
 	if err != nil || len(ms) != 2 {
 		t.Fatalf("saves: %d %v", len(ms), err)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/pitr-dev/pitr/manifest"
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/store"
 )
 
@@ -49,7 +49,7 @@ func Prune(ctx context.Context, st store.Store, session string, p Policy, loc *t
 	if p.IsZero() {
 		return res, fmt.Errorf("prune session %q: %w", session, ErrNoPolicy)
 	}
-	refs, err := manifest.Refs(ctx, st, session)
+	refs, err := catalog.Refs(ctx, st, session)
 	if err != nil {
 		return res, fmt.Errorf("prune: %w", err)
 	}
@@ -61,7 +61,7 @@ func Prune(ctx context.Context, st store.Store, session string, p Policy, loc *t
 	// The newest listed manifest may be a save still being committed, or one
 	// a fenced writer stored; the newest save the writer claim committed is
 	// kept as well, whatever the policy says.
-	commits, err := manifest.LoadCommits(ctx, st, session)
+	commits, err := catalog.LoadCommits(ctx, st, session)
 	if err != nil {
 		return res, fmt.Errorf("prune: %w", err)
 	}
@@ -103,7 +103,7 @@ func deleteAll(ctx context.Context, st store.Store, session string, ids []string
 			break
 		}
 		g.Go(func() error {
-			if err := manifest.Delete(gctx, st, session, id); err != nil {
+			if err := catalog.Delete(gctx, st, session, id); err != nil {
 				return err
 			}
 			deleted.Add(1)

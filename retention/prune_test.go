@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/retention"
 	"github.com/pitr-dev/pitr/store"
@@ -36,7 +37,7 @@ func putSaves(t *testing.T, st store.Store, session string, times ...time.Time) 
 			FormatVersion: manifest.FormatList, Session: session, ID: manifest.NewID(at), Time: at,
 			Reason: "interval", ChunkList: manifest.ChunkList{Format: manifest.ListFormat},
 		}
-		if err := manifest.Put(context.Background(), st, m); err != nil {
+		if err := catalog.Put(context.Background(), st, m); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, m.ID)
@@ -61,7 +62,7 @@ func hourly(n int) []time.Time {
 
 func refIDs(t *testing.T, st store.Store, session string) []string {
 	t.Helper()
-	refs, err := manifest.Refs(context.Background(), st, session)
+	refs, err := catalog.Refs(context.Background(), st, session)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -179,7 +179,7 @@ func Run(ctx context.Context, st store.Store, session string, opts Options) (Rep
 // vanished since the listing (pruned meanwhile) is skipped.
 func loadSaves(ctx context.Context, st store.Store, session string, opts Options) ([]*save, error) {
 	if opts.SaveID != "" {
-		m, err := manifest.Load(ctx, st, session, opts.SaveID)
+		m, err := catalog.Load(ctx, st, session, opts.SaveID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return nil, fmt.Errorf("verify: save %s of session %s: %w", opts.SaveID, session, err)
@@ -190,7 +190,7 @@ func loadSaves(ctx context.Context, st store.Store, session string, opts Options
 		}
 		return []*save{{id: m.ID, m: m}}, nil
 	}
-	refs, err := manifest.Refs(ctx, st, session)
+	refs, err := catalog.Refs(ctx, st, session)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
@@ -201,7 +201,7 @@ func loadSaves(ctx context.Context, st store.Store, session string, opts Options
 	gone := make([]bool, len(refs))
 	err = forEach(ctx, len(refs), opts.Parallel, func(ctx context.Context, i int) error {
 		saves[i] = &save{id: refs[i].ID}
-		m, err := manifest.Load(ctx, st, session, refs[i].ID)
+		m, err := catalog.Load(ctx, st, session, refs[i].ID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			gone[i] = true

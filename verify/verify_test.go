@@ -56,7 +56,7 @@ func newFixture(t *testing.T) *fixture {
 		}
 	}
 	f := &fixture{st: st}
-	if f.saves, err = manifest.List(ctx, st, "s"); err != nil || len(f.saves) != 3 {
+	if f.saves, err = catalog.List(ctx, st, "s"); err != nil || len(f.saves) != 3 {
 		t.Fatalf("saves: %d %v", len(f.saves), err)
 	}
 	for _, m := range f.saves {
@@ -238,7 +238,7 @@ func TestBadManifestAndListAreProblems(t *testing.T) {
 	// save 1 claims another graph: found only when its graph is checked
 	m := *f.saves[1]
 	m.ContentSHA256 = strings.Repeat("ab", 32)
-	if err := manifest.Put(ctx, f.st, &m); err != nil {
+	if err := catalog.Put(ctx, f.st, &m); err != nil {
 		t.Fatal(err)
 	}
 	rep := run(t, f.st, verify.Options{ReadData: true})

@@ -56,7 +56,6 @@ import (
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/internal/graphgen"
 	"github.com/pitr-dev/pitr/internal/miniotest"
-	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
 	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store/counting"
@@ -415,7 +414,7 @@ func runHistory(ctx context.Context, o options, out, logw io.Writer) error {
 // describeSave counts, in-process, the list chunks and distinct data
 // chunks of save s: the objects a restore of it must read.
 func describeSave(ctx context.Context, env *benchEnv, s *histSave) error {
-	m, err := manifest.Load(ctx, env.st, env.session, s.id)
+	m, err := catalog.Load(ctx, env.st, env.session, s.id)
 	if err != nil {
 		return err
 	}

@@ -359,7 +359,7 @@ func (r *historyResults) writeRestores(p func(string, ...any)) {
 		}
 	}
 	if len(bad) == 0 {
-		p("Every restore (these and the one after prune and gc, below) made exactly one LIST (`manifest.At`: one page of")
+		p("Every restore (these and the one after prune and gc, below) made exactly one LIST (`catalog.At`: one page of")
 		p("one key, `StartAfter` the inverted time) and one GET per object it needs: the manifest, its list chunks and its")
 		p("distinct data chunks, nothing else but the two setup requests. The count follows the size of the graph, not")
 		p("the length or position in the history.")

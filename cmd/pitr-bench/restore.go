@@ -106,7 +106,7 @@ func benchRestore(ctx context.Context, env *benchEnv, res *results, logf func(st
 // reads: its manifest, its list chunks and its distinct data chunks.
 func (e *benchEnv) restoreObjects(ctx context.Context) ([]string, restoreResult, error) {
 	var rr restoreResult
-	m, err := manifest.Newest(ctx, e.st, e.session)
+	m, err := catalog.Newest(ctx, e.st, e.session)
 	if err != nil {
 		return nil, rr, err
 	}

@@ -230,7 +230,7 @@ func (b *scaleBench) save(ctx context.Context, env *benchEnv, sv *serveProc, wha
 // restores runs `pitr restore --at latest` into a new data dir, then a
 // second pitr serve on an empty data dir, which restores as it starts.
 func (b *scaleBench) restores(ctx context.Context, env *benchEnv, g *scaleGraph, pt *scalePoint) error {
-	m, err := manifest.Newest(ctx, env.st, env.session)
+	m, err := catalog.Newest(ctx, env.st, env.session)
 	if err != nil {
 		return err
 	}
@@ -288,7 +288,7 @@ func (b *scaleBench) restores(ctx context.Context, env *benchEnv, g *scaleGraph,
 // save created (a new object under chunks/p/).
 func (e *benchEnv) saveMeta(ctx context.Context, m saveMeasure) (saveMeta, error) {
 	meta := saveMeta{manifest: m.manifestBytes, packBytes: m.newChunkBytes, uploaded: m.answer.BytesUploaded}
-	man, err := manifest.Load(ctx, e.st, e.session, m.answer.ID)
+	man, err := catalog.Load(ctx, e.st, e.session, m.answer.ID)
 	if err != nil {
 		return meta, err
 	}

@@ -12,9 +12,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/client"
 	"github.com/pitr-dev/pitr/datadir"
-	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/restore"
 	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store"
@@ -130,7 +130,7 @@ func sameOrigin(c *common, d *datadir.Diverged) error {
 }
 
 func loadGraph(ctx context.Context, st store.Store, sessionName, id string) (*session.Graph, error) {
-	m, err := manifest.Load(ctx, st, sessionName, id)
+	m, err := catalog.Load(ctx, st, sessionName, id)
 	if err != nil {
 		return nil, fmt.Errorf("base save %s: %w", id, err)
 	}

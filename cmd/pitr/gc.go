@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/claim"
 	"github.com/pitr-dev/pitr/gc"
 	"github.com/pitr-dev/pitr/manifest"
@@ -56,7 +57,7 @@ func refuseShortGrace(ctx context.Context, st store.Store, grace time.Duration, 
 		fmt.Fprintf(stderr, "pitr gc: warning: --grace %s is shorter than the %s servers assume; a save in flight may lose chunks (--i-know-no-server-is-saving)\n", grace, gc.DefaultGrace)
 		return nil
 	}
-	sessions, err := manifest.Sessions(ctx, st)
+	sessions, err := catalog.Sessions(ctx, st)
 	if err != nil {
 		return fmt.Errorf("gc: list sessions to check for live servers: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
 	"github.com/pitr-dev/pitr/session"
@@ -33,7 +34,7 @@ func savedFileStore(t *testing.T, n int, edit func(s *session.Session, i int) ti
 			t.Fatal(err)
 		}
 	}
-	if saves, err = manifest.List(ctx, st, "s"); err != nil || len(saves) != n {
+	if saves, err = catalog.List(ctx, st, "s"); err != nil || len(saves) != n {
 		t.Fatalf("saves: %d %v", len(saves), err)
 	}
 	return "file://" + dir, st, saves

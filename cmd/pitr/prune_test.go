@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/store"
 	"github.com/pitr-dev/pitr/store/file"
@@ -32,7 +33,7 @@ func pruneStore(t *testing.T, n int) (url string, st store.Store, ids []string) 
 			FormatVersion: manifest.FormatList, Session: "s", ID: manifest.NewID(at), Time: at,
 			Reason: "interval", ChunkList: manifest.ChunkList{Format: manifest.ListFormat},
 		}
-		if err := manifest.Put(context.Background(), fst, m); err != nil {
+		if err := catalog.Put(context.Background(), fst, m); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, m.ID)
@@ -42,7 +43,7 @@ func pruneStore(t *testing.T, n int) (url string, st store.Store, ids []string) 
 
 func leftIDs(t *testing.T, st store.Store) []string {
 	t.Helper()
-	refs, err := manifest.Refs(context.Background(), st, "s")
+	refs, err := catalog.Refs(context.Background(), st, "s")
 	if err != nil {
 		t.Fatal(err)
 	}

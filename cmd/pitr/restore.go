@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/restore"
 	"github.com/pitr-dev/pitr/store"
@@ -98,7 +99,7 @@ func parseTarget(at, saveID string) (target, error) {
 // choose finds the save tg names among the committed saves of session.
 func (tg target) choose(ctx context.Context, st store.Store, session string) (*manifest.Manifest, error) {
 	if tg.id != "" {
-		m, err := manifest.LoadCommitted(ctx, st, session, tg.id)
+		m, err := catalog.LoadCommitted(ctx, st, session, tg.id)
 		if err != nil {
 			return nil, fmt.Errorf("restore: %w", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
 )
@@ -22,7 +23,7 @@ func runSaves(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	ms, err := manifest.List(ctx, st, c.session)
+	ms, err := catalog.List(ctx, st, c.session)
 	if err != nil {
 		return fmt.Errorf("list saves of session %s: %w", c.session, err)
 	}
@@ -54,7 +55,7 @@ func runSessions(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	names, err := manifest.Sessions(ctx, st)
+	names, err := catalog.Sessions(ctx, st)
 	if err != nil {
 		return fmt.Errorf("list sessions: %w", err)
 	}
@@ -65,7 +66,7 @@ func runSessions(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	rows := make([]row, 0, len(names))
 	for _, n := range names {
 		r := row{Session: n}
-		if m, err := manifest.Newest(ctx, st, n); err == nil {
+		if m, err := catalog.Newest(ctx, st, n); err == nil {
 			s := replicate.Summarize(m)
 			r.Newest = &s
 		} else if !isNoSaves(err) {

@@ -1,4 +1,4 @@
-package manifest
+package catalog
 
 import (
 	"context"
@@ -7,17 +7,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pitr-dev/pitr/manifest"
 )
 
 // savesWithGenerations stores one save per generation entry, a minute apart.
-func savesWithGenerations(t *testing.T, st *countingStore, gens ...uint64) []*Manifest {
+func savesWithGenerations(t *testing.T, st *countingStore, gens ...uint64) []*manifest.Manifest {
 	t.Helper()
 	base := time.Date(2025, 1, 12, 15, 0, 0, 0, time.UTC)
-	var out []*Manifest
+	var out []*manifest.Manifest
 	for i, g := range gens {
-		m := sample()
+		m := sampleManifest()
 		at := base.Add(time.Duration(i) * time.Minute)
-		m.Session, m.ID, m.Time, m.Reason = "s", NewID(at), at, "interval"
+		m.Session, m.ID, m.Time, m.Reason = "s", manifest.NewID(at), at, "interval"
 		m.Writer.Generation = g
 		if err := Put(context.Background(), st, m); err != nil {
 			t.Fatal(err)
@@ -29,7 +31,7 @@ func savesWithGenerations(t *testing.T, st *countingStore, gens ...uint64) []*Ma
 
 func putClaim(t *testing.T, st *countingStore, json string) {
 	t.Helper()
-	if err := st.Put(context.Background(), ClaimKey("s"), []byte(json)); err != nil {
+	if err := st.Put(context.Background(), manifest.ClaimKey("s"), []byte(json)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -74,10 +76,10 @@ func TestCommittedSkipsFencedAndInFlightSaves(t *testing.T) {
 // checkLoadCommitted loads each of ms by id: the committed ones load, the
 // others, and an id without a manifest, are ErrNoSuchSave naming the id and
 // the session.
-func checkLoadCommitted(t *testing.T, st *countingStore, ms []*Manifest, committed []bool) {
+func checkLoadCommitted(t *testing.T, st *countingStore, ms []*manifest.Manifest, committed []bool) {
 	t.Helper()
 	ctx := context.Background()
-	absent := NewID(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	absent := manifest.NewID(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	ids := []string{absent}
 	for _, m := range ms {
 		ids = append(ids, m.ID)
@@ -88,12 +90,12 @@ func checkLoadCommitted(t *testing.T, st *countingStore, ms []*Manifest, committ
 		switch {
 		case ok && (err != nil || m.ID != id):
 			t.Errorf("LoadCommitted(%s) of a committed save: %v, %v", id, m, err)
-		case !ok && (!errors.Is(err, ErrNoSuchSave) || !strings.Contains(err.Error(), id) ||
+		case !ok && (!errors.Is(err, manifest.ErrNoSuchSave) || !strings.Contains(err.Error(), id) ||
 			!strings.Contains(err.Error(), "session s")):
 			t.Errorf("LoadCommitted(%s), not a committed save: %v, want ErrNoSuchSave naming the id and session s", id, err)
 		}
 	}
-	if _, err := LoadCommitted(ctx, st, "s", "not-an-id"); !errors.Is(err, ErrBadID) {
+	if _, err := LoadCommitted(ctx, st, "s", "not-an-id"); !errors.Is(err, manifest.ErrBadID) {
 		t.Errorf("LoadCommitted of a malformed id: %v, want ErrBadID", err)
 	}
 }

@@ -1,4 +1,4 @@
-package manifest
+package catalog
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pitr-dev/pitr/chunker"
+	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/store"
 	"github.com/pitr-dev/pitr/store/file"
 )
@@ -33,11 +35,43 @@ func newStore(t *testing.T) *countingStore {
 	return &countingStore{Store: st}
 }
 
+// sampleManifest returns a valid format 1 manifest of save
+// 20250112T153445.123Z-1a2b3c of session "default", with a chunk list of
+// 70 entries in one list chunk.
+func sampleManifest() *manifest.Manifest {
+	entries := make([]manifest.Entry, 70)
+	for i := range entries {
+		entries[i] = manifest.Entry{ID: chunker.Sum([]byte{byte(i), 1}), Size: int64(1000 + i)}
+	}
+	m := &manifest.Manifest{
+		FormatVersion:  manifest.FormatList,
+		Session:        "default",
+		ID:             "20250112T153445.123Z-1a2b3c",
+		Time:           time.Date(2025, 1, 12, 15, 34, 45, 123_000_000, time.UTC),
+		Reason:         "restored:20250111T080000.000Z-abcdef",
+		Initialized:    true,
+		NodeCount:      2000,
+		BytesTotal:     18_677_758,
+		BytesUploaded:  123_456,
+		ChunksTotal:    70,
+		ChunksUploaded: 3,
+		DurationMS:     842,
+		GraphSHA256:    chunker.Sum([]byte("graph")).String(),
+		Writer:         manifest.Writer{Host: "studio-1"},
+		RestoredFrom:   "20250111T080000.000Z-abcdef",
+	}
+	m.ChunkList = manifest.ChunkList{Format: manifest.ListFormat, Entries: len(entries)}
+	for _, c := range manifest.EncodeList(entries) {
+		m.ChunkList.Chunks = append(m.ChunkList.Chunks, manifest.ListChunk{ID: c.ID, Size: int64(len(c.Data))})
+	}
+	return m
+}
+
 // saveAt stores a manifest of session taken at at.
-func saveAt(t *testing.T, st store.Store, session string, at time.Time) *Manifest {
+func saveAt(t *testing.T, st store.Store, session string, at time.Time) *manifest.Manifest {
 	t.Helper()
-	m := sample()
-	m.Session, m.ID, m.Time = session, NewID(at), at
+	m := sampleManifest()
+	m.Session, m.ID, m.Time = session, manifest.NewID(at), at
 	m.Reason = "interval"
 	if err := Put(context.Background(), st, m); err != nil {
 		t.Fatal(err)
@@ -60,23 +94,23 @@ func TestPutLoad(t *testing.T) {
 	if got.ID != m.ID || !got.Time.Equal(m.Time) || got.NodeCount != m.NodeCount {
 		t.Fatalf("Load = %+v", got)
 	}
-	_, err = Load(ctx, st, "default", NewID(at))
+	_, err = Load(ctx, st, "default", manifest.NewID(at))
 	if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "sessions/default/saves/") {
 		t.Fatalf("Load(missing) = %v, want ErrNotFound naming the key", err)
 	}
 	// A manifest stored under another session's key is refused.
-	key, _ := Key("other", m.ID)
-	data, _ := Encode(m)
+	key, _ := manifest.Key("other", m.ID)
+	data, _ := manifest.Encode(m)
 	if err := st.Put(ctx, key, data); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(ctx, st, "other", m.ID); !errors.Is(err, ErrInvalid) {
+	if _, err := Load(ctx, st, "other", m.ID); !errors.Is(err, manifest.ErrInvalid) {
 		t.Fatalf("Load(wrong session) = %v", err)
 	}
 	// Put refuses an invalid manifest.
-	bad := sample()
+	bad := sampleManifest()
 	bad.NodeCount = -1
-	if err := Put(ctx, st, bad); !errors.Is(err, ErrInvalid) {
+	if err := Put(ctx, st, bad); !errors.Is(err, manifest.ErrInvalid) {
 		t.Fatalf("Put(invalid) = %v", err)
 	}
 	if err := Delete(ctx, st, "default", m.ID); err != nil {
@@ -90,20 +124,20 @@ func TestPutLoad(t *testing.T) {
 func TestNewestAndAt(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t)
-	if _, err := Newest(ctx, st, "s"); !errors.Is(err, ErrNoSaves) {
+	if _, err := Newest(ctx, st, "s"); !errors.Is(err, manifest.ErrNoSaves) {
 		t.Fatalf("Newest(empty) = %v", err)
 	}
-	if _, err := At(ctx, st, "s", time.Now()); !errors.Is(err, ErrNoSaves) || !errors.Is(err, ErrNoneBefore) {
+	if _, err := At(ctx, st, "s", time.Now()); !errors.Is(err, manifest.ErrNoSaves) || !errors.Is(err, manifest.ErrNoneBefore) {
 		t.Fatalf("At(empty) = %v", err)
 	}
 	base := time.Date(2025, 1, 12, 15, 0, 0, 0, time.UTC)
-	var saves []*Manifest
+	var saves []*manifest.Manifest
 	for _, d := range []time.Duration{0, time.Millisecond, 30 * time.Second, time.Minute, time.Hour} {
 		saves = append(saves, saveAt(t, st, "s", base.Add(d)))
 	}
 	saveAt(t, st, "s2", base.Add(2*time.Hour)) // another session's newer save
 	// A foreign object among the manifests is skipped.
-	if err := st.Put(ctx, SavesPrefix("s")+"000-notes.txt", []byte("x")); err != nil {
+	if err := st.Put(ctx, manifest.SavesPrefix("s")+"000-notes.txt", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -140,12 +174,12 @@ func TestNewestAndAt(t *testing.T) {
 	}
 	for _, before := range []time.Time{base.Add(-time.Millisecond), time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC)} {
 		_, err = At(ctx, st, "s", before)
-		if !errors.Is(err, ErrNoneBefore) || errors.Is(err, ErrNoSaves) ||
+		if !errors.Is(err, manifest.ErrNoneBefore) || errors.Is(err, manifest.ErrNoSaves) ||
 			!strings.Contains(err.Error(), saves[0].ID) || !strings.Contains(err.Error(), "2025-01-12T15:00:00.000Z") {
 			t.Fatalf("At(before the first) = %v, want ErrNoneBefore naming %s and its time", err, saves[0].ID)
 		}
 	}
-	if _, err := At(ctx, st, "bad/name", base); !errors.Is(err, ErrBadSession) {
+	if _, err := At(ctx, st, "bad/name", base); !errors.Is(err, manifest.ErrBadSession) {
 		t.Fatalf("At(bad session) = %v", err)
 	}
 }
@@ -190,11 +224,11 @@ func TestListAndSessions(t *testing.T) {
 	}
 
 	// A corrupt manifest makes List fail, naming its key.
-	key, _ := Key("s", ids[7])
+	key, _ := manifest.Key("s", ids[7])
 	if err := st.Put(ctx, key, []byte("{garbage")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := List(ctx, st, "s"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), key) {
+	if _, err := List(ctx, st, "s"); !errors.Is(err, manifest.ErrInvalid) || !strings.Contains(err.Error(), key) {
 		t.Fatalf("List(corrupt) = %v, want ErrInvalid naming %s", err, key)
 	}
 }

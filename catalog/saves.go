@@ -1,4 +1,4 @@
-package manifest
+package catalog
 
 import (
 	"context"
@@ -10,30 +10,31 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/store"
 )
 
 // loadParallel bounds the manifests List loads at once.
 const loadParallel = 16
 
-// Ref is a save known from its key alone, without loading the manifest.
-type Ref struct {
+// SaveRef is a save known from its key alone, without loading the manifest.
+type SaveRef struct {
 	Session string
 	ID      string
 	Time    time.Time // from the id: UTC, milliseconds
 	Key     string
 }
 
-// Put stores m under Key(m.Session, m.ID). It first sets m.Time to its
-// stored form (UTC, milliseconds). The caller must have stored every chunk
+// Put stores m under manifest.Key(m.Session, m.ID). It first sets m.Time
+// to its stored form (UTC, milliseconds). The caller must have stored every chunk
 // m names: the manifest is the save's commit point.
-func Put(ctx context.Context, st store.Store, m *Manifest) error {
+func Put(ctx context.Context, st store.Store, m *manifest.Manifest) error {
 	m.Time = m.Time.UTC().Truncate(time.Millisecond)
-	data, err := Encode(m)
+	data, err := manifest.Encode(m)
 	if err != nil {
 		return fmt.Errorf("put manifest of session %q: %w", m.Session, err)
 	}
-	key, err := Key(m.Session, m.ID)
+	key, err := manifest.Key(m.Session, m.ID)
 	if err != nil {
 		return fmt.Errorf("put manifest of session %q: %w", m.Session, err)
 	}
@@ -45,8 +46,8 @@ func Put(ctx context.Context, st store.Store, m *Manifest) error {
 
 // Load reads and decodes the manifest of save id of session. A missing
 // manifest wraps store.ErrNotFound.
-func Load(ctx context.Context, st store.Store, session, id string) (*Manifest, error) {
-	key, err := Key(session, id)
+func Load(ctx context.Context, st store.Store, session, id string) (*manifest.Manifest, error) {
+	key, err := manifest.Key(session, id)
 	if err != nil {
 		return nil, fmt.Errorf("load save %q of session %q: %w", id, session, err)
 	}
@@ -57,11 +58,11 @@ func Load(ctx context.Context, st store.Store, session, id string) (*Manifest, e
 // Commits), as listed by List and chosen by At and Newest. A missing
 // manifest, or one the session's writer claim does not account for (a save
 // in flight, or one a fenced writer stored), is an error wrapping
-// ErrNoSuchSave that names the save, the session and the store.
-func LoadCommitted(ctx context.Context, st store.Store, session, id string) (*Manifest, error) {
+// manifest.ErrNoSuchSave that names the save, the session and the store.
+func LoadCommitted(ctx context.Context, st store.Store, session, id string) (*manifest.Manifest, error) {
 	m, err := Load(ctx, st, session, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("save %s of session %s: %w in %s", id, session, ErrNoSuchSave, st)
+		return nil, fmt.Errorf("save %s of session %s: %w in %s", id, session, manifest.ErrNoSuchSave, st)
 	}
 	if err != nil {
 		return nil, err
@@ -72,23 +73,22 @@ func LoadCommitted(ctx context.Context, st store.Store, session, id string) (*Ma
 	}
 	if !commits.Committed(m) {
 		return nil, fmt.Errorf("save %s of session %s: %w in %s (its manifest was stored but never committed: a save in flight, or one a fenced writer stored)",
-			id, session, ErrNoSuchSave, st)
+			id, session, manifest.ErrNoSuchSave, st)
 	}
 	return m, nil
 }
 
-func loadKey(ctx context.Context, st store.Store, session, id, key string) (*Manifest, error) {
+func loadKey(ctx context.Context, st store.Store, session, id, key string) (*manifest.Manifest, error) {
 	data, err := st.Get(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("load manifest %s: %w", key, err)
 	}
-	m, err := Decode(data)
+	m, err := manifest.Decode(data)
+	if err == nil {
+		err = m.CheckNames(session, id)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load manifest %s: %w", key, err)
-	}
-	if m.Session != session || m.ID != id {
-		return nil, fmt.Errorf("load manifest %s: %w: it names session %q, save %q",
-			key, ErrInvalid, clip(m.Session), clip(m.ID))
 	}
 	return m, nil
 }
@@ -96,7 +96,7 @@ func loadKey(ctx context.Context, st store.Store, session, id, key string) (*Man
 // Delete removes the manifest of save id of session (a missing one is not
 // an error). Its chunks stay until gc.
 func Delete(ctx context.Context, st store.Store, session, id string) error {
-	key, err := Key(session, id)
+	key, err := manifest.Key(session, id)
 	if err != nil {
 		return fmt.Errorf("delete save %q of session %q: %w", id, session, err)
 	}
@@ -108,28 +108,28 @@ func Delete(ctx context.Context, st store.Store, session, id string) error {
 
 // refOf parses a listed key of session's saves; ok is false for an object
 // that is not a manifest key of that session (it is skipped).
-func refOf(session string, o store.ObjectInfo) (Ref, bool) {
+func refOf(session string, o store.ObjectInfo) (SaveRef, bool) {
 	if o.IsPrefix {
-		return Ref{}, false
+		return SaveRef{}, false
 	}
-	s, id, err := ParseKey(o.Key)
+	s, id, err := manifest.ParseKey(o.Key)
 	if err != nil || s != session {
-		return Ref{}, false
+		return SaveRef{}, false
 	}
-	t, _ := IDTime(id) // ParseKey checked it
-	return Ref{Session: s, ID: id, Time: t, Key: o.Key}, true
+	t, _ := manifest.IDTime(id) // ParseKey checked it
+	return SaveRef{Session: s, ID: id, Time: t, Key: o.Key}, true
 }
 
 // firstCommitted returns the first committed save in the listing opts
 // selects (newest first), or nil when there is none. Usually the first key
 // is committed: one List request with a small page, one claim read and one
 // manifest read.
-func firstCommitted(ctx context.Context, st store.Store, session string, opts store.ListOptions) (*Manifest, error) {
+func firstCommitted(ctx context.Context, st store.Store, session string, opts store.ListOptions) (*manifest.Manifest, error) {
 	commits, err := LoadCommits(ctx, st, session)
 	if err != nil {
 		return nil, err
 	}
-	var found *Manifest
+	var found *manifest.Manifest
 	opts.Limit = 4
 	err = st.List(ctx, opts, func(o store.ObjectInfo) error {
 		ref, good := refOf(session, o)
@@ -152,36 +152,35 @@ func firstCommitted(ctx context.Context, st store.Store, session string, opts st
 	return found, nil
 }
 
-// Newest returns the session's newest save; ErrNoSaves when it has none.
-func Newest(ctx context.Context, st store.Store, session string) (*Manifest, error) {
-	if err := ValidSessionName(session); err != nil {
+// Newest returns the session's newest save; manifest.ErrNoSaves when it
+// has none.
+func Newest(ctx context.Context, st store.Store, session string) (*manifest.Manifest, error) {
+	if err := manifest.ValidSessionName(session); err != nil {
 		return nil, fmt.Errorf("newest save: %w", err)
 	}
-	prefix := SavesPrefix(session)
+	prefix := manifest.SavesPrefix(session)
 	m, err := firstCommitted(ctx, st, session, store.ListOptions{Prefix: prefix})
 	if err != nil {
 		return nil, fmt.Errorf("newest save of session %q: %w", session, err)
 	}
 	if m == nil {
-		return nil, fmt.Errorf("newest save of session %q in %s: %w", session, st, ErrNoSaves)
+		return nil, fmt.Errorf("newest save of session %q in %s: %w", session, st, manifest.ErrNoSaves)
 	}
 	return m, nil
 }
 
 // At returns the newest save of session taken at or before t, with one
-// listing request. When there is none, the error wraps ErrNoneBefore and
-// names the earliest save (and also wraps ErrNoSaves if the session has no
-// saves at all).
-func At(ctx context.Context, st store.Store, session string, t time.Time) (*Manifest, error) {
-	if err := ValidSessionName(session); err != nil {
+// listing request. When there is none, the error wraps
+// manifest.ErrNoneBefore and names the earliest save (and also wraps
+// manifest.ErrNoSaves if the session has no saves at all).
+func At(ctx context.Context, st store.Store, session string, t time.Time) (*manifest.Manifest, error) {
+	if err := manifest.ValidSessionName(session); err != nil {
 		return nil, fmt.Errorf("find save: %w", err)
 	}
-	prefix := SavesPrefix(session)
-	at := FormatTime(t)
+	prefix := manifest.SavesPrefix(session)
+	at := manifest.FormatTime(t)
 	if ms := t.UnixMilli(); ms >= 0 {
-		// Keys of saves at or before t have an inverted time >= inv(ms),
-		// and those equal to it sort after the bare inv(ms).
-		m, err := firstCommitted(ctx, st, session, store.ListOptions{Prefix: prefix, StartAfter: prefix + inv(ms)})
+		m, err := firstCommitted(ctx, st, session, store.ListOptions{Prefix: prefix, StartAfter: manifest.KeyAt(session, t)})
 		if err != nil {
 			return nil, fmt.Errorf("find save of session %q at or before %s: %w", session, at, err)
 		}
@@ -194,21 +193,21 @@ func At(ctx context.Context, st store.Store, session string, t time.Time) (*Mani
 		return nil, fmt.Errorf("find save of session %q at or before %s: %w", session, at, err)
 	}
 	if len(refs) == 0 {
-		return nil, fmt.Errorf("find save of session %q at or before %s: %w in %s (%w)", session, at, ErrNoSaves, st, ErrNoneBefore)
+		return nil, fmt.Errorf("find save of session %q at or before %s: %w in %s (%w)", session, at, manifest.ErrNoSaves, st, manifest.ErrNoneBefore)
 	}
 	earliest := refs[0]
 	return nil, fmt.Errorf("find save of session %q: %w %s; the earliest save is %s, taken at %s",
-		session, ErrNoneBefore, at, earliest.ID, FormatTime(earliest.Time))
+		session, manifest.ErrNoneBefore, at, earliest.ID, manifest.FormatTime(earliest.Time))
 }
 
 // Refs lists the saves of session from their keys alone, oldest first,
 // skipping objects under the saves prefix that are not manifest keys.
-func Refs(ctx context.Context, st store.Store, session string) ([]Ref, error) {
-	if err := ValidSessionName(session); err != nil {
+func Refs(ctx context.Context, st store.Store, session string) ([]SaveRef, error) {
+	if err := manifest.ValidSessionName(session); err != nil {
 		return nil, fmt.Errorf("list saves: %w", err)
 	}
-	prefix := SavesPrefix(session)
-	var refs []Ref
+	prefix := manifest.SavesPrefix(session)
+	var refs []SaveRef
 	err := st.List(ctx, store.ListOptions{Prefix: prefix}, func(o store.ObjectInfo) error {
 		if r, ok := refOf(session, o); ok {
 			refs = append(refs, r)
@@ -225,7 +224,7 @@ func Refs(ctx context.Context, st store.Store, session string) ([]Ref, error) {
 // List loads every committed save of session, oldest first (see Commits:
 // manifests a fenced writer stored, or a save still in flight, are left
 // out). It fails on the first manifest that does not load, naming it.
-func List(ctx context.Context, st store.Store, session string) ([]*Manifest, error) {
+func List(ctx context.Context, st store.Store, session string) ([]*manifest.Manifest, error) {
 	all, err := ListAll(ctx, st, session)
 	if err != nil {
 		return nil, err
@@ -234,17 +233,17 @@ func List(ctx context.Context, st store.Store, session string) ([]*Manifest, err
 	if err != nil {
 		return nil, fmt.Errorf("list saves of session %q: %w", session, err)
 	}
-	return slices.DeleteFunc(all, func(m *Manifest) bool { return !commits.Committed(m) }), nil
+	return slices.DeleteFunc(all, func(m *manifest.Manifest) bool { return !commits.Committed(m) }), nil
 }
 
 // ListAll loads every manifest stored for session, committed or not,
 // oldest first, with up to 16 loads at once: what gc must keep.
-func ListAll(ctx context.Context, st store.Store, session string) ([]*Manifest, error) {
+func ListAll(ctx context.Context, st store.Store, session string) ([]*manifest.Manifest, error) {
 	refs, err := Refs(ctx, st, session)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Manifest, len(refs))
+	out := make([]*manifest.Manifest, len(refs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(loadParallel)
 	for i, ref := range refs {
@@ -270,12 +269,12 @@ func ListAll(ctx context.Context, st store.Store, session string) ([]*Manifest, 
 // under sessions/, whether or not it has saves), sorted.
 func Sessions(ctx context.Context, st store.Store) ([]string, error) {
 	var names []string
-	err := st.List(ctx, store.ListOptions{Prefix: sessionsPrefix, Delimiter: "/"}, func(o store.ObjectInfo) error {
+	err := st.List(ctx, store.ListOptions{Prefix: manifest.SessionsPrefix, Delimiter: "/"}, func(o store.ObjectInfo) error {
 		if !o.IsPrefix {
 			return nil
 		}
-		name := strings.TrimSuffix(strings.TrimPrefix(o.Key, sessionsPrefix), "/")
-		if ValidSessionName(name) == nil {
+		name := strings.TrimSuffix(strings.TrimPrefix(o.Key, manifest.SessionsPrefix), "/")
+		if manifest.ValidSessionName(name) == nil {
 			names = append(names, name)
 		}
 		return nil

@@ -1,4 +1,4 @@
-package manifest
+package catalog
 
 import (
 	"context"
@@ -6,12 +6,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/store"
 )
-
-// ClaimKey is the key of a session's writer claim, owned by package claim.
-// The manifest package reads only what it needs to tell committed saves.
-func ClaimKey(session string) string { return SessionPrefix(session) + "claim.json" }
 
 // claimCommits is the part of the claim object (claim.Record) that records
 // which saves were committed: a save is committed by a conditional write of
@@ -39,7 +36,7 @@ type Commits struct {
 // nil, which accepts every manifest (the claim is not where saves live; an
 // unreadable one must not hide them).
 func LoadCommits(ctx context.Context, st store.Store, session string) (*Commits, error) {
-	b, err := st.Get(ctx, ClaimKey(session))
+	b, err := st.Get(ctx, manifest.ClaimKey(session))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
@@ -74,7 +71,7 @@ func (c *Commits) LastCommitted() string {
 // commit is in flight (or its writer died before committing); one of an
 // ended generation newer than that generation's last commit was stored by
 // a fenced writer. Generations older than the claim's history are accepted.
-func (c *Commits) Committed(m *Manifest) bool {
+func (c *Commits) Committed(m *manifest.Manifest) bool {
 	g := m.Writer.Generation
 	if c == nil || g == 0 || g > c.gen {
 		return true
@@ -92,8 +89,8 @@ func (c *Commits) Committed(m *Manifest) bool {
 
 // idAfter reports whether save id a sorts after save id b (by time, then id).
 func idAfter(a, b string) bool {
-	ta, errA := IDTime(a)
-	tb, errB := IDTime(b)
+	ta, errA := manifest.IDTime(a)
+	tb, errB := manifest.IDTime(b)
 	if errA != nil || errB != nil || ta.Equal(tb) {
 		return a > b
 	}
