@@ -152,10 +152,8 @@ func (d *differ) down(s *side, keys map[string]bool) error {
 }
 
 func (d *differ) read(s *side) ([]*manifest.TreeNode, error) {
-	for _, r := range s.refs {
-		if err := r.Loc.Within(s.m.Packs[r.Loc.Pack]); err != nil {
-			return nil, fmt.Errorf("save %s: chunk tree: node %s: %v: %w", s.m.ID, r.ID, err, chunker.ErrCorrupt)
-		}
+	if err := checkRefs(s.m, s.refs); err != nil {
+		return nil, fmt.Errorf("save %s: chunk tree: %w", s.m.ID, err)
 	}
 	o := readOpts{parallel: DefaultParallel, cache: d.sp, sizes: s.m.Packs, window: TreeWindow}
 	ns, err := readNodes(d.ctx, d.st, s.refs, o, d.nodes)
@@ -240,19 +238,16 @@ func (d *differ) keyOf(m *manifest.Manifest, n *manifest.TreeNode, i int, keys m
 // recordIDs reads the chunks s kept and records the id of every node
 // whose record starts in one.
 func (d *differ) recordIDs(s *side, keys map[string]bool) error {
-	refs := make([]Ref, len(s.chunks))
-	for i, e := range s.chunks {
-		if err := e.Loc.Within(s.m.Packs[e.Loc.Pack]); err != nil {
-			return fmt.Errorf("save %s: chunk %s: %v: %w", s.m.ID, e.ID, err, chunker.ErrCorrupt)
-		}
-		refs[i] = Ref{ID: e.ID, Loc: e.Loc}
+	refs, err := refsOf(s.m, s.chunks)
+	if err != nil {
+		return fmt.Errorf("save %s: %w", s.m.ID, err)
 	}
 	var (
 		mu  sync.Mutex
 		ids []string
 	)
 	o := readOpts{parallel: DefaultParallel, cache: d.sp, sizes: s.m.Packs}
-	err := readRefs(d.ctx, d.st, refs, o, func(i int, raw []byte, err error) error {
+	err = readRefs(d.ctx, d.st, refs, o, func(i int, raw []byte, err error) error {
 		if err != nil {
 			return err
 		}

@@ -42,8 +42,8 @@ func newCursor(ctx context.Context, st store.Store, m *manifest.Manifest, nodes 
 
 // node reads one tree node, checking its level.
 func (c *cursor) node(r Ref, level int) (*manifest.TreeNode, error) {
-	if err := r.Loc.Within(c.m.Packs[r.Loc.Pack]); err != nil {
-		return nil, fmt.Errorf("chunk tree: node %s: %v: %w", r.ID, err, chunker.ErrCorrupt)
+	if err := checkRefs(c.m, []Ref{r}); err != nil {
+		return nil, fmt.Errorf("chunk tree: %w", err)
 	}
 	ns, err := readNodes(c.ctx, c.st, []Ref{r}, c.o, c.nodes)
 	if err != nil {
@@ -106,15 +106,12 @@ func (c *cursor) next() (bool, error) {
 // read reads the data chunks es, in one batch of merged ranges, and
 // returns their bytes concatenated.
 func (c *cursor) read(es []manifest.Entry) ([]byte, error) {
-	refs := make([]Ref, len(es))
-	for i, e := range es {
-		if err := e.Loc.Within(c.m.Packs[e.Loc.Pack]); err != nil {
-			return nil, fmt.Errorf("chunk %s: %v: %w", e.ID, err, chunker.ErrCorrupt)
-		}
-		refs[i] = Ref{ID: e.ID, Loc: e.Loc}
+	refs, err := refsOf(c.m, es)
+	if err != nil {
+		return nil, err
 	}
 	raws := make([][]byte, len(es))
-	err := readRefs(c.ctx, c.st, refs, readOpts{parallel: DefaultParallel, cache: c.o.cache, sizes: c.m.Packs}, func(i int, raw []byte, err error) error {
+	err = readRefs(c.ctx, c.st, refs, readOpts{parallel: DefaultParallel, cache: c.o.cache, sizes: c.m.Packs}, func(i int, raw []byte, err error) error {
 		if err != nil {
 			return err
 		}

@@ -142,6 +142,26 @@ func listEntries(ctx context.Context, st store.Store, m *manifest.Manifest) ([]m
 	return out, nil
 }
 
+// checkRefs checks that every ref lies inside its pack, as save m lists
+// the packs' sizes: a tree that points elsewhere is corrupt.
+func checkRefs(m *manifest.Manifest, refs []Ref) error {
+	for _, r := range refs {
+		if err := r.Loc.Within(m.Packs[r.Loc.Pack]); err != nil {
+			return fmt.Errorf("chunk %s: %v: %w", r.ID, err, chunker.ErrCorrupt)
+		}
+	}
+	return nil
+}
+
+// refsOf returns the refs to read entries of save m, checked.
+func refsOf(m *manifest.Manifest, es []manifest.Entry) ([]Ref, error) {
+	refs := make([]Ref, len(es))
+	for i, e := range es {
+		refs[i] = Ref{ID: e.ID, Loc: e.Loc}
+	}
+	return refs, checkRefs(m, refs)
+}
+
 // Layout places a save's chunks in its graph: the offset of each entry,
 // the graph's size, and the refs to read (each distinct chunk once).
 type Layout struct {

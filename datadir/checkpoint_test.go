@@ -2,6 +2,8 @@ package datadir
 
 import (
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -106,5 +108,26 @@ func TestCheckpointUpToTheSave(t *testing.T) {
 					l.Dirty, l.Meta.SaveID, len(l.Graph.Nodes), err, tc.wantPending, tc.wantBase)
 			}
 		})
+	}
+}
+
+// WriteGraph streams a graph into the data dir and returns its hash, the
+// one session.json records: the data dir loads back clean.
+func TestWriteGraph(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "sess")
+	raw := graphBytes(t, "streamed")
+	sha, err := WriteGraph(dir, func(w io.Writer) error { _, err := w.Write(raw); return err }, Meta{Session: "s", SaveID: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Load(dir)
+	if err != nil || l.Dirty || l.GraphSHA256 != sha || l.Meta.GraphSHA256 != sha || len(l.Graph.Nodes) != 1 {
+		t.Fatalf("after WriteGraph: %+v %v (hash %s)", l, err, sha)
+	}
+	if _, err := WriteGraph(dir, func(io.Writer) error { return errors.New("encode failed") }, Meta{Session: "s"}); err == nil {
+		t.Fatal("a failed encode was written")
+	}
+	if l2, err := Load(dir); err != nil || l2.GraphSHA256 != sha {
+		t.Fatalf("a failed WriteGraph changed the data dir: %v", err)
 	}
 }

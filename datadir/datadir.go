@@ -138,15 +138,16 @@ func Write(dir string, graph []byte, meta Meta) error {
 }
 
 // WriteGraph is Write for a graph too large to hold encoded in memory:
-// encode writes it to the file (buffered), which is hashed on the way.
-func WriteGraph(dir string, encode func(io.Writer) error, meta Meta) error {
+// encode writes it to the file (buffered), which is hashed on the way. It
+// returns the hash, as written into session.json.
+func WriteGraph(dir string, encode func(io.Writer) error, meta Meta) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("write data dir: %w", err)
+		return "", fmt.Errorf("write data dir: %w", err)
 	}
 	path := filepath.Join(dir, GraphFile)
 	f, err := os.CreateTemp(dir, "."+GraphFile+".tmp-")
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	tmp := f.Name()
 	h := sha256.New()
@@ -169,13 +170,13 @@ func WriteGraph(dir string, encode func(io.Writer) error, meta Meta) error {
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := syncDir(dir); err != nil {
-		return err
+		return "", err
 	}
 	meta.GraphSHA256 = hex.EncodeToString(h.Sum(nil))
-	return WriteMeta(dir, meta)
+	return meta.GraphSHA256, WriteMeta(dir, meta)
 }
 
 // WriteMeta replaces session.json atomically.

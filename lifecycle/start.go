@@ -195,17 +195,19 @@ func startLocal(ctx context.Context, o Options, local *datadir.Local) (*State, e
 			", but the store's newest is now "+newest.ID+": the rollback is not committed over the saves made since (restore again to roll back)",
 			slog.String("data_dir_save", base), slog.String("newest_save", newest.ID))
 	}
+	// Chunking the whole local graph: done once, here.
+	same := replicate.SameContent(newest, local.Graph, local.GraphSHA256)
 	switch {
-	case replicate.SameContent(newest, local.Graph, local.GraphSHA256):
+	case same:
 		// The newest save holds this very graph (perhaps committed just
 		// before a crash kept session.json from saying so).
 		s.From, s.Dirty = newest, false
-		return s, markAt(o, local, newest)
+		return s, markAt(o, local, newest, same)
 	case base == newest.ID:
 		// On the newest save, perhaps with unsaved edits on top of it.
 		s.From = newest
 		if local.Meta.Restored {
-			return s, markAt(o, local, newest)
+			return s, markAt(o, local, newest, same)
 		}
 		return s, nil
 	case rollback:
@@ -232,9 +234,8 @@ func startLocal(ctx context.Context, o Options, local *datadir.Local) (*State, e
 // markAt records in session.json that the data dir is based on the newest
 // save, and forgets that it was restored: otherwise a later start, after
 // other servers saved, would take it for a rollback. Pending edits stay
-// pending unless the graph is the newest save's.
-func markAt(o Options, local *datadir.Local, newest *manifest.Manifest) error {
-	same := replicate.SameContent(newest, local.Graph, local.GraphSHA256)
+// pending unless the graph is the newest save's (same).
+func markAt(o Options, local *datadir.Local, newest *manifest.Manifest, same bool) error {
 	if !local.Meta.Restored && local.Meta.SaveID == newest.ID && (!local.Dirty || !same) {
 		return nil
 	}

@@ -75,17 +75,12 @@ func (s *Saver) recordLocal(snap *session.Graph, base *Result) {
 // journal up to the snapshot.
 func (s *Saver) checkpoint(snap *session.Graph, meta datadir.Meta) {
 	meta.JournalLSN = snap.JournalLSN
-	err := datadir.WriteGraph(s.cfg.DataDir, func(w io.Writer) error { return session.EncodeTo(w, snap) }, meta)
+	sha, err := datadir.WriteGraph(s.cfg.DataDir, func(w io.Writer) error { return session.EncodeTo(w, snap) }, meta)
 	if err != nil {
 		s.localFailed(fmt.Errorf("save session %s: %w", s.cfg.Session, err))
 		return
 	}
-	cur, _, err := datadir.LoadMeta(s.cfg.DataDir)
-	if err != nil {
-		s.localFailed(err)
-		return
-	}
-	s.localFile = &localFile{sha: cur.GraphSHA256, lsn: cur.JournalLSN}
+	s.localFile = &localFile{sha: sha, lsn: meta.JournalLSN}
 	s.mu.Lock()
 	s.localErr = ""
 	s.mu.Unlock()

@@ -315,6 +315,16 @@ func (b *reqBench) restores(ctx context.Context, pt *requestsPoint, s *reqServe,
 // look runs a pitr command that reads the store (show, diff) through the
 // restore proxy and counts its requests.
 func (b *reqBench) look(ctx context.Context, s *reqServe, command string, args ...string) (reqMeasure, error) {
+	m, err := b.counted(ctx, s, command, args...)
+	if err == nil {
+		b.logf("  %-44s %8v  %s", command, m.wall.Round(time.Millisecond), m.c.brief())
+	}
+	return m, err
+}
+
+// counted runs `pitr command --store … --session … args` through the
+// restore proxy and counts its requests.
+func (b *reqBench) counted(ctx context.Context, s *reqServe, command string, args ...string) (reqMeasure, error) {
 	storeURL := fmt.Sprintf("minio://%s/%s?tls=false", b.cp.Addr, s.env.bucket)
 	args = append([]string{command, "--store", storeURL, "--session", s.env.session}, args...)
 	before := b.cp.Counts()
@@ -324,7 +334,6 @@ func (b *reqBench) look(ctx context.Context, s *reqServe, command string, args .
 	if err != nil {
 		return m, fmt.Errorf("pitr %s: %w", strings.Join(args, " "), err)
 	}
-	b.logf("  %-44s %8v  %s", command, wall.Round(time.Millisecond), m.c.brief())
 	return m, nil
 }
 
@@ -362,14 +371,9 @@ func (b *reqBench) save(ctx context.Context, s *reqServe, wantChange bool) (reqM
 // fresh data dir and checks that it restored save wantID whole.
 func (b *reqBench) restore(ctx context.Context, s *reqServe, at, wantID string) (reqMeasure, error) {
 	dataDir := filepath.Join(b.env.dir, "restored")
-	storeURL := fmt.Sprintf("minio://%s/%s?tls=false", b.cp.Addr, s.env.bucket)
-	args := []string{"restore", "--at", at, "--store", storeURL, "--session", s.env.session, "--data-dir", dataDir}
-	before := b.cp.Counts()
-	wall, _, err := runPitr(ctx, &s.env, args)
-	b.cp.Settle()
-	m := reqMeasure{c: b.cp.Counts().sub(before), wall: wall}
+	m, err := b.counted(ctx, s, "restore", "--at", at, "--data-dir", dataDir)
 	if err != nil {
-		return m, fmt.Errorf("pitr %s: %w", strings.Join(args, " "), err)
+		return m, err
 	}
 	defer os.RemoveAll(dataDir)
 	meta, err := os.ReadFile(filepath.Join(dataDir, "session.json"))
@@ -386,7 +390,7 @@ func (b *reqBench) restore(ctx context.Context, s *reqServe, at, wantID string) 
 	if sj.SaveID != wantID || sj.NodeCount != len(s.cur) {
 		return m, fmt.Errorf("pitr restore --at %s restored save %q with %d nodes, want %s with %d", at, sj.SaveID, sj.NodeCount, wantID, len(s.cur))
 	}
-	b.logf("  restore --at %-32s %8v  %s", clip(at, 32), wall.Round(time.Millisecond), m.c.brief())
+	b.logf("  restore --at %-32s %8v  %s", clip(at, 32), m.wall.Round(time.Millisecond), m.c.brief())
 	return m, nil
 }
 
