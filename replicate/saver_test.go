@@ -87,10 +87,15 @@ func TestSaveRestoresAndUnchangedWritesNothing(t *testing.T) {
 	sv, dir := newSaver(t, s, st)
 	var saved []Result
 	sv.cfg.OnSaved = func(r Result) { saved = append(saved, r) }
+	var planned []int64
+	sv.cfg.OnPlan = func(n int64) { planned = append(planned, n) }
 	ctx := context.Background()
 	r1, err := sv.Save(ctx, "api")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(planned) != 1 || planned[0] != r1.BytesTotal {
+		t.Errorf("OnPlan told %v, want the graph's %d bytes once", planned, r1.BytesTotal)
 	}
 	if r1.Unchanged || r1.NodeCount != 50 || r1.BytesUploaded == 0 || r1.ChunksUploaded == 0 {
 		t.Fatalf("first save: %+v", r1)
