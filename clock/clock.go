@@ -41,3 +41,8 @@ func Or(c Clock) Clock {
 	}
 	return c
 }
+
+// Deadline returns the wall-clock time d from now, for the deadlines of
+// connections and files, which the operating system measures in real time
+// whatever clock the caller was given.
+func Deadline(d time.Duration) time.Time { return time.Now().Add(d) }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/session"
 )
 
@@ -85,7 +86,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, _ session.Actor)
 		// Ended by Close (server shutdown): finish the response cleanly, in
 		// bounded time; the shutting-down server will not reuse the
 		// connection.
-		_ = rc.SetWriteDeadline(time.Now().Add(st.timeout))
+		_ = rc.SetWriteDeadline(clock.Deadline(st.timeout))
 		return
 	}
 	// Client gone, too slow, or a write failed: let the response's end fail
@@ -101,7 +102,7 @@ func (s *Server) pump(r *http.Request, st stream, sub *session.Subscription, use
 	if every <= 0 {
 		every = DefaultHeartbeat
 	}
-	beat := time.NewTicker(every)
+	beat := s.cfg.Clock.NewTicker(every)
 	defer beat.Stop()
 	for {
 		select {
@@ -117,7 +118,7 @@ func (s *Server) pump(r *http.Request, st stream, sub *session.Subscription, use
 			if err := st.event(fmt.Sprint(e.Seq), e.Type, e); err != nil {
 				return false
 			}
-		case <-beat.C:
+		case <-beat.Chan():
 			if err := st.write(": keep-alive\n\n"); err != nil {
 				return false
 			}
@@ -155,7 +156,7 @@ func (st stream) event(id, typ string, v any) error {
 }
 
 func (st stream) write(msg string) error {
-	_ = st.rc.SetWriteDeadline(time.Now().Add(st.timeout)) // unsupported by some writers: fine
+	_ = st.rc.SetWriteDeadline(clock.Deadline(st.timeout)) // unsupported by some writers: fine
 	if _, err := io.WriteString(st.w, msg); err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/session"
 )
 
@@ -240,11 +241,17 @@ func TestEventsBadRequests(t *testing.T) {
 }
 
 func TestEventsHeartbeat(t *testing.T) {
-	e := newEnv(t, Config{})
-	e.srv.Heartbeat = 5 * time.Millisecond
+	fake := clock.NewFake(time.Date(2025, 1, 12, 15, 34, 0, 0, time.UTC))
+	e := newEnv(t, Config{Clock: fake})
 	ts := httptest.NewServer(e.srv)
 	defer ts.Close()
 	c, _ := openStream(t, ts.URL, "ann")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := fake.BlockUntilContext(ctx, 1); err != nil { // the stream's heartbeat ticker
+		t.Fatalf("the stream never started its heartbeat: %v", err)
+	}
+	fake.Advance(DefaultHeartbeat)
 	c.next(t, func(ev sseEvent) bool { return ev.comment })
 	c.close()
 	waitFor(t, "ann to leave", func() bool { return len(e.sess.Users()) == 0 })

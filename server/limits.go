@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/pitr-dev/pitr/clock"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -69,7 +70,7 @@ type stallTimeoutBody struct {
 }
 
 func (b *stallTimeoutBody) Read(p []byte) (int, error) {
-	_ = b.ctl.SetReadDeadline(time.Now().Add(b.timeout)) // unsupported (tests' recorders): no deadline
+	_ = b.ctl.SetReadDeadline(clock.Deadline(b.timeout)) // unsupported (tests' recorders): no deadline
 	n, err := b.ReadCloser.Read(p)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		err = &requestError{status: http.StatusRequestTimeout,

@@ -48,7 +48,7 @@ func (s *Server) info() sessionInfo {
 		in.LastSave = &saveRef{ID: st.LastSave.ID, Time: st.LastSave.Time.UTC(), Reason: st.LastSave.Reason}
 	}
 	if st.UnsavedSince != nil {
-		in.UnsavedSeconds = max(0, time.Since(*st.UnsavedSince).Seconds())
+		in.UnsavedSeconds = max(0, s.cfg.Clock.Since(*st.UnsavedSince).Seconds())
 	}
 	if st.SavingSince != nil {
 		t := st.SavingSince.UTC()

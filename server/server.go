@@ -53,6 +53,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/replicate"
 	"github.com/pitr-dev/pitr/session"
 )
@@ -92,6 +93,9 @@ type Config struct {
 	// History reads past saves for POST /v1/nodes/{id}/revert; nil
 	// answers 501.
 	History History
+	// Clock stamps request durations and unsaved ages and paces the event
+	// streams' heartbeats; nil is the wall clock.
+	Clock clock.Clock
 }
 
 // Defaults.
@@ -147,6 +151,7 @@ func New(sess *session.Session, saver Saver, cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		Heartbeat:          DefaultHeartbeat,
@@ -308,7 +313,7 @@ func (sw *statusWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter 
 // Authorization) nor the query string.
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		start := s.cfg.Clock.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			s.log.LogAttrs(r.Context(), slog.LevelDebug, "http request",
@@ -316,7 +321,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 				slog.String("path", r.URL.Path),
 				slog.Int("status", sw.status),
 				slog.Int64("bytes", sw.bytes),
-				slog.Duration("duration", time.Since(start)),
+				slog.Duration("duration", s.cfg.Clock.Since(start)),
 				slog.String("remote", r.RemoteAddr),
 				slog.String("user", r.Header.Get(userHeader)),
 			)

@@ -59,7 +59,7 @@ func newProgress(w io.Writer, what, unit string, quiet bool) (report func(done, 
 			mu.Lock()
 			defer mu.Unlock()
 			lastTot = total
-			if now := time.Now(); now.Sub(last) >= progressEvery {
+			if now := wall.Now(); now.Sub(last) >= progressEvery {
 				last = now
 				line(done, total)
 			}

@@ -79,6 +79,6 @@ func zoneName(loc *time.Location) string {
 	if tz, ok := os.LookupEnv("TZ"); ok && tz != "" {
 		return tz
 	}
-	name, _ := time.Now().In(loc).Zone()
+	name, _ := wall.Now().In(loc).Zone()
 	return "local (" + name + ")"
 }

@@ -65,9 +65,9 @@ func runNotifier(ctx context.Context, nt *notify.Notifier, every time.Duration, 
 	if nt == nil {
 		return
 	}
-	t := time.NewTicker(min(max(every/5, time.Second), 10*time.Second))
+	t := wall.NewTicker(min(max(every/5, time.Second), 10*time.Second))
 	defer t.Stop()
-	nt.Run(ctx, t.C, saver.UnsavedSince)
+	nt.Run(ctx, t.Chan(), saver.UnsavedSince)
 }
 
 // saveResultHook tells nt the outcome of each save.

@@ -47,17 +47,17 @@ func (p *pruner) run(ctx context.Context, saver *replicate.Saver) {
 			return
 		case <-p.wake:
 		}
-		if wait := p.every - time.Since(last); !last.IsZero() && wait > 0 {
+		if wait := p.every - wall.Since(last); !last.IsZero() && wait > 0 {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(wait):
+			case <-wall.After(wait):
 			}
 		}
 		if st := saver.Status(); st.LastError != "" {
 			continue // fenced or failing: leave the history alone
 		}
-		last = time.Now()
+		last = wall.Now()
 		res, err := retention.Prune(ctx, p.st, p.session, p.policy, time.Local, false)
 		if err != nil {
 			p.log.Warn("prune failed", slog.String("session", p.session), slog.String("error", err.Error()))

@@ -8,7 +8,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pitr-dev/pitr/verify"
 )
@@ -33,7 +32,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return usageError{fmt.Errorf("--read-data-subset: %w", err)}
 		}
 		opts.SubsetPercent = p
-		opts.Seed = time.Now().UnixNano()
+		opts.Seed = wall.Now().UnixNano()
 		if *seedFlag != "" {
 			if opts.Seed, err = strconv.ParseInt(*seedFlag, 10, 64); err != nil {
 				return usageError{fmt.Errorf("--seed %q: want an integer", *seedFlag)}

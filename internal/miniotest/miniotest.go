@@ -30,6 +30,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pitr-dev/pitr/clock"
 )
 
 // InstallHint is the command that installs the MinIO version pitr tests with.
@@ -149,7 +151,7 @@ func (s *Server) start() error {
 		return err
 	}
 	defer logf.Close() // the child has its own descriptor
-	fmt.Fprintf(logf, "\n=== %s starting minio on %s\n", time.Now().Format(time.RFC3339Nano), s.Addr)
+	fmt.Fprintf(logf, "\n=== %s starting minio on %s\n", wall.Now().Format(time.RFC3339Nano), s.Addr)
 	cmd := exec.Command(s.bin, "server", "--quiet", "--address", s.Addr, s.DataDir)
 	cmd.Env = append(childEnv(),
 		"MINIO_ROOT_USER="+s.AccessKey,
@@ -194,7 +196,7 @@ func childEnv() []string {
 func (s *Server) waitReady(done <-chan struct{}) error {
 	client := &http.Client{Timeout: 2 * time.Second}
 	url := s.Endpoint + "/minio/health/live"
-	deadline := time.Now().Add(startTimeout)
+	deadline := wall.Now().Add(startTimeout)
 	delay := 10 * time.Millisecond
 	for {
 		resp, err := client.Get(url)
@@ -207,9 +209,9 @@ func (s *Server) waitReady(done <-chan struct{}) error {
 		select {
 		case <-done:
 			return fmt.Errorf("%w before serving on %s", errExited, s.Addr)
-		case <-time.After(delay):
+		case <-wall.After(delay):
 		}
-		if time.Now().After(deadline) {
+		if wall.Now().After(deadline) {
 			return fmt.Errorf("minio on %s not ready after %v", s.Addr, startTimeout)
 		}
 		delay = min(2*delay, 200*time.Millisecond)
@@ -240,7 +242,7 @@ func (s *Server) Stop() {
 	}
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-wall.After(10 * time.Second):
 		_ = cmd.Process.Kill()
 		<-done
 	}
@@ -324,3 +326,6 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// wall paces the waits for the MinIO process, which runs in real time.
+var wall = clock.Real()

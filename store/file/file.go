@@ -46,6 +46,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/store"
 )
 
@@ -55,7 +56,8 @@ const TempPrefix = ".pitr-tmp-"
 // Store is a store.Store on a local directory. It is safe for concurrent use,
 // also by several processes sharing the directory.
 type Store struct {
-	root string // absolute, cleaned
+	root  string      // absolute, cleaned
+	clock clock.Clock // stamps the objects' mtimes: the file system's, so the wall clock
 }
 
 var _ store.Store = (*Store)(nil)
@@ -75,7 +77,7 @@ func open(root string, create bool) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("file store %s: %w", root, err)
 	}
-	s := &Store{root: abs}
+	s := &Store{root: abs, clock: clock.Real()}
 	if create {
 		if err := os.MkdirAll(abs, 0o755); err != nil {
 			return nil, fmt.Errorf("file store %s: create root: %w", abs, err)
@@ -186,7 +188,7 @@ func (s *Store) writeTemp(dst string, data []byte) (tmp, tag string, err error) 
 	if err := f.Chmod(0o644); err != nil {
 		return "", "", err
 	}
-	mtime := time.Now()
+	mtime := s.clock.Now()
 	if cur, err := os.Stat(dst); err == nil && !mtime.After(cur.ModTime()) {
 		mtime = cur.ModTime().Add(time.Nanosecond)
 	}
