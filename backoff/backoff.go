@@ -12,14 +12,15 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/store"
 )
 
 // Policy spaces retries. The zero value means 1 s doubling to 30 s.
 type Policy struct {
 	Min, Max time.Duration
-	// After waits; time.After when nil (tests pass a fake).
-	After func(time.Duration) <-chan time.Time
+	// Clock times the waits; the wall clock when nil (tests pass a fake).
+	Clock clock.Clock
 }
 
 // permanentError marks an error Do must not retry.
@@ -66,7 +67,7 @@ func (p Policy) Do(ctx context.Context, log *slog.Logger, what string, fn func()
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
-		case <-p.After(d):
+		case <-p.Clock.After(d):
 		}
 		wait = min(2*wait, p.Max)
 	}
@@ -79,9 +80,7 @@ func (p Policy) withDefaults() Policy {
 	if p.Max < p.Min {
 		p.Max = max(30*time.Second, p.Min)
 	}
-	if p.After == nil {
-		p.After = time.After
-	}
+	p.Clock = clock.Or(p.Clock)
 	return p
 }
 

@@ -8,13 +8,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/store"
 )
 
-// instant is an After that fires at once and records the delays asked for.
-type instant struct{ delays []time.Duration }
+// instant is a clock whose After fires at once and records the delays
+// asked for.
+type instant struct {
+	*clock.Fake
+	delays []time.Duration
+}
 
-func (i *instant) after(d time.Duration) <-chan time.Time {
+func newInstant() *instant { return &instant{Fake: clock.NewFake(time.Unix(0, 0))} }
+
+func (i *instant) After(d time.Duration) <-chan time.Time {
 	i.delays = append(i.delays, d)
 	c := make(chan time.Time, 1)
 	c <- time.Time{}
@@ -37,8 +44,7 @@ func TestDo(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := &instant{}
-			p := Policy{Min: 100 * time.Millisecond, Max: 300 * time.Millisecond, After: clock.after}
+			p := Policy{Min: 100 * time.Millisecond, Max: 300 * time.Millisecond, Clock: newInstant()}
 			calls := 0
 			err := p.Do(context.Background(), log, "test", func() error {
 				calls++
@@ -63,8 +69,8 @@ func TestDo(t *testing.T) {
 
 // Delays double up to Max, each jittered into its upper half.
 func TestDoDelays(t *testing.T) {
-	clock := &instant{}
-	p := Policy{Min: 100 * time.Millisecond, Max: 400 * time.Millisecond, After: clock.after}
+	clk := newInstant()
+	p := Policy{Min: 100 * time.Millisecond, Max: 400 * time.Millisecond, Clock: clk}
 	n := 0
 	_ = p.Do(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)), "test", func() error {
 		if n++; n <= 5 {
@@ -73,10 +79,10 @@ func TestDoDelays(t *testing.T) {
 		return nil
 	})
 	bases := []time.Duration{100, 200, 400, 400, 400}
-	if len(clock.delays) != len(bases) {
-		t.Fatalf("%d delays, want %d", len(clock.delays), len(bases))
+	if len(clk.delays) != len(bases) {
+		t.Fatalf("%d delays, want %d", len(clk.delays), len(bases))
 	}
-	for i, d := range clock.delays {
+	for i, d := range clk.delays {
 		b := bases[i] * time.Millisecond
 		if d < b/2 || d > b {
 			t.Errorf("delay %d = %v, want within [%v, %v]", i, d, b/2, b)
@@ -89,8 +95,8 @@ func TestDoCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	down := errors.New("down")
-	never := func(time.Duration) <-chan time.Time { return nil }
-	err := Policy{After: never}.Do(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), "test", func() error { return down })
+	never := clock.NewFake(time.Unix(0, 0)) // never advanced
+	err := Policy{Clock: never}.Do(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), "test", func() error { return down })
 	if !errors.Is(err, down) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Do = %v, want both the last error and context.Canceled", err)
 	}

@@ -68,7 +68,7 @@ func Decode(id ID, body []byte) ([]byte, error) {
 	// One byte over the cap tells an oversize chunk from one exactly at it.
 	n, err := io.Copy(&out, io.LimitReader(zr, MaxChunkSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("chunk %s: %w: lz4: %v", id, ErrCorrupt, err)
+		return nil, fmt.Errorf("chunk %s: %w: lz4: %w", id, ErrCorrupt, err)
 	}
 	if n > MaxChunkSize {
 		return nil, fmt.Errorf("chunk %s: %w: decompresses to more than %d bytes", id, ErrCorrupt, MaxChunkSize)

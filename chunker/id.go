@@ -75,7 +75,7 @@ func ParseID(s string) (ID, error) {
 		}
 	}
 	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
-		return ID{}, fmt.Errorf("parse chunk id %q: %w: %v", clip(s), ErrBadID, err)
+		return ID{}, fmt.Errorf("parse chunk id %q: %w: %w", clip(s), ErrBadID, err)
 	}
 	return id, nil
 }

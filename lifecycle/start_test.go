@@ -13,6 +13,7 @@ import (
 
 	"github.com/pitr-dev/pitr/backoff"
 	"github.com/pitr-dev/pitr/catalog"
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/datadir"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
@@ -250,7 +251,7 @@ func TestStartWaitsForTheStore(t *testing.T) {
 		return c
 	}
 	got, err := Start(ctx, Options{Store: st, StoreID: inner.String(), Session: "s", DataDir: dir, Logger: quietLog(),
-		Retry: backoff.Policy{After: now}})
+		Retry: backoff.Policy{Clock: afterFunc{clock.NewFake(time.Unix(0, 0)), now}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +362,7 @@ func TestStartDamagedNewestSave(t *testing.T) {
 		if local {
 			dir = dataDirAt(t, st, ids[0], func(m *datadir.Meta) { m.Restored = false })
 		}
-		o := Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, Logger: quietLog(), Retry: backoff.Policy{After: never}}
+		o := Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, Logger: quietLog(), Retry: backoff.Policy{Clock: afterFunc{clock.NewFake(time.Unix(0, 0)), never}}}
 		_, err := Start(ctx, o)
 		if err == nil || !strings.Contains(err.Error(), "--skip-corrupt") || !strings.Contains(err.Error(), "pitr verify") {
 			t.Fatalf("data dir %v: start with a damaged newest save: %v, want the remedy named", local, err)
@@ -382,3 +383,11 @@ func TestStartDamagedNewestSave(t *testing.T) {
 		t.Fatalf("set-aside copy of the damaged save: %v", err)
 	}
 }
+
+// afterFunc is a fake clock whose After is f.
+type afterFunc struct {
+	*clock.Fake
+	f func(time.Duration) <-chan time.Time
+}
+
+func (a afterFunc) After(d time.Duration) <-chan time.Time { return a.f(d) }

@@ -190,7 +190,7 @@ func Decode(data []byte) (*Manifest, error) {
 		FormatVersion *json.Number `json:"format_version"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, fmt.Errorf("decode manifest: %w: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("decode manifest: %w: %w", ErrInvalid, err)
 	}
 	if head.FormatVersion == nil {
 		return nil, fmt.Errorf("decode manifest: %w: no format_version", ErrInvalid)
@@ -205,14 +205,14 @@ func Decode(data []byte) (*Manifest, error) {
 	}
 	var w wire
 	if err := json.Unmarshal(data, &w); err != nil {
-		return nil, fmt.Errorf("decode manifest: %w: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("decode manifest: %w: %w", ErrInvalid, err)
 	}
 	if w.Time == "" {
 		return nil, fmt.Errorf("decode manifest %s: %w: no time", w.ID, ErrInvalid)
 	}
 	t, err := time.Parse(time.RFC3339Nano, w.Time)
 	if err != nil {
-		return nil, fmt.Errorf("decode manifest %s: %w: time %q: %v", w.ID, ErrInvalid, w.Time, err)
+		return nil, fmt.Errorf("decode manifest %s: %w: time %q: %w", w.ID, ErrInvalid, w.Time, err)
 	}
 	m := &Manifest{
 		FormatVersion: w.FormatVersion, Session: w.Session, ID: w.ID, Time: t.UTC(),

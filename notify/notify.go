@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -55,7 +56,7 @@ type Config struct {
 	Host      string
 	Logger    *slog.Logger
 	Metrics   prometheus.Registerer // may be nil
-	Now       func() time.Time      // time.Now when nil
+	Clock     clock.Clock           // the wall clock when nil
 	// HTTP is the client deliveries use (default: a 10 s timeout).
 	HTTP *http.Client
 }
@@ -102,9 +103,7 @@ func New(cfg Config) (*Notifier, error) {
 			return nil, fmt.Errorf("--ping-url: %w", err)
 		}
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -159,9 +158,9 @@ func (n *Notifier) ping(idle bool) {
 		return
 	}
 	n.mu.Lock()
-	due := n.cfg.Now().Sub(n.lastPing) >= n.cfg.PingEvery && (!idle || (n.anySaved && n.lastOK && !n.fenced))
+	due := n.cfg.Clock.Now().Sub(n.lastPing) >= n.cfg.PingEvery && (!idle || (n.anySaved && n.lastOK && !n.fenced))
 	if due {
-		n.lastPing = n.cfg.Now()
+		n.lastPing = n.cfg.Clock.Now()
 	}
 	ok := n.lastOK && !n.fenced
 	n.mu.Unlock()
@@ -185,7 +184,7 @@ func (n *Notifier) CheckRPO(unsavedSince time.Time, unsaved bool) {
 	}
 	age := time.Duration(0)
 	if unsaved {
-		age = n.cfg.Now().Sub(unsavedSince)
+		age = n.cfg.Clock.Now().Sub(unsavedSince)
 	}
 	n.mu.Lock()
 	late := age > n.cfg.RPOAlert
@@ -201,7 +200,7 @@ func (n *Notifier) CheckRPO(unsavedSince time.Time, unsaved bool) {
 }
 
 func (n *Notifier) emit(kind, msg string, unsaved float64) {
-	body, _ := json.Marshal(Event{Event: kind, Session: n.cfg.Session, Host: n.cfg.Host, Time: n.cfg.Now().UTC(), Message: msg, UnsavedSeconds: unsaved})
+	body, _ := json.Marshal(Event{Event: kind, Session: n.cfg.Session, Host: n.cfg.Host, Time: n.cfg.Clock.Now().UTC(), Message: msg, UnsavedSeconds: unsaved})
 	for _, u := range n.cfg.URLs {
 		n.enqueue(request{method: http.MethodPost, url: u, body: body})
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -42,22 +43,13 @@ func (h *hook) got() ([]string, []string) {
 	return append([]string{}, h.events...), append([]string{}, h.pings...)
 }
 
-// clock is a time tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 func TestEventsAndPings(t *testing.T) {
 	h := &hook{}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	c := clock.NewFake(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
 	n, err := New(Config{URLs: []string{srv.URL + "/hook"}, PingURL: srv.URL + "/ping", PingEvery: time.Minute, RPOAlert: 5 * time.Minute,
-		Session: "s", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(), Now: c.now})
+		Session: "s", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(), Clock: c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,23 +57,23 @@ func TestEventsAndPings(t *testing.T) {
 	defer cancel()
 	tick := make(chan time.Time)
 	var umu sync.Mutex
-	unsavedSince := c.now()
+	unsavedSince := c.Now()
 	go n.Run(ctx, tick, func() (time.Time, bool) { umu.Lock(); defer umu.Unlock(); return unsavedSince, true })
 
 	down := errors.New("store down")
 	n.SaveResult(nil, false) // ping
 	n.SaveResult(nil, false) // within the ping interval: no ping
-	c.add(2 * time.Minute)
+	c.Advance(2 * time.Minute)
 	n.SaveResult(down, false) // save_failed, ping /fail
 	n.SaveResult(down, false) // still failing: nothing new
 	n.SaveResult(nil, false)  // save_recovered (no ping: within the interval)
-	c.add(4 * time.Minute)
-	tick <- c.now() // unsaved for 6 min > 5: rpo_exceeded; and an idle ping (healthy, 4 min since the last)
-	tick <- c.now() // still: nothing new
+	c.Advance(4 * time.Minute)
+	tick <- c.Now() // unsaved for 6 min > 5: rpo_exceeded; and an idle ping (healthy, 4 min since the last)
+	tick <- c.Now() // still: nothing new
 	umu.Lock()
-	unsavedSince = c.now()
+	unsavedSince = c.Now()
 	umu.Unlock()
-	tick <- c.now()          // rpo_recovered
+	tick <- c.Now()          // rpo_recovered
 	n.SaveResult(down, true) // fenced (no ping: within the interval)
 	want := []string{Fenced, RPOExceeded, RPORecovered, SaveFailed, SaveRecovered}
 	deadline := time.Now().Add(10 * time.Second)

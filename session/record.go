@@ -49,7 +49,7 @@ func DecodeRecord(b []byte) (*Node, int, error) {
 	case tagNode:
 		n, err := decodeNode(p)
 		if err != nil {
-			return nil, 0, fmt.Errorf("decode node record: %v: %w", err, ErrCorrupt)
+			return nil, 0, fmt.Errorf("decode node record: %w: %w", err, ErrCorrupt)
 		}
 		return n, size, nil
 	}

@@ -76,9 +76,9 @@ func TestTakeRange(t *testing.T) {
 		switch {
 		case c.err == nil && (err != nil || !bytes.Equal(got, []byte(c.want))):
 			t.Errorf("%s: TakeRange = %q, %v; want %q", c.name, got, err, c.want)
-		case c.err != nil && (err == nil || got != nil || (c.err != errAny && !errors.Is(err, c.err))):
+		case c.err != nil && (err == nil || got != nil || (!errors.Is(c.err, errAny) && !errors.Is(err, c.err))):
 			t.Errorf("%s: TakeRange = %q, %v; want no bytes and %v", c.name, got, err, c.err)
-		case c.err != store.ErrInvalidRange && errors.Is(err, store.ErrInvalidRange):
+		case !errors.Is(c.err, store.ErrInvalidRange) && errors.Is(err, store.ErrInvalidRange):
 			t.Errorf("%s: TakeRange error %v is ErrInvalidRange: a broken answer is no short object", c.name, err)
 		}
 	}

@@ -188,7 +188,7 @@ const MaxKeyLen = 900
 // works on all of them.
 func ValidateKey(key string) error {
 	if err := validateKey(key); err != nil {
-		return fmt.Errorf("%w %q: %s", ErrInvalidKey, key, err)
+		return fmt.Errorf("%w %q: %w", ErrInvalidKey, key, err)
 	}
 	return nil
 }

@@ -511,7 +511,7 @@ func (w *walker) dir(p string) error {
 		sub := walker{s: w.s, ctx: w.ctx, opts: store.ListOptions{Prefix: p, StartAfter: after},
 			fn: func(store.ObjectInfo) error { return found }}
 		switch err := sub.walk(p); {
-		case err == found:
+		case errors.Is(err, found):
 			return w.emit(store.ObjectInfo{Key: p, IsPrefix: true})
 		case err != nil:
 			return err

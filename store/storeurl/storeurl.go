@@ -166,7 +166,7 @@ func minioCredentials() (access, secret string, err error) {
 func Parse(rawURL string) (Location, error) {
 	loc, err := parse(rawURL)
 	if err != nil {
-		return Location{}, fmt.Errorf("%w %q: %s", ErrBadURL, Redact(rawURL), err)
+		return Location{}, fmt.Errorf("%w %q: %w", ErrBadURL, Redact(rawURL), err)
 	}
 	return loc, nil
 }
