@@ -1,9 +1,12 @@
 package catalog
 
 import (
+	"context"
 	"sync"
 
 	"github.com/pitr-dev/pitr/manifest"
+	"github.com/pitr-dev/pitr/store"
+	"golang.org/x/sync/errgroup"
 )
 
 // Reading a save's tree costs one round of reads per level; spans makes
@@ -12,9 +15,15 @@ import (
 // from the node (TreeWindow bytes) brings its children along; and a small
 // pack (at most WholePack bytes) is read whole at its first use, which
 // brings its data chunks along too.
+//
+// A save whose packs total at most WholeSave bytes is read whole before
+// its tree is walked (see prefetch): one GET per pack, all at once, and
+// no further round trip. Compaction keeps every pack a save references at
+// least half used by it, so this reads at most twice the save's bytes.
 const (
 	TreeWindow = 1 << 20
 	WholePack  = 2 << 20
+	WholeSave  = 32 << 20
 )
 
 // spans keeps the byte ranges of packs read during one read of a save.
@@ -54,4 +63,33 @@ func (c *spans) put(p manifest.PackID, off int64, b []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.m[p] = append(c.m[p], span{off, b})
+}
+
+// prefetch reads every pack of save m whole into c, parallel at a time,
+// when they total at most WholeSave bytes; otherwise it reads nothing.
+// It is only a shortcut: a pack that cannot be read, or has another size
+// than the manifest says, is left out, and the reads that need it then
+// fail with the error that names their chunk.
+func prefetch(ctx context.Context, st store.Store, m *manifest.Manifest, parallel int, c *spans) {
+	if m.Tree == nil || len(m.Packs) == 0 {
+		return
+	}
+	var total int64
+	for _, size := range m.Packs {
+		total += size
+	}
+	if total > WholeSave {
+		return
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
+	for p, size := range m.Packs {
+		g.Go(func() error {
+			if b, err := st.Get(gctx, manifest.PackKey(p)); err == nil && int64(len(b)) == size {
+				c.put(p, 0, b)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // never an error: failures are left to the reads
 }

@@ -55,29 +55,43 @@ func TestPlanMergesRangesOfAPack(t *testing.T) {
 // returns the manifest of that save.
 func saveOf(t *testing.T, st *file.Store, datas [][]byte) (*manifest.Manifest, []byte) {
 	t.Helper()
-	var pack []byte
-	p := manifest.NewPackID()
-	place := func(raw []byte) manifest.Loc {
+	return saveInPacks(t, st, datas, 1)
+}
+
+// saveInPacks stores datas as a save whose chunks are spread over n packs
+// in turn, its tree nodes in the last one.
+func saveInPacks(t *testing.T, st *file.Store, datas [][]byte, n int) (*manifest.Manifest, []byte) {
+	t.Helper()
+	packs := make([][]byte, n)
+	ids := make([]manifest.PackID, n)
+	for i := range ids {
+		ids[i] = manifest.NewPackID()
+	}
+	place := func(k int, raw []byte) manifest.Loc {
 		frame, err := chunker.Compress(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
-		l := manifest.Loc{Pack: p, Offset: int64(len(pack)), Length: int64(len(frame))}
-		pack = append(pack, frame...)
+		l := manifest.Loc{Pack: ids[k], Offset: int64(len(packs[k])), Length: int64(len(frame))}
+		packs[k] = append(packs[k], frame...)
 		return l
 	}
 	var entries []manifest.Entry
 	var graph []byte
-	for _, d := range datas {
-		entries = append(entries, manifest.Entry{ID: chunker.Sum(d), Size: int64(len(d)), Loc: place(d)})
+	for i, d := range datas {
+		entries = append(entries, manifest.Entry{ID: chunker.Sum(d), Size: int64(len(d)), Loc: place(i%n, d)})
 		graph = append(graph, d...)
 	}
-	tree, err := manifest.BuildTree(entries, func(id chunker.ID, raw []byte) (manifest.Loc, error) { return place(raw), nil })
+	tree, err := manifest.BuildTree(entries, func(id chunker.ID, raw []byte) (manifest.Loc, error) { return place(n-1, raw), nil })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Put(context.Background(), manifest.PackKey(p), pack); err != nil {
-		t.Fatal(err)
+	sizes := map[manifest.PackID]int64{}
+	for k, p := range ids {
+		if err := st.Put(context.Background(), manifest.PackKey(p), packs[k]); err != nil {
+			t.Fatal(err)
+		}
+		sizes[p] = int64(len(packs[k]))
 	}
 	id := manifest.NewID(time.Now())
 	at, err := manifest.IDTime(id)
@@ -86,7 +100,30 @@ func saveOf(t *testing.T, st *file.Store, datas [][]byte) (*manifest.Manifest, [
 	}
 	return &manifest.Manifest{FormatVersion: manifest.FormatVersion, Session: "s", ID: id, Time: at,
 		BytesTotal: int64(len(graph)), ContentSHA256: manifest.ContentSHA256(entries), Tree: &tree,
-		Packs: map[manifest.PackID]int64{p: int64(len(pack))}}, graph
+		Packs: sizes}, graph
+}
+
+// A save of at most WholeSave bytes of packs is read with one GET per pack
+// and nothing else, however its chunks and tree nodes are spread; a larger
+// one by ranges.
+func TestGraphReadsASmallSaveOnePackEach(t *testing.T) {
+	fst, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, want := saveInPacks(t, fst, randomChunks(6000), 4) // 4 packs of ~2.3 MB, over WholePack
+	st := counting.New(fst)
+	got, _, err := Graph(context.Background(), st, m, 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("graph differs")
+	}
+	c := st.Snapshot()
+	if c.Requests() != 4 || c.Gets != 4 || m.Tree.Levels < 2 {
+		t.Errorf("a %d-level tree over 4 packs: %+v, want 4 whole GETs and nothing else", m.Tree.Levels, c)
+	}
 }
 
 func randomChunks(n int) [][]byte {

@@ -204,12 +204,17 @@ func (l *Layout) Refs() []Ref {
 type Progress func(done, total int64)
 
 // Graph reads save m's whole encoded graph: its entries, then every
-// distinct chunk once, copied to each place it appears. The result is
+// distinct chunk once, copied to each place it appears. A save of at most
+// WholeSave bytes of packs is read one GET per pack, all at once. The result is
 // checked: every chunk against its id, the chunk list against the
 // manifest (format 2: ContentSHA256, which with the chunk ids covers every
 // byte; format 1: the whole graph's SHA-256).
 func Graph(ctx context.Context, st store.Store, m *manifest.Manifest, parallel int, progress Progress) ([]byte, []manifest.Entry, error) {
+	if parallel <= 0 || parallel > MaxReadsInFlight {
+		parallel = MaxReadsInFlight
+	}
 	sp := newSpans()
+	prefetch(ctx, st, m, parallel, sp)
 	entries, err := NodeCache{}.entries(ctx, st, m, nil, sp)
 	if err != nil {
 		return nil, nil, err
@@ -225,9 +230,6 @@ func Graph(ctx context.Context, st store.Store, m *manifest.Manifest, parallel i
 	}
 	var mu sync.Mutex
 	var done int64
-	if parallel <= 0 || parallel > MaxReadsInFlight {
-		parallel = MaxReadsInFlight
-	}
 	err = readRefs(ctx, st, l.Refs(), readOpts{parallel: parallel, cache: sp, sizes: m.Packs}, func(i int, raw []byte, err error) error {
 		if err != nil {
 			return err
