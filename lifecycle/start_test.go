@@ -49,9 +49,10 @@ func savedStore(t *testing.T, values ...string) (*file.Store, []string) {
 	return st, ids
 }
 
-// dataDirAt restores save id of st into a new data dir, then applies edit
-// to its session.json.
-func dataDirAt(t *testing.T, st store.Store, id string, edit func(*datadir.Meta)) string {
+// dataDirAt restores save id of st into a new data dir: a rollback still
+// to be committed when restored, else a data dir start-up found on that
+// save.
+func dataDirAt(t *testing.T, st store.Store, id string, restored bool) string {
 	t.Helper()
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "data")
@@ -62,12 +63,15 @@ func dataDirAt(t *testing.T, st store.Store, id string, edit func(*datadir.Meta)
 	if _, err := restore.ToDir(ctx, st, m, dir, false, st.String(), nil); err != nil {
 		t.Fatal(err)
 	}
+	if restored {
+		return dir
+	}
 	l, err := datadir.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	edit(&l.Meta)
-	if err := datadir.WriteMeta(dir, l.Meta); err != nil {
+	d := datadir.Dir{Path: dir, Session: "s", Store: st.String()}
+	if err := d.FoundAt(l, datadir.Save{ID: m.ID, Time: m.Time}, false); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -125,7 +129,7 @@ func TestStartChoosesState(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := dataDirAt(t, st, tc.base, func(m *datadir.Meta) { m.Restored = tc.restored })
+			dir := dataDirAt(t, st, tc.base, tc.restored)
 			if tc.edit != "" {
 				editGraph(t, dir, tc.edit)
 			}
@@ -175,10 +179,10 @@ func TestStartChoosesState(t *testing.T) {
 func TestStartSetsAsideOnce(t *testing.T) {
 	ctx := context.Background()
 	st, ids := savedStore(t, "old", "new")
-	dir := dataDirAt(t, st, ids[0], func(m *datadir.Meta) { m.Restored = false })
+	dir := dataDirAt(t, st, ids[0], false)
 	editGraph(t, dir, "mine")
-	info := datadir.DivergedInfo{Session: "s", BaseSave: ids[0], NewestSave: ids[1], SetAsideAt: time.Now()}
-	if _, err := datadir.SetAside(dir, info); err != nil {
+	info := datadir.DivergedInfo{Session: "s", BaseSave: ids[0], NewestSave: ids[1]}
+	if _, err := (datadir.Dir{Path: dir}).SetAside(info); err != nil {
 		t.Fatal(err)
 	}
 	got, err := Start(ctx, Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, Logger: quietLog()})
@@ -205,7 +209,7 @@ func TestStartUnsavedDataDir(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := datadir.Write(dir, session.Encode(s.Snapshot()), datadir.Meta{Session: "s", Pending: true}); err != nil {
+		if _, err := (datadir.Dir{Path: dir, Session: "s"}).Edited(s.Snapshot(), nil, false); err != nil {
 			t.Fatal(err)
 		}
 		got, err := Start(ctx, Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, Logger: quietLog()})
@@ -224,7 +228,7 @@ func TestStartUnsavedDataDir(t *testing.T) {
 func TestStartForgetsRestoreOfNewest(t *testing.T) {
 	ctx := context.Background()
 	st, ids := savedStore(t, "only")
-	dir := dataDirAt(t, st, ids[0], func(m *datadir.Meta) { m.Restored = true })
+	dir := dataDirAt(t, st, ids[0], true)
 	got, err := Start(ctx, Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, Logger: quietLog()})
 	if err != nil || got.CommitReason() != "" || got.Dirty {
 		t.Fatalf("start from a restore of the newest: %+v %v", got, err)
@@ -239,7 +243,7 @@ func TestStartForgetsRestoreOfNewest(t *testing.T) {
 func TestStartWaitsForTheStore(t *testing.T) {
 	ctx := context.Background()
 	inner, ids := savedStore(t, "old", "new")
-	dir := dataDirAt(t, inner, ids[0], func(m *datadir.Meta) { m.Restored = false })
+	dir := dataDirAt(t, inner, ids[0], false)
 	st := faulty.New(inner)
 	st.Inject(faulty.Rule{Err: errors.New("503 slow down"), Ops: []faulty.Op{faulty.List}, Times: 2})
 	waits := 0
@@ -310,9 +314,9 @@ func TestPreloadAndAdopt(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := dataDirAt(t, st, ids[0], func(*datadir.Meta) {})
+			dir := dataDirAt(t, st, ids[0], true)
 			before, _ := os.ReadFile(filepath.Join(dir, datadir.MetaFile))
-			local, err := Preload(dir, tc.storeID, tc.session, tc.adopt, quietLog())
+			local, err := Preload(Options{DataDir: dir, StoreID: tc.storeID, Session: tc.session, Adopt: tc.adopt, Logger: quietLog()})
 			after, _ := os.ReadFile(filepath.Join(dir, datadir.MetaFile))
 			if string(before) != string(after) {
 				t.Fatal("Preload changed the data dir")
@@ -347,7 +351,7 @@ func TestPreloadAndAdopt(t *testing.T) {
 func TestStartDamagedNewestSave(t *testing.T) {
 	ctx := context.Background()
 	st, ids := savedStore(t, "old", "new")
-	onDamaged := dataDirAt(t, st, ids[1], func(m *datadir.Meta) { m.Restored = false })
+	onDamaged := dataDirAt(t, st, ids[1], false)
 	key, err := manifest.Key("s", ids[1])
 	if err != nil {
 		t.Fatal(err)
@@ -359,7 +363,7 @@ func TestStartDamagedNewestSave(t *testing.T) {
 	for _, local := range []bool{false, true} {
 		dir := filepath.Join(t.TempDir(), "data")
 		if local {
-			dir = dataDirAt(t, st, ids[0], func(m *datadir.Meta) { m.Restored = false })
+			dir = dataDirAt(t, st, ids[0], false)
 		}
 		o := Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, Logger: quietLog(), Retry: backoff.Policy{After: never}}
 		_, err := Start(ctx, o)
