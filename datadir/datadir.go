@@ -2,6 +2,12 @@
 // (graph.pitrg) and session.json, both written atomically (temp file, fsync,
 // rename, fsync of the directory) so that a crash never leaves a half-written
 // state, and the all-or-nothing installation of a restored session.
+//
+// session.json changes only through the state transitions of Dir, each
+// named for what happened (Edited, Saved, SavedCheckpoint, Restored,
+// Fetched, FoundAt, Adopted, and Checkpoint's journal replay) and each one
+// durable write stamped by the Dir's clock; SetAside keeps a copy of a
+// diverged state. Readers use Load, LoadMeta, HasSession and HasPending.
 package datadir
 
 import (
@@ -36,7 +42,8 @@ var (
 	ErrExists = errors.New("data dir is not empty")
 )
 
-// Meta is session.json: human-readable facts about the local state.
+// Meta is session.json: human-readable facts about the local state. It is
+// read with Load or LoadMeta and written only by the transitions of Dir.
 type Meta struct {
 	Session     string     `json:"session"`
 	SaveID      string     `json:"save_id"`            // the save this state was last written to the store as ("" if never)

@@ -20,7 +20,7 @@ import (
 // data dir passes, and Start takes it over. A data dir written before
 // session.json named its store passes. Preload refuses before it writes
 // anything; then it folds the journal of acknowledged edits into the data
-// dir's graph (datadir.Checkpoint), so that every decision of Start, setting
+// dir's graph (datadir.Dir.Checkpoint), so that every decision of Start, setting
 // a diverged copy aside included, sees them.
 func Preload(o Options) (*datadir.Local, error) {
 	o.defaults()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pitr-dev/pitr/backoff"
 	"github.com/pitr-dev/pitr/catalog"
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/datadir"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
@@ -133,7 +134,9 @@ func TestStartChoosesState(t *testing.T) {
 			if tc.edit != "" {
 				editGraph(t, dir, tc.edit)
 			}
-			got, err := Start(ctx, Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, ForceLocal: tc.forceLocal, Logger: quietLog()})
+			at := time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)
+			got, err := Start(ctx, Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, ForceLocal: tc.forceLocal, Logger: quietLog(),
+				Clock: clock.NewFake(at)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -166,7 +169,7 @@ func TestStartChoosesState(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if nodeData(t, session.FromGraph(local.Graph)) != tc.edit || d.Info.BaseSave != tc.base || d.Info.NewestSave != ids[1] {
+				if nodeData(t, session.FromGraph(local.Graph)) != tc.edit || d.Info.BaseSave != tc.base || d.Info.NewestSave != ids[1] || !d.Info.SetAsideAt.Equal(at) {
 					t.Fatalf("set-aside copy %+v holds %q", d.Info, nodeData(t, session.FromGraph(local.Graph)))
 				}
 			}
@@ -239,27 +242,39 @@ func TestStartForgetsRestoreOfNewest(t *testing.T) {
 }
 
 // A store that fails for a moment at start-up is waited for, not guessed
-// around: the stale copy still yields to the newest save.
+// around: the stale copy still yields to the newest save. The waits run on
+// the start-up's clock.
 func TestStartWaitsForTheStore(t *testing.T) {
 	ctx := context.Background()
 	inner, ids := savedStore(t, "old", "new")
 	dir := dataDirAt(t, inner, ids[0], false)
 	st := faulty.New(inner)
 	st.Inject(faulty.Rule{Err: errors.New("503 slow down"), Ops: []faulty.Op{faulty.List}, Times: 2})
-	waits := 0
-	now := func(time.Duration) <-chan time.Time {
-		waits++
-		c := make(chan time.Time, 1)
-		c <- time.Time{}
-		return c
+	fake := clock.NewFake(time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC))
+	type started struct {
+		s   *State
+		err error
 	}
-	got, err := Start(ctx, Options{Store: st, StoreID: inner.String(), Session: "s", DataDir: dir, Logger: quietLog(),
-		Retry: backoff.Policy{After: now}})
-	if err != nil {
-		t.Fatal(err)
+	done := make(chan started, 1)
+	go func() {
+		s, err := Start(ctx, Options{Store: st, StoreID: inner.String(), Session: "s", DataDir: dir, Logger: quietLog(), Clock: fake})
+		done <- started{s, err}
+	}()
+	for i := range 2 {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := fake.BlockUntilContext(wctx, 1)
+		cancel()
+		if err != nil {
+			t.Fatalf("start-up did not wait for the store after failure %d: %v", i+1, err)
+		}
+		fake.Advance(time.Hour) // past any backoff
 	}
-	if nodeData(t, got.Session) != "new" || got.Dirty || waits != 2 {
-		t.Fatalf("after passing store errors: data %q dirty %v after %d waits, want the newest save after 2", nodeData(t, got.Session), got.Dirty, waits)
+	got := <-done
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	if nodeData(t, got.s.Session) != "new" || got.s.Dirty {
+		t.Fatalf("after passing store errors: data %q dirty %v, want the newest save", nodeData(t, got.s.Session), got.s.Dirty)
 	}
 }
 
