@@ -1,7 +1,12 @@
 package datadir
 
 import (
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/pitr-dev/pitr/clock"
@@ -34,6 +39,21 @@ type Save struct {
 type File struct {
 	SHA256     string
 	JournalLSN uint64
+}
+
+// LoadFile returns what the graph file of dir holds, as its session.json
+// records it, or nil when dir has no graph file.
+func LoadFile(dir string) (*File, error) {
+	meta, _, err := LoadMeta(dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, GraphFile)); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("check data dir %s: %w", dir, err)
+	}
+	return &File{SHA256: meta.GraphSHA256, JournalLSN: meta.JournalLSN}, nil
 }
 
 func (d Dir) now() time.Time { return clock.Or(d.Clock).Now() }

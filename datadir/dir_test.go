@@ -97,6 +97,20 @@ func TestSavedLeavesTheGraphFile(t *testing.T) {
 	}
 }
 
+func TestLoadFile(t *testing.T) {
+	d := testDir(t)
+	if f, err := LoadFile(d.Path); f != nil || err != nil {
+		t.Fatalf("LoadFile of a missing data dir = %+v, %v", f, err)
+	}
+	want, err := d.Edited(testGraph("one", 3), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err := LoadFile(d.Path); err != nil || f == nil || *f != want {
+		t.Fatalf("LoadFile = %+v, %v; want %+v", f, err, want)
+	}
+}
+
 func TestSavedCheckpointWritesTheGraph(t *testing.T) {
 	d := testDir(t)
 	if _, err := d.Edited(testGraph("one", 3), &saveA, false); err != nil {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 
 	"github.com/pitr-dev/pitr/datadir"
 	"github.com/pitr-dev/pitr/session"
@@ -92,14 +90,9 @@ func (s *Saver) knowLocalFile() error {
 	if s.localFile != nil {
 		return nil
 	}
-	cur, _, err := datadir.LoadMeta(s.cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(filepath.Join(s.cfg.DataDir, datadir.GraphFile)); err == nil {
-		s.localFile = &datadir.File{SHA256: cur.GraphSHA256, JournalLSN: cur.JournalLSN}
-	}
-	return nil
+	f, err := datadir.LoadFile(s.cfg.DataDir)
+	s.localFile = f
+	return err
 }
 
 // checkpoint records save in the data dir with the whole graph of snap,
