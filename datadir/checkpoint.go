@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/pitr-dev/pitr/journal"
 	"github.com/pitr-dev/pitr/session"
@@ -19,13 +18,14 @@ import (
 // applied and, when the journal ended in a torn or corrupt record, a
 // warning naming what was dropped (never an error: those changes were
 // never acknowledged). Without a journal it does nothing.
-func Checkpoint(dir string) (applied int, torn error, err error) {
+func (d Dir) Checkpoint() (applied int, torn error, err error) {
+	dir := d.Path
 	meta, _, err := LoadMeta(dir)
 	if err != nil {
 		return 0, nil, err
 	}
 	if _, err := os.Stat(filepath.Join(dir, journal.Dir)); errors.Is(err, fs.ErrNotExist) {
-		return 0, nil, forgetBase(dir, meta, meta.JournalLSN)
+		return 0, nil, d.forgetBase(meta, meta.JournalLSN)
 	}
 	sess := session.New()
 	has, err := HasSession(dir)
@@ -54,12 +54,11 @@ func Checkpoint(dir string) (applied int, torn error, err error) {
 		graph := session.Encode(g)
 		meta.Pending, meta.JournalLSN, meta.GraphSHA256 = pending, last, hashHex(graph)
 		meta.Initialized, meta.NodeCount = g.Initialized, len(g.Nodes)
-		meta.Updated = time.Time{}
-		if err := Write(dir, graph, meta); err != nil {
+		if err := d.write(graph, meta); err != nil {
 			return 0, nil, err
 		}
 	}
-	if err := forgetBase(dir, meta, max(last, meta.JournalLSN)); err != nil {
+	if err := d.forgetBase(meta, max(last, meta.JournalLSN)); err != nil {
 		return 0, nil, err
 	}
 	return applied, torn, journal.Remove(dir)
@@ -69,11 +68,10 @@ func Checkpoint(dir string) (applied int, torn error, err error) {
 // journal lost records up to meta.SaveLSN, at most upto survive): it no
 // longer names a base, so start-up serves the store's newest save instead
 // of taking this copy for it.
-func forgetBase(dir string, meta Meta, upto uint64) error {
+func (d Dir) forgetBase(meta Meta, upto uint64) error {
 	if meta.SaveLSN <= upto || meta.SaveID == "" {
 		return nil
 	}
 	meta.SaveID, meta.SaveTime, meta.SaveLSN, meta.Pending = "", nil, 0, false
-	meta.Updated = time.Time{}
-	return WriteMeta(dir, meta)
+	return d.writeMeta(meta)
 }

@@ -26,7 +26,7 @@ func journalPut(t *testing.T, j *journal.Journal, id, data string, version uint6
 // (never saved) gets a graph; a torn tail is reported, not applied.
 func TestCheckpoint(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "sess")
-	if err := Write(dir, graphBytes(t, "one"), Meta{Session: "s", SaveID: "x", JournalLSN: 1}); err != nil {
+	if err := dirAt(dir).write(graphBytes(t, "one"), Meta{Session: "s", SaveID: "x", JournalLSN: 1}); err != nil {
 		t.Fatal(err)
 	}
 	j, err := journal.Open(dir, 1, journal.Options{})
@@ -37,7 +37,7 @@ func TestCheckpoint(t *testing.T) {
 	journalPut(t, j, "a", "two", 2)     // lsn 2
 	journalPut(t, j, "b", "new", 1)     // lsn 3
 	j.Close()
-	applied, torn, err := Checkpoint(dir)
+	applied, torn, err := dirAt(dir).Checkpoint()
 	if err != nil || torn != nil || applied != 2 {
 		t.Fatalf("Checkpoint = %d, %v, %v; want 2 changes", applied, torn, err)
 	}
@@ -48,7 +48,7 @@ func TestCheckpoint(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, journal.Dir)); !os.IsNotExist(err) {
 		t.Fatalf("journal still there: %v", err)
 	}
-	if applied, _, err := Checkpoint(dir); err != nil || applied != 0 {
+	if applied, _, err := dirAt(dir).Checkpoint(); err != nil || applied != 0 {
 		t.Fatalf("second Checkpoint: %d %v", applied, err)
 	}
 
@@ -63,7 +63,7 @@ func TestCheckpoint(t *testing.T) {
 	f, _ := os.OpenFile(seg[0], os.O_APPEND|os.O_WRONLY, 0)
 	_, _ = f.Write([]byte{9, 1, 2}) // a torn record
 	f.Close()
-	applied, torn, err = Checkpoint(fresh)
+	applied, torn, err = dirAt(fresh).Checkpoint()
 	if err != nil || torn == nil || applied != 1 {
 		t.Fatalf("Checkpoint of a journal-only dir with a torn tail: %d, %v, %v", applied, torn, err)
 	}
@@ -89,7 +89,7 @@ func TestCheckpointUpToTheSave(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "sess")
-			if err := Write(dir, graphBytes(t, "one"), Meta{Session: "s", SaveID: "x", SaveLSN: tc.saveLSN}); err != nil {
+			if err := dirAt(dir).write(graphBytes(t, "one"), Meta{Session: "s", SaveID: "x", SaveLSN: tc.saveLSN}); err != nil {
 				t.Fatal(err)
 			}
 			j, err := journal.Open(dir, 1, journal.Options{})
@@ -99,7 +99,7 @@ func TestCheckpointUpToTheSave(t *testing.T) {
 			journalPut(t, j, "a", "two", 2) // lsn 1
 			journalPut(t, j, "b", "new", 1) // lsn 2
 			j.Close()
-			if _, _, err := Checkpoint(dir); err != nil {
+			if _, _, err := dirAt(dir).Checkpoint(); err != nil {
 				t.Fatal(err)
 			}
 			l, err := Load(dir)
@@ -116,7 +116,7 @@ func TestCheckpointUpToTheSave(t *testing.T) {
 func TestWriteGraph(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "sess")
 	raw := graphBytes(t, "streamed")
-	sha, err := WriteGraph(dir, func(w io.Writer) error { _, err := w.Write(raw); return err }, Meta{Session: "s", SaveID: "x"})
+	sha, err := dirAt(dir).writeGraph(func(w io.Writer) error { _, err := w.Write(raw); return err }, Meta{Session: "s", SaveID: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestWriteGraph(t *testing.T) {
 	if err != nil || l.Dirty || l.GraphSHA256 != sha || l.Meta.GraphSHA256 != sha || len(l.Graph.Nodes) != 1 {
 		t.Fatalf("after WriteGraph: %+v %v (hash %s)", l, err, sha)
 	}
-	if _, err := WriteGraph(dir, func(io.Writer) error { return errors.New("encode failed") }, Meta{Session: "s"}); err == nil {
+	if _, err := dirAt(dir).writeGraph(func(io.Writer) error { return errors.New("encode failed") }, Meta{Session: "s"}); err == nil {
 		t.Fatal("a failed encode was written")
 	}
 	if l2, err := Load(dir); err != nil || l2.GraphSHA256 != sha {

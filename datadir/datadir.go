@@ -2,6 +2,12 @@
 // (graph.pitrg) and session.json, both written atomically (temp file, fsync,
 // rename, fsync of the directory) so that a crash never leaves a half-written
 // state, and the all-or-nothing installation of a restored session.
+//
+// session.json changes only through the state transitions of Dir, each
+// named for what happened (Edited, Saved, SavedCheckpoint, Restored,
+// Fetched, FoundAt, Adopted, and Checkpoint's journal replay) and each one
+// durable write stamped by the Dir's clock; SetAside keeps a copy of a
+// diverged state. Readers use Load, LoadMeta, HasSession and HasPending.
 package datadir
 
 import (
@@ -36,7 +42,8 @@ var (
 	ErrExists = errors.New("data dir is not empty")
 )
 
-// Meta is session.json: human-readable facts about the local state.
+// Meta is session.json: human-readable facts about the local state. It is
+// read with Load or LoadMeta and written only by the transitions of Dir.
 type Meta struct {
 	Session     string     `json:"session"`
 	SaveID      string     `json:"save_id"`            // the save this state was last written to the store as ("" if never)
@@ -97,7 +104,7 @@ func Load(dir string) (*Local, error) {
 		return nil, fmt.Errorf("load %s: %w", dir, ErrNoSession)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load data dir: %w", err)
+		return nil, fmt.Errorf("load data dir %s: %w", dir, err)
 	}
 	g, err := session.Decode(raw)
 	if err != nil {
@@ -109,7 +116,7 @@ func Load(dir string) (*Local, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		l.Dirty = true
 	case err != nil:
-		return nil, fmt.Errorf("load data dir: %w", err)
+		return nil, fmt.Errorf("load data dir %s: %w", dir, err)
 	default:
 		if err := json.Unmarshal(mb, &l.Meta); err != nil {
 			return nil, fmt.Errorf("load %s: %w", filepath.Join(dir, MetaFile), err)
@@ -121,12 +128,13 @@ func Load(dir string) (*Local, error) {
 	return l, nil
 }
 
-// Write replaces the local state atomically: graph first, then session.json.
+// write replaces the local state atomically: graph first, then session.json.
 // meta.GraphSHA256 must be the hex SHA-256 of graph; when empty it is
 // computed here.
-func Write(dir string, graph []byte, meta Meta) error {
+func (d Dir) write(graph []byte, meta Meta) error {
+	dir := d.Path
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("write data dir: %w", err)
+		return fmt.Errorf("write data dir %s: %w", dir, err)
 	}
 	if err := writeAtomic(dir, GraphFile, graph); err != nil {
 		return err
@@ -134,15 +142,16 @@ func Write(dir string, graph []byte, meta Meta) error {
 	if meta.GraphSHA256 == "" {
 		meta.GraphSHA256 = hashHex(graph)
 	}
-	return WriteMeta(dir, meta)
+	return d.writeMeta(meta)
 }
 
-// WriteGraph is Write for a graph too large to hold encoded in memory:
+// writeGraph is write for a graph too large to hold encoded in memory:
 // encode writes it to the file (buffered), which is hashed on the way. It
 // returns the hash, as written into session.json.
-func WriteGraph(dir string, encode func(io.Writer) error, meta Meta) (string, error) {
+func (d Dir) writeGraph(encode func(io.Writer) error, meta Meta) (string, error) {
+	dir := d.Path
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("write data dir: %w", err)
+		return "", fmt.Errorf("write data dir %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, GraphFile)
 	f, err := os.CreateTemp(dir, "."+GraphFile+".tmp-")
@@ -176,22 +185,21 @@ func WriteGraph(dir string, encode func(io.Writer) error, meta Meta) (string, er
 		return "", err
 	}
 	meta.GraphSHA256 = hex.EncodeToString(h.Sum(nil))
-	return meta.GraphSHA256, WriteMeta(dir, meta)
+	return meta.GraphSHA256, d.writeMeta(meta)
 }
 
-// WriteMeta replaces session.json atomically.
-func WriteMeta(dir string, meta Meta) error {
-	if meta.Updated.IsZero() {
-		meta.Updated = time.Now().UTC()
-	}
+// writeMeta replaces session.json atomically, stamped with the time of
+// the write.
+func (d Dir) writeMeta(meta Meta) error {
+	meta.Updated = d.now().UTC()
 	b, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", MetaFile, err)
 	}
-	return writeAtomic(dir, MetaFile, append(b, '\n'))
+	return writeAtomic(d.Path, MetaFile, append(b, '\n'))
 }
 
-// Install puts a restored session into dir all at once: it is built in a
+// install puts a restored session into the data dir all at once: it is built in a
 // sibling temporary directory and renamed into place, so a failure leaves
 // dir as it was. Without force, dir must be missing or empty (but for the
 // kept entries: the admin password, set-aside copies). With force, a
@@ -199,32 +207,33 @@ func WriteMeta(dir string, meta Meta) error {
 // and returned, so that replacing it loses nothing. The kept entries are
 // hard-linked into the new directory, so they exist in dir until the
 // swap and in the new one after it.
-func Install(dir string, graph []byte, meta Meta, force bool) (*Diverged, error) {
-	dir = filepath.Clean(dir)
+func (d Dir) install(graph []byte, meta Meta, force bool) (*Diverged, error) {
+	d.Path = filepath.Clean(d.Path)
 	if !force {
-		return nil, install(dir, graph, meta, checkEmpty(dir))
+		return nil, d.swapIn(graph, meta, checkEmpty(d.Path))
 	}
-	pending, err := HasPending(dir)
+	pending, err := HasPending(d.Path)
 	if err != nil || !pending {
-		return nil, install(dir, graph, meta, err)
+		return nil, d.swapIn(graph, meta, err)
 	}
-	old, _, err := LoadMeta(dir)
+	old, _, err := LoadMeta(d.Path)
 	if err != nil {
 		return nil, err
 	}
-	d, err := SetAside(dir, DivergedInfo{Session: old.Session, Store: old.StoreURL, BaseSave: old.SaveID, NewestSave: meta.SaveID,
-		SetAsideAt: time.Now(), NodeCount: old.NodeCount, Reason: "replaced by a restore (--force) while it held unsaved edits"})
+	aside, err := d.SetAside(DivergedInfo{Session: old.Session, Store: old.StoreURL, BaseSave: old.SaveID, NewestSave: meta.SaveID,
+		NodeCount: old.NodeCount, Reason: "replaced by a restore (--force) while it held unsaved edits"})
 	if err != nil {
 		return nil, err
 	}
-	return d, install(dir, graph, meta, nil)
+	return aside, d.swapIn(graph, meta, nil)
 }
 
-// install does Install's work once its checks passed (check is nil).
-func install(dir string, graph []byte, meta Meta, check error) error {
+// swapIn does install's work once its checks passed (check is nil).
+func (d Dir) swapIn(graph []byte, meta Meta, check error) error {
 	if check != nil {
 		return check
 	}
+	dir := d.Path
 	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return fmt.Errorf("install session into %s: %w", dir, err)
@@ -234,7 +243,7 @@ func install(dir string, graph []byte, meta Meta, check error) error {
 		return fmt.Errorf("install session into %s: %w", dir, err)
 	}
 	defer os.RemoveAll(tmp) // no-op once renamed
-	if err := Write(tmp, graph, meta); err != nil {
+	if err := d.at(tmp).write(graph, meta); err != nil {
 		return err
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
@@ -407,7 +416,7 @@ func LoadMeta(dir string) (meta Meta, ok bool, err error) {
 		return Meta{}, false, nil
 	}
 	if err != nil {
-		return Meta{}, false, fmt.Errorf("load data dir: %w", err)
+		return Meta{}, false, fmt.Errorf("load data dir %s: %w", dir, err)
 	}
 	if err := json.Unmarshal(b, &meta); err != nil {
 		return Meta{}, false, fmt.Errorf("load %s: %w", filepath.Join(dir, MetaFile), err)

@@ -24,7 +24,7 @@ func TestWriteLoad(t *testing.T) {
 	if _, err := Load(dir); !errors.Is(err, ErrNoSession) {
 		t.Fatalf("load missing: %v", err)
 	}
-	if err := Write(dir, graphBytes(t, "one"), Meta{Session: "s", SaveID: "id1"}); err != nil {
+	if err := dirAt(dir).write(graphBytes(t, "one"), Meta{Session: "s", SaveID: "id1"}); err != nil {
 		t.Fatal(err)
 	}
 	l, err := Load(dir)
@@ -41,7 +41,7 @@ func TestWriteLoad(t *testing.T) {
 	if l, err = Load(dir); err != nil || !l.Dirty {
 		t.Fatalf("graph newer than meta: dirty=%v err=%v", l != nil && l.Dirty, err)
 	}
-	if err := Write(dir, graphBytes(t, "three"), Meta{Session: "s", Pending: true}); err != nil {
+	if err := dirAt(dir).write(graphBytes(t, "three"), Meta{Session: "s", Pending: true}); err != nil {
 		t.Fatal(err)
 	}
 	if l, err = Load(dir); err != nil || !l.Dirty {
@@ -56,7 +56,7 @@ func TestWriteLoad(t *testing.T) {
 func TestLoadCorrupt(t *testing.T) {
 	dir := t.TempDir()
 	b := graphBytes(t, "x")
-	if err := Write(dir, b[:len(b)-3], Meta{}); err != nil {
+	if err := dirAt(dir).write(b[:len(b)-3], Meta{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Load(dir); !errors.Is(err, session.ErrCorrupt) {
@@ -67,17 +67,17 @@ func TestLoadCorrupt(t *testing.T) {
 func TestInstall(t *testing.T) {
 	root := t.TempDir()
 	dir := filepath.Join(root, "sess")
-	if _, err := Install(dir, graphBytes(t, "one"), Meta{SaveID: "a"}, false); err != nil {
+	if _, err := dirAt(dir).install(graphBytes(t, "one"), Meta{SaveID: "a"}, false); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Install(dir, graphBytes(t, "two"), Meta{SaveID: "b"}, false)
+	_, err := dirAt(dir).install(graphBytes(t, "two"), Meta{SaveID: "b"}, false)
 	if !errors.Is(err, ErrExists) {
 		t.Fatalf("install over a session without force: %v", err)
 	}
 	if l, _ := Load(dir); l.Meta.SaveID != "a" {
 		t.Fatalf("refused install changed the dir: %+v", l.Meta)
 	}
-	if _, err := Install(dir, graphBytes(t, "two"), Meta{SaveID: "b"}, true); err != nil {
+	if _, err := dirAt(dir).install(graphBytes(t, "two"), Meta{SaveID: "b"}, true); err != nil {
 		t.Fatal(err)
 	}
 	if l, _ := Load(dir); l.Meta.SaveID != "b" || string(l.Graph.Nodes[0].Data) != "two" {
@@ -90,13 +90,13 @@ func TestInstall(t *testing.T) {
 	// an empty directory is fine; a directory with other files is not
 	empty := filepath.Join(root, "empty")
 	_ = os.Mkdir(empty, 0o755)
-	if _, err := Install(empty, graphBytes(t, "x"), Meta{}, false); err != nil {
+	if _, err := dirAt(empty).install(graphBytes(t, "x"), Meta{}, false); err != nil {
 		t.Fatalf("install into empty dir: %v", err)
 	}
 	other := filepath.Join(root, "other")
 	_ = os.Mkdir(other, 0o755)
 	_ = os.WriteFile(filepath.Join(other, "notes.txt"), []byte("x"), 0o644)
-	if _, err := Install(other, graphBytes(t, "x"), Meta{}, false); !errors.Is(err, ErrExists) {
+	if _, err := dirAt(other).install(graphBytes(t, "x"), Meta{}, false); !errors.Is(err, ErrExists) {
 		t.Fatalf("install over other files: %v", err)
 	}
 }
@@ -109,7 +109,7 @@ func TestLoadRejectsBadMeta(t *testing.T) {
 		"array":      `[]`,
 	} {
 		dir := t.TempDir()
-		if err := Write(dir, graphBytes(t, "x"), Meta{Session: "s"}); err != nil {
+		if err := dirAt(dir).write(graphBytes(t, "x"), Meta{Session: "s"}); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, MetaFile), []byte(meta), 0o644); err != nil {
@@ -127,7 +127,7 @@ func FuzzLoadMeta(f *testing.F) {
 	f.Fuzz(func(t *testing.T, meta []byte) {
 		dir := t.TempDir()
 		graph := graphBytes(t, "x")
-		if err := Write(dir, graph, Meta{Session: "s"}); err != nil {
+		if err := dirAt(dir).write(graph, Meta{Session: "s"}); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, MetaFile), meta, 0o644); err != nil {
@@ -144,3 +144,6 @@ func FuzzLoadMeta(f *testing.F) {
 		}
 	})
 }
+
+// dirAt is the data dir at path, on the wall clock.
+func dirAt(path string) Dir { return Dir{Path: path} }

@@ -43,13 +43,18 @@ type Diverged struct {
 	Info DivergedInfo
 }
 
-// SetAside copies the session of dir (graph.pitrg and session.json, as they
-// are) into <dir>/diverged/<time>-<base save>/ with a diverged.json made of
-// info, and returns that copy. It does not change the session in dir: the
+// SetAside copies the session of the data dir (graph.pitrg and
+// session.json, as they are) into <dir>/diverged/<time>-<base save>/ with a
+// diverged.json made of info (its SetAsideAt stamped by the dir's clock when
+// zero), and returns that copy. It does not change the session in dir: the
 // caller replaces it afterwards, so a crash in between leaves the copy and
 // the original both in place. A copy of the same graph already set aside is
 // returned as it is instead of being copied again.
-func SetAside(dir string, info DivergedInfo) (*Diverged, error) {
+func (d Dir) SetAside(info DivergedInfo) (*Diverged, error) {
+	dir := d.Path
+	if info.SetAsideAt.IsZero() {
+		info.SetAsideAt = d.now()
+	}
 	graph, err := os.ReadFile(filepath.Join(dir, GraphFile))
 	if err != nil {
 		return nil, fmt.Errorf("set aside data dir %s: %w", dir, err)
@@ -59,9 +64,9 @@ func SetAside(dir string, info DivergedInfo) (*Diverged, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range existing {
-		if d.Info.GraphSHA256 == info.GraphSHA256 && d.Info.BaseSave == info.BaseSave {
-			return &d, nil
+	for _, e := range existing {
+		if e.Info.GraphSHA256 == info.GraphSHA256 && e.Info.BaseSave == info.BaseSave {
+			return &e, nil
 		}
 	}
 	info.SetAsideAt = info.SetAsideAt.UTC()

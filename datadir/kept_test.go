@@ -17,17 +17,17 @@ func TestInstallKeepsEntriesAndUnsavedEdits(t *testing.T) {
 		t.Fatalf("AdminPassword: %v %v", created, err)
 	}
 	// Only kept entries: the dir counts as empty.
-	if _, err := Install(dir, graphBytes(t, "one"), Meta{Session: "s", SaveID: "a"}, false); err != nil {
+	if _, err := dirAt(dir).install(graphBytes(t, "one"), Meta{Session: "s", SaveID: "a"}, false); err != nil {
 		t.Fatalf("install next to the admin password: %v", err)
 	}
-	if d, err := Install(dir, graphBytes(t, "two"), Meta{Session: "s", SaveID: "b"}, true); err != nil || d != nil {
+	if d, err := dirAt(dir).install(graphBytes(t, "two"), Meta{Session: "s", SaveID: "b"}, true); err != nil || d != nil {
 		t.Fatalf("forced install over a clean session: set aside %v, %v; want nothing set aside", d, err)
 	}
 	// Unsaved edits: graph.pitrg replaced after session.json.
 	if err := os.WriteFile(filepath.Join(dir, GraphFile), graphBytes(t, "edited"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d, err := Install(dir, graphBytes(t, "three"), Meta{Session: "s", SaveID: "c"}, true)
+	d, err := dirAt(dir).install(graphBytes(t, "three"), Meta{Session: "s", SaveID: "c"}, true)
 	if err != nil || d == nil || d.Info.BaseSave != "b" || d.Info.NewestSave != "c" {
 		t.Fatalf("forced install over unsaved edits: %+v, %v; want them set aside on base b", d, err)
 	}
@@ -42,7 +42,7 @@ func TestInstallKeepsEntriesAndUnsavedEdits(t *testing.T) {
 		t.Fatalf("admin password after two forced installs: %q %v, want the first one", again, err)
 	}
 	// A second install keeps the copy made by the first.
-	if _, err := Install(dir, graphBytes(t, "four"), Meta{Session: "s", SaveID: "d"}, true); err != nil {
+	if _, err := dirAt(dir).install(graphBytes(t, "four"), Meta{Session: "s", SaveID: "d"}, true); err != nil {
 		t.Fatal(err)
 	}
 	if copies, err := ListDiverged(dir); err != nil || len(copies) != 1 {
@@ -53,16 +53,16 @@ func TestInstallKeepsEntriesAndUnsavedEdits(t *testing.T) {
 // SetAside of the same graph on the same base reuses the first copy.
 func TestSetAsideOnce(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "sess")
-	if err := Write(dir, graphBytes(t, "x"), Meta{Session: "s", SaveID: "a", Pending: true}); err != nil {
+	if err := dirAt(dir).write(graphBytes(t, "x"), Meta{Session: "s", SaveID: "a", Pending: true}); err != nil {
 		t.Fatal(err)
 	}
 	info := DivergedInfo{Session: "s", BaseSave: "a", NewestSave: "b", SetAsideAt: time.Now()}
-	first, err := SetAside(dir, info)
+	first, err := dirAt(dir).SetAside(info)
 	if err != nil {
 		t.Fatal(err)
 	}
 	info.SetAsideAt = info.SetAsideAt.Add(time.Minute)
-	second, err := SetAside(dir, info)
+	second, err := dirAt(dir).SetAside(info)
 	if err != nil || second.Name != first.Name {
 		t.Fatalf("second SetAside: %v %v, want %s again", second, err, first.Name)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/claim"
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/gc"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
@@ -138,10 +139,9 @@ func TestGCDuringSaveReusingTheNewestSave(t *testing.T) {
 	ps := newPauseStore(st)
 	var offset atomic.Int64 // the saver's clock runs this far behind: "two hours ago"
 	offset.Store(int64(-2 * time.Hour))
-	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	s := session.New()
 	putNodes(t, s, 0, 40, 3000, 2)
-	sv := replicate.New(s, replicate.Config{Store: ps, Session: "s", Now: now, Logger: quiet})
+	sv := replicate.New(s, replicate.Config{Store: ps, Session: "s", Clock: offsetClock{clock.Real(), &offset}, Logger: quiet})
 	r1, err := sv.Save(ctx, "api")
 	if err != nil {
 		t.Fatal(err)
@@ -281,3 +281,12 @@ func TestGCDuringRollbackKeepsPinnedPacks(t *testing.T) {
 		t.Fatalf("the rollback uploaded %d bytes (want 0: R's packs reused); gc saw %d pinned packs", res.r.BytesUploaded, rep.Pinned)
 	}
 }
+
+// offsetClock is the wall clock moved by offset.
+type offsetClock struct {
+	clock.Clock
+	offset *atomic.Int64
+}
+
+func (c offsetClock) Now() time.Time                  { return c.Clock.Now().Add(time.Duration(c.offset.Load())) }
+func (c offsetClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }

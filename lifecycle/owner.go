@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/pitr-dev/pitr/backoff"
 	"github.com/pitr-dev/pitr/datadir"
@@ -12,27 +11,29 @@ import (
 	"github.com/pitr-dev/pitr/store/storeurl"
 )
 
-// Preload reads the session in dataDir, if any (nil when there is none),
+// Preload reads the session in o.DataDir, if any (nil when there is none),
 // before the server takes the writer claim, so that a data dir that cannot
 // serve fails start-up before --takeover fences a live holder. It also makes
-// sure the session came from the store named storeID (storeurl.Identity)
-// and the session sessionName: a data dir pushed into another store would
-// be saved there as if it were that store's session. With adopt, a foreign
+// sure the session came from the store named o.StoreID (storeurl.Identity)
+// and the session o.Session: a data dir pushed into another store would
+// be saved there as if it were that store's session. With o.Adopt, a foreign
 // data dir passes, and Start takes it over. A data dir written before
 // session.json named its store passes. Preload refuses before it writes
 // anything; then it folds the journal of acknowledged edits into the data
-// dir's graph (datadir.Checkpoint), so that every decision of Start, setting
+// dir's graph (datadir.Dir.Checkpoint), so that every decision of Start, setting
 // a diverged copy aside included, sees them.
-func Preload(dataDir, storeID, sessionName string, adopt bool, log *slog.Logger) (*datadir.Local, error) {
+func Preload(o Options) (*datadir.Local, error) {
+	o.defaults()
+	dataDir, storeID, sessionName, log := o.DataDir, o.StoreID, o.Session, o.Logger
 	meta, ok, err := datadir.LoadMeta(dataDir)
 	if err != nil {
 		return nil, err
 	}
-	if ok && foreign(meta, storeID, sessionName) && !adopt {
+	if ok && foreign(meta, storeID, sessionName) && !o.Adopt {
 		return nil, fmt.Errorf("data dir %s holds %s, not %s: refusing to mix them (use another --data-dir, fix --store/--session, or start with --adopt to move this data dir there deliberately)",
 			dataDir, origin(meta.Session, meta.StoreURL), origin(sessionName, storeID))
 	}
-	applied, torn, err := datadir.Checkpoint(dataDir)
+	applied, torn, err := o.dir().Checkpoint()
 	if err != nil {
 		return nil, err
 	}
@@ -69,12 +70,7 @@ func adopt(o Options, local *datadir.Local) error {
 	o.Logger.Warn("--adopt: the data dir moves to another store or session; its state will be saved there",
 		slog.String("data_dir", o.DataDir), slog.String("from", origin(local.Meta.Session, local.Meta.StoreURL)),
 		slog.String("to", origin(o.Session, o.StoreID)))
-	m := &local.Meta
-	m.Session, m.StoreURL = o.Session, o.StoreID
-	m.SaveID, m.SaveTime, m.Pending, m.Restored, m.RestoredNewest = "", nil, true, false, ""
-	m.Updated = time.Time{}
-	local.Dirty = true
-	return datadir.WriteMeta(o.DataDir, *m)
+	return o.dir().Adopted(local)
 }
 
 // OpenStore opens the store with open, waiting with backoff (each retry

@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
+
+	"github.com/pitr-dev/pitr/clock"
 
 	"github.com/pitr-dev/pitr/backoff"
 	"github.com/pitr-dev/pitr/catalog"
@@ -38,8 +39,10 @@ type Options struct {
 	// itself when nil.
 	Local  *datadir.Local
 	Logger *slog.Logger
-	// Now stamps set-aside copies; time.Now when nil.
-	Now func() time.Time
+	// Clock stamps what start-up writes into the data dir (session.json,
+	// set-aside copies) and times Retry's waits unless it has its own
+	// (default clock.Or(nil), the wall clock).
+	Clock clock.Clock
 	// Retry spaces attempts while the store cannot be read.
 	Retry backoff.Policy
 }
@@ -85,9 +88,15 @@ func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	o.Clock = clock.Or(o.Clock)
+	if o.Retry.Clock == nil {
+		o.Retry.Clock = o.Clock
 	}
+}
+
+// dir is the data dir as start-up writes it.
+func (o *Options) dir() datadir.Dir {
+	return datadir.Dir{Path: o.DataDir, Session: o.Session, Store: o.StoreID, Clock: o.Clock}
 }
 
 // Start decides which state the server serves (see the package comment),
@@ -98,7 +107,7 @@ func Start(ctx context.Context, o Options) (*State, error) {
 	local := o.Local
 	if local == nil {
 		var err error
-		if local, err = Preload(o.DataDir, o.StoreID, o.Session, o.Adopt, o.Logger); err != nil {
+		if local, err = Preload(o); err != nil {
 			return nil, err
 		}
 	}
@@ -160,9 +169,7 @@ func restoreNewest(ctx context.Context, o Options, newest *manifest.Manifest) (*
 	if err != nil {
 		return nil, fmt.Errorf("restore newest save: %w", err)
 	}
-	t := newest.Time
-	if err := datadir.Write(o.DataDir, graph, datadir.Meta{Session: o.Session, SaveID: newest.ID, SaveTime: &t, StoreURL: o.StoreID,
-		Initialized: g.Initialized, NodeCount: len(g.Nodes)}); err != nil {
+	if err := o.dir().Fetched(graph, g, saveOf(newest)); err != nil {
 		return nil, err
 	}
 	return &State{Session: session.FromGraph(g), From: newest, Newest: newest}, nil
@@ -202,12 +209,12 @@ func startLocal(ctx context.Context, o Options, local *datadir.Local) (*State, e
 		// The newest save holds this very graph (perhaps committed just
 		// before a crash kept session.json from saying so).
 		s.From, s.Dirty = newest, false
-		return s, markAt(o, local, newest, same)
+		return s, foundAt(o, local, newest, same)
 	case base == newest.ID:
 		// On the newest save, perhaps with unsaved edits on top of it.
 		s.From = newest
 		if local.Meta.Restored {
-			return s, markAt(o, local, newest, same)
+			return s, foundAt(o, local, newest, same)
 		}
 		return s, nil
 	case rollback:
@@ -231,25 +238,19 @@ func startLocal(ctx context.Context, o Options, local *datadir.Local) (*State, e
 	return startDiverged(ctx, o, local, newest)
 }
 
-// markAt records in session.json that the data dir is based on the newest
+// foundAt records in session.json that the data dir is based on the newest
 // save, and forgets that it was restored: otherwise a later start, after
 // other servers saved, would take it for a rollback. Pending edits stay
 // pending unless the graph is the newest save's (same).
-func markAt(o Options, local *datadir.Local, newest *manifest.Manifest, same bool) error {
+func foundAt(o Options, local *datadir.Local, newest *manifest.Manifest, same bool) error {
 	if !local.Meta.Restored && local.Meta.SaveID == newest.ID && (!local.Dirty || !same) {
 		return nil
 	}
-	meta := local.Meta
-	meta.Restored = false
-	meta.SaveID = newest.ID
-	t := newest.Time
-	meta.SaveTime = &t
-	meta.Updated = time.Time{}
-	if same {
-		meta.Pending, meta.GraphSHA256 = false, local.GraphSHA256
-	}
-	return datadir.WriteMeta(o.DataDir, meta)
+	return o.dir().FoundAt(local, saveOf(newest), same)
 }
+
+// saveOf names save m in the data dir.
+func saveOf(m *manifest.Manifest) datadir.Save { return datadir.Save{ID: m.ID, Time: m.Time} }
 
 // startRollback serves a data dir written by pitr restore whose save is not
 // the newest: the rollback is deliberate, so it is committed at once.
@@ -285,10 +286,10 @@ func startForced(ctx context.Context, o Options, local *datadir.Local, s *State)
 // startDiverged sets a diverged data dir aside and serves the store's
 // newest save instead.
 func startDiverged(ctx context.Context, o Options, local *datadir.Local, newest *manifest.Manifest) (*State, error) {
-	d, err := datadir.SetAside(o.DataDir, datadir.DivergedInfo{
+	d, err := o.dir().SetAside(datadir.DivergedInfo{
 		Session: o.Session, Store: o.StoreID, BaseSave: local.Meta.SaveID, NewestSave: newest.ID,
-		SetAsideAt: o.Now(), NodeCount: len(local.Graph.Nodes),
-		Reason: "the data dir holds unsaved edits made on a save that is not the store's newest committed save",
+		NodeCount: len(local.Graph.Nodes),
+		Reason:    "the data dir holds unsaved edits made on a save that is not the store's newest committed save",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("set aside the diverged data dir (start with --force-local to save it over the store's newest save instead): %w", err)

@@ -50,9 +50,10 @@ func savedStore(t *testing.T, values ...string) (*file.Store, []string) {
 	return st, ids
 }
 
-// dataDirAt restores save id of st into a new data dir, then applies edit
-// to its session.json.
-func dataDirAt(t *testing.T, st store.Store, id string, edit func(*datadir.Meta)) string {
+// dataDirAt restores save id of st into a new data dir: a rollback still
+// to be committed when restored, else a data dir start-up found on that
+// save.
+func dataDirAt(t *testing.T, st store.Store, id string, restored bool) string {
 	t.Helper()
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "data")
@@ -63,12 +64,15 @@ func dataDirAt(t *testing.T, st store.Store, id string, edit func(*datadir.Meta)
 	if _, err := restore.ToDir(ctx, st, m, dir, false, st.String(), nil); err != nil {
 		t.Fatal(err)
 	}
+	if restored {
+		return dir
+	}
 	l, err := datadir.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	edit(&l.Meta)
-	if err := datadir.WriteMeta(dir, l.Meta); err != nil {
+	d := datadir.Dir{Path: dir, Session: "s", Store: st.String()}
+	if err := d.FoundAt(l, datadir.Save{ID: m.ID, Time: m.Time}, false); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -126,11 +130,13 @@ func TestStartChoosesState(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := dataDirAt(t, st, tc.base, func(m *datadir.Meta) { m.Restored = tc.restored })
+			dir := dataDirAt(t, st, tc.base, tc.restored)
 			if tc.edit != "" {
 				editGraph(t, dir, tc.edit)
 			}
-			got, err := Start(ctx, Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, ForceLocal: tc.forceLocal, Logger: quietLog()})
+			at := time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)
+			got, err := Start(ctx, Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, ForceLocal: tc.forceLocal, Logger: quietLog(),
+				Clock: clock.NewFake(at)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -163,7 +169,7 @@ func TestStartChoosesState(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if nodeData(t, session.FromGraph(local.Graph)) != tc.edit || d.Info.BaseSave != tc.base || d.Info.NewestSave != ids[1] {
+				if nodeData(t, session.FromGraph(local.Graph)) != tc.edit || d.Info.BaseSave != tc.base || d.Info.NewestSave != ids[1] || !d.Info.SetAsideAt.Equal(at) {
 					t.Fatalf("set-aside copy %+v holds %q", d.Info, nodeData(t, session.FromGraph(local.Graph)))
 				}
 			}
@@ -176,10 +182,10 @@ func TestStartChoosesState(t *testing.T) {
 func TestStartSetsAsideOnce(t *testing.T) {
 	ctx := context.Background()
 	st, ids := savedStore(t, "old", "new")
-	dir := dataDirAt(t, st, ids[0], func(m *datadir.Meta) { m.Restored = false })
+	dir := dataDirAt(t, st, ids[0], false)
 	editGraph(t, dir, "mine")
-	info := datadir.DivergedInfo{Session: "s", BaseSave: ids[0], NewestSave: ids[1], SetAsideAt: time.Now()}
-	if _, err := datadir.SetAside(dir, info); err != nil {
+	info := datadir.DivergedInfo{Session: "s", BaseSave: ids[0], NewestSave: ids[1]}
+	if _, err := (datadir.Dir{Path: dir}).SetAside(info); err != nil {
 		t.Fatal(err)
 	}
 	got, err := Start(ctx, Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, Logger: quietLog()})
@@ -206,7 +212,7 @@ func TestStartUnsavedDataDir(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := datadir.Write(dir, session.Encode(s.Snapshot()), datadir.Meta{Session: "s", Pending: true}); err != nil {
+		if _, err := (datadir.Dir{Path: dir, Session: "s"}).Edited(s.Snapshot(), nil, false); err != nil {
 			t.Fatal(err)
 		}
 		got, err := Start(ctx, Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, Logger: quietLog()})
@@ -225,7 +231,7 @@ func TestStartUnsavedDataDir(t *testing.T) {
 func TestStartForgetsRestoreOfNewest(t *testing.T) {
 	ctx := context.Background()
 	st, ids := savedStore(t, "only")
-	dir := dataDirAt(t, st, ids[0], func(m *datadir.Meta) { m.Restored = true })
+	dir := dataDirAt(t, st, ids[0], true)
 	got, err := Start(ctx, Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, Logger: quietLog()})
 	if err != nil || got.CommitReason() != "" || got.Dirty {
 		t.Fatalf("start from a restore of the newest: %+v %v", got, err)
@@ -236,27 +242,39 @@ func TestStartForgetsRestoreOfNewest(t *testing.T) {
 }
 
 // A store that fails for a moment at start-up is waited for, not guessed
-// around: the stale copy still yields to the newest save.
+// around: the stale copy still yields to the newest save. The waits run on
+// the start-up's clock.
 func TestStartWaitsForTheStore(t *testing.T) {
 	ctx := context.Background()
 	inner, ids := savedStore(t, "old", "new")
-	dir := dataDirAt(t, inner, ids[0], func(m *datadir.Meta) { m.Restored = false })
+	dir := dataDirAt(t, inner, ids[0], false)
 	st := faulty.New(inner)
 	st.Inject(faulty.Rule{Err: errors.New("503 slow down"), Ops: []faulty.Op{faulty.List}, Times: 2})
-	waits := 0
-	now := func(time.Duration) <-chan time.Time {
-		waits++
-		c := make(chan time.Time, 1)
-		c <- time.Time{}
-		return c
+	fake := clock.NewFake(time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC))
+	type started struct {
+		s   *State
+		err error
 	}
-	got, err := Start(ctx, Options{Store: st, StoreID: inner.String(), Session: "s", DataDir: dir, Logger: quietLog(),
-		Retry: backoff.Policy{Clock: afterFunc{clock.NewFake(time.Unix(0, 0)), now}}})
-	if err != nil {
-		t.Fatal(err)
+	done := make(chan started, 1)
+	go func() {
+		s, err := Start(ctx, Options{Store: st, StoreID: inner.String(), Session: "s", DataDir: dir, Logger: quietLog(), Clock: fake})
+		done <- started{s, err}
+	}()
+	for i := range 2 {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := fake.BlockUntilContext(wctx, 1)
+		cancel()
+		if err != nil {
+			t.Fatalf("start-up did not wait for the store after failure %d: %v", i+1, err)
+		}
+		fake.Advance(time.Hour) // past any backoff
 	}
-	if nodeData(t, got.Session) != "new" || got.Dirty || waits != 2 {
-		t.Fatalf("after passing store errors: data %q dirty %v after %d waits, want the newest save after 2", nodeData(t, got.Session), got.Dirty, waits)
+	got := <-done
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	if nodeData(t, got.s.Session) != "new" || got.s.Dirty {
+		t.Fatalf("after passing store errors: data %q dirty %v, want the newest save", nodeData(t, got.s.Session), got.s.Dirty)
 	}
 }
 
@@ -311,9 +329,9 @@ func TestPreloadAndAdopt(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := dataDirAt(t, st, ids[0], func(*datadir.Meta) {})
+			dir := dataDirAt(t, st, ids[0], true)
 			before, _ := os.ReadFile(filepath.Join(dir, datadir.MetaFile))
-			local, err := Preload(dir, tc.storeID, tc.session, tc.adopt, quietLog())
+			local, err := Preload(Options{DataDir: dir, StoreID: tc.storeID, Session: tc.session, Adopt: tc.adopt, Logger: quietLog()})
 			after, _ := os.ReadFile(filepath.Join(dir, datadir.MetaFile))
 			if string(before) != string(after) {
 				t.Fatal("Preload changed the data dir")
@@ -348,7 +366,7 @@ func TestPreloadAndAdopt(t *testing.T) {
 func TestStartDamagedNewestSave(t *testing.T) {
 	ctx := context.Background()
 	st, ids := savedStore(t, "old", "new")
-	onDamaged := dataDirAt(t, st, ids[1], func(m *datadir.Meta) { m.Restored = false })
+	onDamaged := dataDirAt(t, st, ids[1], false)
 	key, err := manifest.Key("s", ids[1])
 	if err != nil {
 		t.Fatal(err)
@@ -360,7 +378,7 @@ func TestStartDamagedNewestSave(t *testing.T) {
 	for _, local := range []bool{false, true} {
 		dir := filepath.Join(t.TempDir(), "data")
 		if local {
-			dir = dataDirAt(t, st, ids[0], func(m *datadir.Meta) { m.Restored = false })
+			dir = dataDirAt(t, st, ids[0], false)
 		}
 		o := Options{Store: st, StoreID: st.String(), Session: "s", DataDir: dir, Logger: quietLog(), Retry: backoff.Policy{Clock: afterFunc{clock.NewFake(time.Unix(0, 0)), never}}}
 		_, err := Start(ctx, o)

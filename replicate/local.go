@@ -3,12 +3,8 @@ package replicate
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 
-	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/datadir"
 	"github.com/pitr-dev/pitr/session"
 )
@@ -17,6 +13,31 @@ import (
 // dir's graph by default: below it (and below a quarter of the graph), a
 // save writes only session.json and leaves the changes in the journal.
 const DefaultCheckpointBytes = 64 << 20
+
+// dir is the data dir as this saver writes it.
+func (s *Saver) dir() datadir.Dir {
+	return datadir.Dir{Path: s.cfg.DataDir, Session: s.cfg.Session, Store: s.cfg.StoreURL, Writer: s.cfg.Host, Clock: s.cfg.Clock}
+}
+
+// baseSave is the save the session's content was last written to the
+// store as, for the data dir (nil: none).
+func (s *Saver) baseSave() *datadir.Save {
+	if s.base == nil {
+		return nil
+	}
+	return &datadir.Save{ID: s.base.ID, Time: s.base.Time}
+}
+
+// writeLocally tells Config.OnPlan the size of the graph about to be
+// uploaded, then makes the snapshot durable locally (localBefore): it
+// survives a store outage and a crash. A local disk that fails does not
+// stop the save: the store copy is what protects the session then.
+func (s *Saver) writeLocally(ctx context.Context, a *attempt) {
+	if s.cfg.OnPlan != nil {
+		s.cfg.OnPlan(bytesTotal(a.entries))
+	}
+	a.localOK = s.localBefore(ctx, a.snap)
+}
 
 // localBefore makes the snapshot durable locally before it is uploaded.
 // With a journal it already is once the journal has synced every change
@@ -34,8 +55,8 @@ func (s *Saver) localBefore(ctx context.Context, snap *session.Graph) bool {
 		}
 		return true
 	}
-	graph := session.Encode(snap)
-	return s.writeLocalOrWarn(graph, s.localMeta(snap, chunker.Sum(graph).String()))
+	// A rollback not committed yet stays one if this process dies first.
+	return s.writeLocalOrWarn(snap, s.force)
 }
 
 // recordLocal records in the data dir that its state up to snap is save
@@ -47,40 +68,42 @@ func (s *Saver) recordLocal(snap *session.Graph, base *Result) {
 	if s.cfg.DataDir == "" || base == nil {
 		return
 	}
-	meta := s.localMeta(snap, "")
-	meta.SaveID, meta.SaveTime, meta.SaveLSN, meta.Pending, meta.Restored = base.ID, &base.Time, snap.JournalLSN, false, false
-	if s.localFile == nil {
-		cur, _, err := datadir.LoadMeta(s.cfg.DataDir)
-		if err != nil {
-			s.localFailed(err)
-			return
-		}
-		if _, err := os.Stat(filepath.Join(s.cfg.DataDir, datadir.GraphFile)); err == nil {
-			s.localFile = &localFile{sha: cur.GraphSHA256, lsn: cur.JournalLSN}
-		}
+	save := datadir.Save{ID: base.ID, Time: base.Time}
+	if err := s.knowLocalFile(); err != nil {
+		s.localFailed(err)
+		return
 	}
 	if s.localFile == nil || (s.cfg.Journal != nil && s.cfg.Journal.Unreleased() >= max(s.cfg.CheckpointBytes, base.BytesTotal/4)) {
 		// A checkpoint: due, or the data dir has no graph file yet. The
 		// graph is encoded straight into the file, not into memory.
-		s.checkpoint(snap, meta)
+		s.checkpoint(snap, save)
 		return
 	}
-	meta.GraphSHA256, meta.JournalLSN = s.localFile.sha, s.localFile.lsn
-	if err := datadir.WriteMeta(s.cfg.DataDir, meta); err != nil {
+	if err := s.dir().Saved(snap, save, *s.localFile); err != nil {
 		s.localFailed(fmt.Errorf("save %s stored but data dir not updated: %w", base.ID, err))
 	}
 }
 
-// checkpoint writes the whole graph of snap and meta, and releases the
-// journal up to the snapshot.
-func (s *Saver) checkpoint(snap *session.Graph, meta datadir.Meta) {
-	meta.JournalLSN = snap.JournalLSN
-	sha, err := datadir.WriteGraph(s.cfg.DataDir, func(w io.Writer) error { return session.EncodeTo(w, snap) }, meta)
+// knowLocalFile reads what the data dir's graph file holds, the first
+// time (it stays unknown when there is none).
+func (s *Saver) knowLocalFile() error {
+	if s.localFile != nil {
+		return nil
+	}
+	f, err := datadir.LoadFile(s.cfg.DataDir)
+	s.localFile = f
+	return err
+}
+
+// checkpoint records save in the data dir with the whole graph of snap,
+// and releases the journal up to the snapshot.
+func (s *Saver) checkpoint(snap *session.Graph, save datadir.Save) {
+	f, err := s.dir().SavedCheckpoint(snap, save)
 	if err != nil {
 		s.localFailed(fmt.Errorf("save session %s: %w", s.cfg.Session, err))
 		return
 	}
-	s.localFile = &localFile{sha: sha, lsn: meta.JournalLSN}
+	s.localFile = &f
 	s.mu.Lock()
 	s.localErr = ""
 	s.mu.Unlock()
@@ -89,13 +112,6 @@ func (s *Saver) checkpoint(snap *session.Graph, meta datadir.Meta) {
 			s.cfg.Logger.Warn("could not release the journal", slog.String("error", err.Error()))
 		}
 	}
-}
-
-// localFile is what the data dir's graph file holds: its hash and the last
-// journaled change in it.
-type localFile struct {
-	sha string
-	lsn uint64
 }
 
 // localFailed records a failure to write the data dir in the status, the
@@ -110,10 +126,11 @@ func (s *Saver) localFailed(err error) {
 	}
 }
 
-// writeLocalOrWarn writes the data dir, recording a failure in the status,
-// the log and the metrics instead of failing the save.
-func (s *Saver) writeLocalOrWarn(graph []byte, meta datadir.Meta) bool {
-	if err := s.writeLocal(graph, meta); err != nil {
+// writeLocalOrWarn writes the snapshot into the data dir as edits on the
+// base save (writeLocal), recording a failure in the status, the log and
+// the metrics instead of failing the save.
+func (s *Saver) writeLocalOrWarn(snap *session.Graph, rollback bool) bool {
+	if err := s.writeLocal(snap, rollback); err != nil {
 		s.localFailed(err)
 		return false
 	}
@@ -132,32 +149,26 @@ func (s *Saver) keepLocal() error {
 	if snap.Gen == s.lastGen || s.cfg.DataDir == "" {
 		return nil
 	}
-	graph := session.Encode(snap)
-	meta := datadir.Meta{Session: s.cfg.Session, Initialized: snap.Initialized, NodeCount: len(snap.Nodes), Pending: true,
-		StoreURL: s.cfg.StoreURL, Writer: s.cfg.Host, JournalLSN: snap.JournalLSN}
-	if s.base != nil {
-		meta.SaveID, meta.SaveTime = s.base.ID, &s.base.Time
-	}
-	if err := s.writeLocal(graph, meta); err != nil {
+	if err := s.writeLocal(snap, false); err != nil {
 		return err
 	}
 	s.lastGen = snap.Gen
 	return nil
 }
 
-func (s *Saver) writeLocal(graph []byte, meta datadir.Meta) error {
+// writeLocal writes the whole graph of snap into the data dir as edits on
+// the base save (datadir.Dir.Edited), and releases the journal up to it.
+func (s *Saver) writeLocal(snap *session.Graph, rollback bool) error {
 	if s.cfg.DataDir == "" {
 		return nil
 	}
-	if meta.GraphSHA256 == "" {
-		meta.GraphSHA256 = chunker.Sum(graph).String()
-	}
-	if err := datadir.Write(s.cfg.DataDir, graph, meta); err != nil {
+	f, err := s.dir().Edited(snap, s.baseSave(), rollback)
+	if err != nil {
 		return fmt.Errorf("save session %s: %w", s.cfg.Session, err)
 	}
-	s.localFile = &localFile{sha: meta.GraphSHA256, lsn: meta.JournalLSN}
+	s.localFile = &f
 	if s.cfg.Journal != nil {
-		if err := s.cfg.Journal.Release(meta.JournalLSN); err != nil {
+		if err := s.cfg.Journal.Release(f.JournalLSN); err != nil {
 			// The journal only holds more than it needs to.
 			s.cfg.Logger.Warn("could not release the journal", slog.String("error", err.Error()))
 		}

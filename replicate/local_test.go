@@ -53,7 +53,7 @@ func TestSaveWritesTheGraphOnlyAtCheckpoints(t *testing.T) {
 		t.Fatalf("session.json after a small save: %+v %v", meta, err)
 	}
 	// The data dir reads back as the save: the journal holds the rest.
-	if _, _, err := datadir.Checkpoint(dir); err != nil {
+	if _, _, err := (datadir.Dir{Path: dir}).Checkpoint(); err != nil {
 		t.Fatal(err)
 	}
 	l, err := datadir.Load(dir)

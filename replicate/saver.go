@@ -9,10 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pitr-dev/pitr/backoff"
 	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/claim"
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/datadir"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/session"
@@ -31,7 +31,7 @@ type Config struct {
 	// RetryMin and RetryMax bound the backoff between failed attempts
 	// (defaults 1s and 30s).
 	RetryMin, RetryMax time.Duration
-	Now                func() time.Time // default time.Now
+	Clock              clock.Clock // default clock.Or(nil), the wall clock
 	// GCGrace is the shortest --grace any `pitr gc` on this store uses
 	// (default DefaultGCGrace, gc's default). A save fails if it does not
 	// commit within GCGrace/4, so gc never deletes a pack a save in flight
@@ -106,7 +106,7 @@ type Saver struct {
 	baseM *manifest.Manifest
 	// localFile is the data dir's graph file as this saver last wrote or
 	// read it (nil: not yet known).
-	localFile *localFile
+	localFile *datadir.File
 	// noForeign: a save relying on other saves' packs found one gone; reuse
 	// nothing foreign until the next committed save.
 	noForeign bool
@@ -151,8 +151,8 @@ func New(sess *session.Session, cfg Config) *Saver {
 	if cfg.RetryMax <= 0 {
 		cfg.RetryMax = 30 * time.Second
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real()
 	}
 	if cfg.GCGrace <= 0 {
 		cfg.GCGrace = DefaultGCGrace
@@ -167,23 +167,31 @@ func New(sess *session.Session, cfg Config) *Saver {
 		cfg.SlowSave = DefaultSlowSave
 	}
 	s := &Saver{cfg: cfg, sess: sess, reqs: make(chan string, 16), retry: make(chan string, 1)}
-	if cfg.Metrics != nil {
-		age := func() float64 {
-			if since := s.Status().SavingSince; since != nil {
-				return cfg.Now().Sub(*since).Seconds()
-			}
-			return 0
-		}
-		cfg.Metrics.savingAge.Store(&age)
-		unsaved := func() float64 {
-			if since, ok := s.UnsavedSince(); ok {
-				return cfg.Now().Sub(since).Seconds()
-			}
-			return 0
-		}
-		cfg.Metrics.unsavedAge.Store(&unsaved)
-	}
+	s.exportAges()
 	return s
+}
+
+// exportAges makes the metrics (if any) report the age of the running save
+// and of the oldest unsaved change.
+func (s *Saver) exportAges() {
+	m := s.cfg.Metrics
+	if m == nil {
+		return
+	}
+	age := func() float64 {
+		if since := s.Status().SavingSince; since != nil {
+			return s.cfg.Clock.Since(*since).Seconds()
+		}
+		return 0
+	}
+	m.savingAge.Store(&age)
+	unsaved := func() float64 {
+		if since, ok := s.UnsavedSince(); ok {
+			return s.cfg.Clock.Since(since).Seconds()
+		}
+		return 0
+	}
+	m.unsavedAge.Store(&unsaved)
 }
 
 // Prime tells the saver that the session's current content is that of save
@@ -299,28 +307,52 @@ func (s *Saver) Save(ctx context.Context, reason string) (Result, error) {
 	s.saveMu.Lock()
 	s.queued.Add(-1)
 	defer s.saveMu.Unlock()
-	s.mu.Lock()
-	fenced := s.fenced
-	if s.saves > before && s.sess.Gen() == s.lastGen && s.last != nil {
-		// A save that finished while this call waited holds everything.
-		r := *s.last
-		s.mu.Unlock()
+	if r, ok := s.answeredMeanwhile(before); ok {
 		return r, nil
 	}
-	s.since = s.cfg.Now()
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.since = time.Time{}
-		s.mu.Unlock()
-	}()
-	if fenced != nil {
+	defer s.running()()
+	if fenced := s.fencedErr(); fenced != nil {
 		if err := s.keepLocal(); err != nil {
 			s.cfg.Logger.Error("fenced, and the unsaved edits could not be written to the data dir", slog.String("error", err.Error()))
 		}
 		return Result{}, fenced
 	}
 	r, err := s.save(ctx, reason)
+	return s.report(reason, r, err)
+}
+
+// answeredMeanwhile returns the last save when one finished while this call
+// waited (saves went past before) and it holds every change.
+func (s *Saver) answeredMeanwhile(before uint64) (Result, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.saves > before && s.sess.Gen() == s.lastGen && s.last != nil {
+		return *s.last, true
+	}
+	return Result{}, false
+}
+
+// running marks a save as running (Status.SavingSince) until the returned
+// func is called.
+func (s *Saver) running() (done func()) {
+	s.mu.Lock()
+	s.since = s.cfg.Clock.Now()
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		s.since = time.Time{}
+		s.mu.Unlock()
+	}
+}
+
+func (s *Saver) fencedErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fenced
+}
+
+// report records a save attempt and tells the hooks about it.
+func (s *Saver) report(reason string, r Result, err error) (Result, error) {
 	s.record(reason, r, err)
 	if s.cfg.OnResult != nil && !errors.Is(err, context.Canceled) {
 		s.cfg.OnResult(err)
@@ -339,39 +371,46 @@ func (s *Saver) Save(ctx context.Context, reason string) (Result, error) {
 func (s *Saver) record(reason string, r Result, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := s.cfg.Metrics
-	if errors.Is(err, context.Canceled) {
+	switch {
+	case errors.Is(err, context.Canceled):
 		// stopped by its caller (shutdown): not a store failure, not retried
 		s.cfg.Logger.Info("save canceled", slog.String("reason", reason), slog.String("session", s.cfg.Session))
-		return
+	case err != nil:
+		s.recordFailureLocked(reason, err)
+	default:
+		s.recordSuccessLocked(r)
 	}
-	if err != nil && m != nil {
+}
+
+func (s *Saver) recordFailureLocked(reason string, err error) {
+	if m := s.cfg.Metrics; m != nil {
 		m.failures.Inc()
 		m.saves.WithLabelValues("error").Inc()
 	}
-	switch {
-	case errors.Is(err, ErrFenced):
+	if errors.Is(err, ErrFenced) {
 		s.markFencedLocked(err)
 		return
-	case err != nil:
-		s.lastErr = err.Error()
-		s.cfg.Logger.Error("save failed", slog.String("reason", reason), slog.String("session", s.cfg.Session), slog.String("error", err.Error()))
-		select {
-		case s.retry <- reason:
-		default:
-		}
-		return
 	}
+	s.lastErr = err.Error()
+	s.cfg.Logger.Error("save failed", slog.String("reason", reason), slog.String("session", s.cfg.Session), slog.String("error", err.Error()))
+	select {
+	case s.retry <- reason:
+	default:
+	}
+}
+
+func (s *Saver) recordSuccessLocked(r Result) {
 	s.lastErr = ""
 	if !r.Unchanged {
 		rr := r
 		s.last = &rr
 		s.saves++
 	}
+	m := s.cfg.Metrics
 	if m == nil {
 		return
 	}
-	m.lastSuccess.Set(float64(s.cfg.Now().Unix()))
+	m.lastSuccess.Set(float64(s.cfg.Clock.Now().Unix()))
 	if r.Unchanged {
 		m.saves.WithLabelValues("unchanged").Inc()
 		return
@@ -382,16 +421,21 @@ func (s *Saver) record(reason string, r Result, err error) {
 	m.chunksUp.Add(float64(r.ChunksUploaded))
 }
 
-func (s *Saver) unchanged() (Result, error) {
+// unchanged is the last save, as the answer to a save that found nothing
+// to save.
+func (s *Saver) unchanged() Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := *s.last
 	r.Unchanged, r.BytesUploaded, r.ChunksUploaded, r.DurationMS = true, 0, 0, 0
-	return r, nil
+	return r
 }
 
+// save is the pipeline of one save: take a snapshot of the session, skip
+// it if nothing changed, write it locally, upload what the store lacks,
+// build the manifest, commit it, mark it committed.
 func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
-	start := time.Now()
+	start := s.cfg.Clock.Now()
 	// GC safety (package gc): commit within GCGrace/4 of the start or fail.
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.GCGrace/4)
@@ -404,141 +448,27 @@ func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	}()
 	snap := s.sess.Snapshot()
 	now, hasLast := s.saveTime()
-	if hasLast && !s.force && snap.Gen == s.lastGen && s.lastSHA != "" {
-		s.markSaved(snap.Gen, now)
-		return s.unchanged()
+	a := &attempt{reason: reason, start: start, now: now, hasLast: hasLast, snap: snap}
+	if r, ok := s.skipUnchanged(a); ok {
+		return r, nil
 	}
-	if !hasLast && !s.force && s.lastGen == 0 && len(snap.Nodes) == 0 && !snap.Initialized {
-		// A new, empty session that was never saved: nothing to save.
-		return Result{Unchanged: true}, nil
-	}
-	src, chunks, entries := s.plan(snap)
-	content := manifest.ContentSHA256(entries)
-	if hasLast && !s.force && content == s.lastSHA {
-		s.lastGen = snap.Gen
-		s.markSaved(snap.Gen, now)
-		s.recordLocal(snap, s.base) // the content is the base save's
-		return s.unchanged()
-	}
-	// Local durability first: it survives a store outage and a crash. A
-	// local disk that fails does not stop the save: the store copy is
-	// what protects the session then.
-	if s.cfg.OnPlan != nil {
-		var total int64
-		for _, e := range entries {
-			total += e.Size
-		}
-		s.cfg.OnPlan(total)
-	}
-	localOK := s.localBefore(ctx, snap)
-	fenced := s.startFence(ctx)
-	u, err := s.upload(ctx, src, chunks, entries, s.loadBase(ctx))
-	if err == nil {
-		err = s.pin(ctx, u)
-	}
-	if err != nil {
-		_, _ = fenced() // not left running past the save
+	s.writeLocally(ctx, a)
+	if err := s.uploadAll(ctx, a); err != nil {
 		return Result{}, err
 	}
-	m := s.buildManifest(now, reason, snap, u)
-	if err := s.commit(ctx, m, start, fenced); err != nil {
+	s.buildManifest(a)
+	if err := s.commit(ctx, a); err != nil {
 		return Result{}, err
 	}
-	s.markCommitted(snap.Gen, now, m, u)
-	if localOK {
-		s.recordLocal(snap, resultOf(m, false))
-	}
-	r := *resultOf(m, false)
-	r.DurationMS = time.Since(start).Milliseconds()
-	s.logSave(reason, m, r.DurationMS)
-	return r, nil
+	return s.markCommitted(a), nil
 }
 
 func (s *Saver) saveTime() (now time.Time, hasLast bool) {
-	now = s.cfg.Now().UTC().Truncate(time.Millisecond)
+	now = s.cfg.Clock.Now().UTC().Truncate(time.Millisecond)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.last != nil && !now.After(s.last.Time) {
 		now = s.last.Time.Add(time.Millisecond)
 	}
 	return now, s.last != nil
-}
-
-// localMeta is session.json for the graph of snap, pending, on its base.
-func (s *Saver) localMeta(snap *session.Graph, graphSHA string) datadir.Meta {
-	meta := datadir.Meta{Session: s.cfg.Session, Initialized: snap.Initialized, NodeCount: len(snap.Nodes), Pending: true, GraphSHA256: graphSHA,
-		StoreURL: s.cfg.StoreURL, Writer: s.cfg.Host, JournalLSN: snap.JournalLSN}
-	if s.base != nil {
-		meta.SaveID, meta.SaveTime = s.base.ID, &s.base.Time
-	}
-	// A rollback not committed yet stays one if this process dies first.
-	meta.Restored = s.force
-	return meta
-}
-
-// Run drives automatic saves until ctx ends: Interval after the first change
-// since the last save, at once on Request, and again with backoff after a
-// failure. It does not make the final save; the caller does that with Save.
-func (s *Saver) Run(ctx context.Context) {
-	var (
-		timer     *time.Timer
-		timerC    <-chan time.Time
-		retryWait time.Duration
-		pending   string // reason of a save that failed and awaits retry
-	)
-	arm := func(d time.Duration) {
-		if timer == nil {
-			timer = time.NewTimer(d)
-		} else {
-			timer.Reset(d)
-		}
-		timerC = timer.C
-	}
-	attempt := func(reason string) {
-		timerC = nil
-		if _, err := s.Save(ctx, reason); err != nil {
-			return // Save queued the reason on s.retry
-		}
-		retryWait, pending = 0, ""
-		if s.sess.Gen() != s.savedGen() {
-			arm(s.cfg.Interval) // changes arrived during the save
-		}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			if timer != nil {
-				timer.Stop()
-			}
-			return
-		case <-s.sess.Changed():
-			s.noteChange()
-			if timerC == nil {
-				arm(s.cfg.Interval)
-			}
-		case reason := <-s.reqs:
-			attempt(reason)
-		case reason := <-s.retry:
-			if ctx.Err() != nil {
-				continue
-			}
-			retryWait = min(max(retryWait*2, s.cfg.RetryMin), s.cfg.RetryMax)
-			if pending == "" {
-				pending = reason
-			}
-			arm(backoff.Jitter(retryWait)) // savers retrying one store do not retry in step
-		case <-timerC:
-			reason := "interval"
-			if pending != "" {
-				reason = pending
-			}
-			attempt(reason)
-		}
-	}
-}
-
-func (s *Saver) savedGen() uint64 {
-	s.saveMu.Lock()
-	defer s.saveMu.Unlock()
-	return s.lastGen
 }

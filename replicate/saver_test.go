@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pitr-dev/pitr/catalog"
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/datadir"
 	"github.com/pitr-dev/pitr/restore"
 	"github.com/pitr-dev/pitr/session"
@@ -217,17 +218,31 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// Run saves an interval after a change and retries a failed save after
+// its backoff: both timers run on the saver's clock, which the test moves.
 func TestRunSavesAfterIntervalAndRetriesFailures(t *testing.T) {
 	st := newStore(t)
 	s := session.New()
 	sv, dir := newSaver(t, s, st)
-	sv.cfg.Interval = 10 * time.Millisecond
+	fake := clock.NewFake(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
+	sv.cfg.Clock = fake
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); sv.Run(ctx) }()
 	defer func() { cancel(); <-done }()
+	// fire advances the clock past the timer Run waits on.
+	fire := func(what string, d time.Duration) {
+		t.Helper()
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer wcancel()
+		if err := fake.BlockUntilContext(wctx, 1); err != nil {
+			t.Fatalf("Run armed no timer for %s: %v", what, err)
+		}
+		fake.Advance(d)
+	}
 
 	fill(t, s, 1, 10, 6)
+	fire("the interval", sv.cfg.Interval)
 	waitFor(t, "an interval save", func() bool { return sv.Status().LastSave != nil })
 	if got := sv.Status().LastSave.Reason; got != "interval" {
 		t.Fatalf("reason %q", got)
@@ -235,6 +250,7 @@ func TestRunSavesAfterIntervalAndRetriesFailures(t *testing.T) {
 
 	st.down.Store(true)
 	fill(t, s, 2, 10, 7)
+	fire("the interval", sv.cfg.Interval)
 	waitFor(t, "last_error", func() bool { return sv.Status().LastError != "" })
 	// the local copy holds the change even though the store is down
 	if l, err := datadir.Load(dir); err != nil || !l.Dirty || l.Meta.NodeCount != 2 {
@@ -242,6 +258,7 @@ func TestRunSavesAfterIntervalAndRetriesFailures(t *testing.T) {
 	}
 	first := sv.Status().LastSave.ID
 	st.down.Store(false)
+	fire("the retry", sv.cfg.RetryMax)
 	waitFor(t, "a retried save", func() bool {
 		stt := sv.Status()
 		return stt.LastError == "" && stt.LastSave.ID != first

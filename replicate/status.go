@@ -17,7 +17,7 @@ func (s *Saver) Status() Status {
 	if !s.since.IsZero() {
 		since := s.since
 		st.SavingSince = &since
-		if age := s.cfg.Now().Sub(since); age > s.cfg.SlowSave {
+		if age := s.cfg.Clock.Since(since); age > s.cfg.SlowSave {
 			st.Warning = fmt.Sprintf("a save has been running for %s (since %s): the store may be unreachable or very slow; nothing newer is saved meanwhile",
 				age.Round(time.Second), since.UTC().Format(time.RFC3339))
 		}
@@ -35,7 +35,7 @@ func (s *Saver) noteChange() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.unsaved.IsZero() {
-		s.unsaved = s.cfg.Now()
+		s.unsaved = s.cfg.Clock.Now()
 	}
 }
 

@@ -5,12 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pitr-dev/pitr/catalog"
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store"
 )
@@ -27,15 +27,6 @@ func (g *gate) Put(ctx context.Context, key string, data []byte) error {
 	<-g.open
 	return g.Store.Put(ctx, key, data)
 }
-
-// fakeNow is a clock tests move by hand.
-type fakeNow struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (f *fakeNow) now() time.Time      { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
-func (f *fakeNow) add(d time.Duration) { f.mu.Lock(); f.t = f.t.Add(d); f.mu.Unlock() }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -55,11 +46,11 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestStuckSaveAndWaitingSave(t *testing.T) {
 	for _, changeMeanwhile := range []bool{false, true} {
 		g := &gate{Store: newStore(t), open: make(chan struct{})}
-		clock := &fakeNow{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+		fake := clock.NewFake(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
 		s := session.New()
 		fill(t, s, 3, 100, 1)
 		sv, _ := newSaver(t, s, g)
-		sv.cfg.Now = clock.now
+		sv.cfg.Clock = fake
 		first := make(chan Result, 1)
 		go func() { r, _ := sv.Save(context.Background(), "interval"); first <- r }()
 		waitUntil(t, "the first save to block on the store", func() bool { return g.waiting.Load() > 0 })
@@ -67,7 +58,7 @@ func TestStuckSaveAndWaitingSave(t *testing.T) {
 		if st.SavingSince == nil || st.Warning != "" {
 			t.Fatalf("status of a save just started: %+v", st)
 		}
-		clock.add(31 * time.Second)
+		fake.Advance(31 * time.Second)
 		if w := sv.Status().Warning; !strings.Contains(w, "31s") {
 			t.Fatalf("warning of a save running for 31 s: %q", w)
 		}
@@ -129,17 +120,17 @@ func TestLocalDiskFailureDoesNotBlockSaves(t *testing.T) {
 // save that holds it; a change after a save's snapshot stays unsaved.
 func TestUnsavedSince(t *testing.T) {
 	st := newStore(t)
-	clock := &fakeNow{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	fake := clock.NewFake(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
 	s := session.New()
 	sv, _ := newSaver(t, s, st)
-	sv.cfg.Now = clock.now
+	sv.cfg.Clock = fake
 	if _, ok := sv.UnsavedSince(); ok {
 		t.Fatal("a new saver reports unsaved changes")
 	}
 	fill(t, s, 1, 10, 1)
 	sv.noteChange() // what Run does on a change
-	first := clock.now()
-	clock.add(time.Minute)
+	first := fake.Now()
+	fake.Advance(time.Minute)
 	fill(t, s, 1, 10, 2)
 	sv.noteChange()
 	if since, ok := sv.UnsavedSince(); !ok || !since.Equal(first) {

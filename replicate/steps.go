@@ -7,12 +7,93 @@ import (
 	"time"
 
 	"github.com/pitr-dev/pitr/catalog"
+	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/session"
 )
 
-// The steps of a save (Saver.save): upload, build the manifest, commit it,
-// mark it committed, log it.
+// The steps of a save (Saver.save), in order: skip it if nothing changed
+// (skipUnchanged), write it locally (writeLocally, in local.go), upload
+// what the store lacks (uploadAll), build the manifest, commit it, mark it
+// committed.
+
+// attempt is one save on its way through the steps of Saver.save.
+type attempt struct {
+	reason  string
+	start   time.Time // when the save started (its duration)
+	now     time.Time // the save's time, later than the last save's
+	hasLast bool      // a save of the session is known
+	snap    *session.Graph
+	src     records
+	chunks  []chunker.PlannedChunk
+	entries []manifest.Entry
+	localOK bool // the data dir holds the snapshot
+	fenced  func() (uint64, error)
+	up      uploaded
+	m       *manifest.Manifest
+}
+
+// skipUnchanged answers a save that finds nothing to save without
+// writing anything: the session did not change since the last save
+// (sameGeneration) or, cut into chunks, holds the last save's content
+// (sameContent).
+func (s *Saver) skipUnchanged(a *attempt) (Result, bool) {
+	if r, ok := s.sameGeneration(a); ok {
+		return r, true
+	}
+	s.cut(a)
+	return s.sameContent(a)
+}
+
+// sameGeneration answers a save of a session that did not change since
+// the last save (or never held anything) without writing anything.
+func (s *Saver) sameGeneration(a *attempt) (Result, bool) {
+	snap := a.snap
+	if a.hasLast && !s.force && snap.Gen == s.lastGen && s.lastSHA != "" {
+		s.markSaved(snap.Gen, a.now)
+		return s.unchanged(), true
+	}
+	if !a.hasLast && !s.force && s.lastGen == 0 && len(snap.Nodes) == 0 && !snap.Initialized {
+		// A new, empty session that was never saved: nothing to save.
+		return Result{Unchanged: true}, true
+	}
+	return Result{}, false
+}
+
+// cut cuts the snapshot into chunks, reusing the planner's cache.
+func (s *Saver) cut(a *attempt) {
+	a.src, a.chunks, a.entries = s.plan(a.snap)
+}
+
+// sameContent answers a save whose content is the last save's (changes
+// that undid each other) without uploading anything; the data dir records
+// that it holds the base save.
+func (s *Saver) sameContent(a *attempt) (Result, bool) {
+	if !a.hasLast || s.force || manifest.ContentSHA256(a.entries) != s.lastSHA {
+		return Result{}, false
+	}
+	s.lastGen = a.snap.Gen
+	s.markSaved(a.snap.Gen, a.now)
+	s.recordLocal(a.snap, s.base) // the content is the base save's
+	return s.unchanged(), true
+}
+
+// uploadAll uploads what the save's chunks and tree need that the store
+// lacks (upload), pinning the foreign packs it references, while the
+// writer claim is confirmed (startFence).
+func (s *Saver) uploadAll(ctx context.Context, a *attempt) error {
+	a.fenced = s.startFence(ctx)
+	u, err := s.upload(ctx, a.src, a.chunks, a.entries, s.loadBase(ctx))
+	if err == nil {
+		err = s.pin(ctx, u)
+	}
+	if err != nil {
+		_, _ = a.fenced() // not left running past the save
+		return err
+	}
+	a.up = u
+	return nil
+}
 
 // loadBase returns what the next save may reuse, loaded from the store
 // the first time (one read per tree level of each save it loads):
@@ -106,21 +187,18 @@ func (s *Saver) pin(ctx context.Context, u uploaded) error {
 }
 
 // buildManifest describes the save.
-func (s *Saver) buildManifest(now time.Time, reason string, snap *session.Graph, u uploaded) *manifest.Manifest {
-	var total int64
-	for _, e := range u.entries {
-		total += e.Size
-	}
+func (s *Saver) buildManifest(a *attempt) {
+	now, snap, u := a.now, a.snap, a.up
 	tree := u.tree
 	m := &manifest.Manifest{
 		FormatVersion:  manifest.FormatVersion,
 		Session:        s.cfg.Session,
 		ID:             manifest.NewID(now),
 		Time:           now,
-		Reason:         reason,
+		Reason:         a.reason,
 		Initialized:    snap.Initialized,
 		NodeCount:      len(snap.Nodes),
-		BytesTotal:     total,
+		BytesTotal:     bytesTotal(u.entries),
 		BytesUploaded:  u.bytesPut,
 		ChunksTotal:    len(u.entries) + tree.Nodes,
 		ChunksUploaded: u.chunksPut,
@@ -133,11 +211,17 @@ func (s *Saver) buildManifest(now time.Time, reason string, snap *session.Graph,
 	if s.force && s.base != nil { // ForceNext: the commit of a rollback
 		m.RestoredFrom = s.base.ID
 	}
-	return m
+	a.m = m
 }
 
-// commit renews the claim (recording its generation in m), stores the
-// manifest and commits it in the claim.
+func bytesTotal(entries []manifest.Entry) int64 {
+	var total int64
+	for _, e := range entries {
+		total += e.Size
+	}
+	return total
+}
+
 // startFence confirms the writer claim (Config.Fence) while the save
 // uploads: a round trip fewer on the save's path. The returned func waits
 // for the answer; the manifest is written only after it.
@@ -160,13 +244,16 @@ func (s *Saver) startFence(ctx context.Context) func() (uint64, error) {
 	}
 }
 
-func (s *Saver) commit(ctx context.Context, m *manifest.Manifest, start time.Time, fenced func() (uint64, error)) error {
-	gen, err := fenced()
+// commit waits for the claim's confirmation (recording its generation in
+// the manifest), stores the manifest and commits it in the claim.
+func (s *Saver) commit(ctx context.Context, a *attempt) error {
+	gen, err := a.fenced()
 	if err != nil {
 		return fmt.Errorf("save session %s: %w", s.cfg.Session, err)
 	}
+	m := a.m
 	m.Writer.Generation = gen
-	m.DurationMS = time.Since(start).Milliseconds()
+	m.DurationMS = s.cfg.Clock.Since(a.start).Milliseconds()
 	if err := catalog.Put(ctx, s.cfg.Store, m); err != nil {
 		return fmt.Errorf("save session %s: store manifest of save %s: %w", s.cfg.Session, m.ID, err)
 	}
@@ -178,13 +265,23 @@ func (s *Saver) commit(ctx context.Context, m *manifest.Manifest, start time.Tim
 	return nil
 }
 
-// markCommitted records that save m, of the graph at generation gen,
-// is committed: what the store has, what the session holds.
-func (s *Saver) markCommitted(gen uint64, now time.Time, m *manifest.Manifest, u uploaded) {
+// markCommitted records that the save, of the graph at the snapshot's
+// generation, is committed: what the store has, what the session holds,
+// what the data dir holds (when it holds the snapshot); it logs the save
+// and returns its result.
+func (s *Saver) markCommitted(a *attempt) Result {
+	m, u := a.m, a.up
 	s.reuse, s.baseM, s.noForeign = &u.next, m, false
-	s.lastGen, s.lastSHA, s.force = gen, u.content, false
-	s.markSaved(gen, now)
+	s.lastGen, s.lastSHA, s.force = a.snap.Gen, u.content, false
+	s.markSaved(a.snap.Gen, a.now)
 	s.base = resultOf(m, false)
+	if a.localOK {
+		s.recordLocal(a.snap, s.base)
+	}
+	r := *resultOf(m, false)
+	r.DurationMS = s.cfg.Clock.Since(a.start).Milliseconds()
+	s.logSave(a.reason, m, r.DurationMS)
+	return r
 }
 
 func (s *Saver) logSave(reason string, m *manifest.Manifest, durationMS int64) {

@@ -29,10 +29,7 @@ type based struct {
 
 // add merges save m's chunks and nodes into b, as foreign when foreign.
 func (b *based) add(ctx context.Context, st store.Store, m *manifest.Manifest, foreign bool) error {
-	if b.data == nil {
-		b.data, b.nodes, b.packs, b.foreign = map[chunker.ID]manifest.Loc{}, map[chunker.ID]manifest.Loc{},
-			map[manifest.PackID]int64{}, map[manifest.PackID]bool{}
-	}
+	b.init()
 	nodes := map[chunker.ID]manifest.Loc{}
 	entries, err := catalog.Entries(ctx, st, m, func(n catalog.TreeNodeAt) { nodes[n.ID] = n.Loc })
 	if err != nil {
@@ -58,6 +55,13 @@ func (b *based) add(ctx context.Context, st store.Store, m *manifest.Manifest, f
 		b.sources = append(b.sources, m)
 	}
 	return nil
+}
+
+func (b *based) init() {
+	if b.data == nil {
+		b.data, b.nodes, b.packs, b.foreign = map[chunker.ID]manifest.Loc{}, map[chunker.ID]manifest.Loc{},
+			map[manifest.PackID]int64{}, map[manifest.PackID]bool{}
+	}
 }
 
 // uploaded is what a save stored and references.
@@ -147,9 +151,29 @@ func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.Planne
 	pw := newPackWriter(ctx, s.cfg.Store, s.cfg.PackSize)
 	u := uploaded{entries: entries, next: based{data: make(map[chunker.ID]manifest.Loc, len(chunks)),
 		nodes: make(map[chunker.ID]manifest.Loc, len(base.nodes)+8)}}
-	// Which chunks to store: those the base lacks, and those of packs being
-	// rewritten; each distinct chunk once.
-	var todo []int
+	todo := u.chooseChunks(chunks, base, rewrite)
+	err := u.putChunks(ctx, pw, src, chunks, todo)
+	if err == nil {
+		err = u.putTree(pw, base, rewrite)
+	}
+	if err != nil {
+		pw.abandon()
+		return u, fmt.Errorf("save session %s: %w", s.cfg.Session, err)
+	}
+	written, err := pw.finish()
+	if err != nil {
+		return u, fmt.Errorf("save session %s: %w", s.cfg.Session, err)
+	}
+	u.packsPut, u.chunksPut, u.bytesPut = len(written), pw.chunks, pw.bytes
+	u.listPacks(written, base)
+	u.findForeign(base)
+	return u, nil
+}
+
+// chooseChunks returns which chunks to store: those the base lacks, and
+// those of packs being rewritten; each distinct chunk once. The others are
+// located where the base has them.
+func (u *uploaded) chooseChunks(chunks []chunker.PlannedChunk, base based, rewrite map[manifest.PackID]bool) (todo []int) {
 	queued := map[chunker.ID]bool{}
 	for i, c := range chunks {
 		l, ok := base.data[c.ID]
@@ -165,20 +189,31 @@ func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.Planne
 			}
 		}
 	}
+	return todo
+}
+
+// putChunks compresses the chunks todo into the pack writer, then locates
+// every entry and hashes the save's content.
+func (u *uploaded) putChunks(ctx context.Context, pw *packWriter, src records, chunks []chunker.PlannedChunk, todo []int) error {
 	err := compressAll(ctx, src, chunks, todo, func(i int, frame []byte) error {
 		l, err := pw.addFrame(frame)
 		u.next.data[chunks[i].ID] = l
 		return err
 	})
 	if err != nil {
-		pw.abandon()
-		return u, fmt.Errorf("save session %s: %w", s.cfg.Session, err)
+		return err
 	}
 	for i, c := range chunks {
-		entries[i].Loc = u.next.data[c.ID]
+		u.entries[i].Loc = u.next.data[c.ID]
 	}
-	u.content = manifest.ContentSHA256(entries)
-	tree, err := manifest.BuildTree(entries, func(id chunker.ID, raw []byte) (manifest.Loc, error) {
+	u.content = manifest.ContentSHA256(u.entries)
+	return nil
+}
+
+// putTree builds the save's chunk tree, storing the nodes the base lacks
+// (or has in packs being rewritten).
+func (u *uploaded) putTree(pw *packWriter, base based, rewrite map[manifest.PackID]bool) error {
+	tree, err := manifest.BuildTree(u.entries, func(id chunker.ID, raw []byte) (manifest.Loc, error) {
 		if l, ok := u.next.nodes[id]; ok {
 			return l, nil
 		}
@@ -192,16 +227,13 @@ func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.Planne
 		u.next.nodes[id] = l
 		return l, nil
 	})
-	if err != nil {
-		pw.abandon()
-		return u, fmt.Errorf("save session %s: %w", s.cfg.Session, err)
-	}
 	u.tree = tree
-	written, err := pw.finish()
-	if err != nil {
-		return u, fmt.Errorf("save session %s: %w", s.cfg.Session, err)
-	}
-	u.packsPut, u.chunksPut, u.bytesPut = len(written), pw.chunks, pw.bytes
+	return err
+}
+
+// listPacks records the size of every pack the save references: those it
+// wrote, and the base's.
+func (u *uploaded) listPacks(written map[manifest.PackID]int64, base based) {
 	u.packs = map[manifest.PackID]int64{}
 	for _, m := range []map[chunker.ID]manifest.Loc{u.next.data, u.next.nodes} {
 		for _, l := range m {
@@ -213,6 +245,11 @@ func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.Planne
 		}
 	}
 	u.next.packs = u.packs
+}
+
+// findForeign lists the foreign packs the save references (to pin) and
+// the saves they come from (to check).
+func (u *uploaded) findForeign(base based) {
 	for p := range u.packs {
 		if base.foreign[p] {
 			u.pins = append(u.pins, p)
@@ -227,7 +264,6 @@ func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.Planne
 			}
 		}
 	}
-	return u, nil
 }
 
 // Pack compaction (chooseRewrites): packs fall into tiers by the bytes a
@@ -259,22 +295,9 @@ func chooseRewrites(entries []manifest.Entry, base based, packSize int) map[mani
 	if packSize <= 0 {
 		packSize = DefaultPackSize
 	}
-	live := map[manifest.PackID]int64{}
-	seen := make(map[chunker.ID]bool, len(entries))
-	for _, e := range entries {
-		l, ok := base.data[e.ID]
-		if !ok || seen[e.ID] {
-			continue
-		}
-		seen[e.ID] = true
-		live[l.Pack] += l.Length
-	}
-	for _, l := range base.nodes {
-		live[l.Pack] += l.Length
-	}
 	rewrite := map[manifest.PackID]bool{}
 	tiers := map[int][]manifest.PackID{}
-	for p, n := range live {
+	for p, n := range liveBytes(entries, base) {
 		if size, ok := base.packs[p]; ok && 2*n < size {
 			rewrite[p] = true
 			continue
@@ -296,6 +319,25 @@ func chooseRewrites(entries []manifest.Entry, base based, packSize int) map[mani
 		}
 	}
 	return rewrite
+}
+
+// liveBytes returns, for each pack of the base, the bytes of it the save
+// would use: its distinct chunks and the base's tree nodes.
+func liveBytes(entries []manifest.Entry, base based) map[manifest.PackID]int64 {
+	live := map[manifest.PackID]int64{}
+	seen := make(map[chunker.ID]bool, len(entries))
+	for _, e := range entries {
+		l, ok := base.data[e.ID]
+		if !ok || seen[e.ID] {
+			continue
+		}
+		seen[e.ID] = true
+		live[l.Pack] += l.Length
+	}
+	for _, l := range base.nodes {
+		live[l.Pack] += l.Length
+	}
+	return live
 }
 
 // SameContent reports whether graph g (whose encoding hashes to graphSHA)

@@ -51,7 +51,7 @@ func Fetch(ctx context.Context, st store.Store, m *manifest.Manifest, parallel i
 
 // ToDir restores save m into dir, replacing a session there only if force
 // (one holding unsaved edits is set aside first and returned, see
-// datadir.Install). On any failure dir is left as it was.
+// datadir.Dir.Restored). On any failure dir is left as it was.
 func ToDir(ctx context.Context, st store.Store, m *manifest.Manifest, dir string, force bool, storeURL string, progress Progress) (*datadir.Diverged, error) {
 	return toDir(ctx, st, m, false, dir, force, storeURL, progress)
 }
@@ -97,9 +97,7 @@ func toDir(ctx context.Context, st store.Store, m *manifest.Manifest, isNewest b
 	if err != nil {
 		return nil, fmt.Errorf("restore: save %s: %w", m.ID, err)
 	}
-	t := m.Time
-	meta := datadir.Meta{Session: m.Session, SaveID: m.ID, SaveTime: &t, Restored: true, RestoredNewest: newestID,
-		StoreURL: storeURL, Initialized: g.Initialized, NodeCount: len(g.Nodes)}
+	d := datadir.Dir{Path: dir, Session: m.Session, Store: storeURL}
 	unlock, err := datadir.Lock(dir)
 	if err != nil {
 		return nil, fmt.Errorf("restore save %s: %w", m.ID, err)
@@ -108,11 +106,11 @@ func toDir(ctx context.Context, st store.Store, m *manifest.Manifest, isNewest b
 	if force {
 		// Journaled edits count as unsaved edits: fold them in, so that
 		// Install sets them aside with the rest.
-		if _, _, err := datadir.Checkpoint(dir); err != nil {
+		if _, _, err := d.Checkpoint(); err != nil {
 			return nil, fmt.Errorf("restore save %s: %w", m.ID, err)
 		}
 	}
-	aside, err := datadir.Install(dir, graph, meta, force)
+	aside, err := d.Restored(graph, g, datadir.Save{ID: m.ID, Time: m.Time}, newestID, force)
 	if err != nil {
 		return nil, fmt.Errorf("restore save %s: %w", m.ID, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pitr-dev/pitr/catalog"
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/datadir"
 	"github.com/pitr-dev/pitr/internal/damage"
 	"github.com/pitr-dev/pitr/journal"
@@ -29,8 +30,8 @@ func saved(t *testing.T) (store.Store, []*manifest.Manifest) {
 		t.Fatal(err)
 	}
 	s := session.New()
-	now := time.Date(2025, 1, 12, 15, 34, 0, 0, time.UTC)
-	sv := replicate.New(s, replicate.Config{Store: st, Session: "s", Now: func() time.Time { return now }})
+	fake := clock.NewFake(time.Date(2025, 1, 12, 15, 34, 0, 0, time.UTC))
+	sv := replicate.New(s, replicate.Config{Store: st, Session: "s", Clock: fake})
 	admin := session.Actor{Admin: true}
 	for i, data := range []string{"first", "second"} {
 		if _, err := s.Put(admin, "n", session.NodeInput{Type: "t", Data: []byte(strings.Repeat(data, 5000))}); err != nil {
@@ -42,7 +43,7 @@ func saved(t *testing.T) (store.Store, []*manifest.Manifest) {
 		if _, err := sv.Save(context.Background(), "api"); err != nil {
 			t.Fatal(err)
 		}
-		now = now.Add(time.Duration(i+1) * time.Minute)
+		fake.Advance(time.Duration(i+1) * time.Minute)
 	}
 	ms, err := catalog.List(context.Background(), st, "s")
 	if err != nil || len(ms) != 2 {

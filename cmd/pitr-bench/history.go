@@ -54,6 +54,7 @@ import (
 
 	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/internal/graphgen"
 	"github.com/pitr-dev/pitr/internal/miniotest"
 	"github.com/pitr-dev/pitr/replicate"
@@ -78,11 +79,20 @@ const (
 	restoreRuns = 3
 )
 
-// fakeClock is the savers' clock during the build.
-type fakeClock struct{ ns atomic.Int64 }
+// fakeClock is the savers' clock during the build: the wall clock moved to
+// the history's save times (Set), so that saves are stamped with them
+// while the durations the savers measure stay real.
+type fakeClock struct {
+	clock.Clock // the wall clock
+	offset      atomic.Int64
+}
 
-func (c *fakeClock) Now() time.Time  { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *fakeClock) Set(t time.Time) { c.ns.Store(t.UnixNano()) }
+func newFakeClock() *fakeClock { return &fakeClock{Clock: clock.Real()} }
+
+func (c *fakeClock) Now() time.Time                  { return c.Clock.Now().Add(time.Duration(c.offset.Load())) }
+func (c *fakeClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+func (c *fakeClock) Until(t time.Time) time.Duration { return t.Sub(c.Now()) }
+func (c *fakeClock) Set(t time.Time)                 { c.offset.Store(int64(t.Sub(c.Clock.Now()))) }
 
 // histSave is one save of a built history.
 type histSave struct {
@@ -136,7 +146,7 @@ func historyLengths(saves int) []int {
 // buildHistories fills one bucket per history length through in-process
 // savers sharing one session and one fake clock.
 func buildHistories(ctx context.Context, base *benchEnv, o options, nodes []graphgen.Node, logf func(string, ...any)) (*histBuild, error) {
-	clock := &fakeClock{}
+	fake := newFakeClock()
 	b := &histBuild{nodes: len(nodes), data: dataBytes(nodes)}
 	lengths := historyLengths(o.saves)
 	b.first = time.Now().UTC().Truncate(time.Minute).Add(-time.Duration(o.saves) * historyInterval)
@@ -167,7 +177,7 @@ func buildHistories(ctx context.Context, base *benchEnv, o options, nodes []grap
 		hs.cnt = counting.New(st)
 		hs.saver = replicate.New(sess, replicate.Config{
 			Store: hs.cnt, Session: base.session, Host: "pitr-bench", StoreURL: hs.env.storeURL(),
-			Now: clock.Now, GCGrace: historyGrace, Logger: slog.New(slog.DiscardHandler),
+			Clock: fake, GCGrace: historyGrace, Logger: slog.New(slog.DiscardHandler),
 		})
 		b.stores = append(b.stores, hs)
 	}
@@ -186,7 +196,7 @@ func buildHistories(ctx context.Context, base *benchEnv, o options, nodes []grap
 			cur = graphgen.Apply(cur, ch)
 			changed, changedBytes = len(ch), cb
 		}
-		clock.Set(b.first.Add(time.Duration(i-1) * historyInterval))
+		fake.Set(b.first.Add(time.Duration(i-1) * historyInterval))
 		for _, hs := range b.stores {
 			if i > hs.length {
 				continue

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pitr-dev/pitr/catalog"
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
 	"github.com/pitr-dev/pitr/session"
@@ -25,11 +26,17 @@ func savedFileStore(t *testing.T, n int, edit func(s *session.Session, i int) ti
 	}
 	ctx := context.Background()
 	s := session.New()
-	var now time.Time
-	sv := replicate.New(s, replicate.Config{Store: st, Session: "s", Logger: slog.New(slog.DiscardHandler),
-		Now: func() time.Time { return now }})
+	var (
+		fake *clock.Fake
+		sv   *replicate.Saver
+	)
 	for i := range n {
-		now = edit(s, i)
+		now := edit(s, i)
+		if fake == nil {
+			fake = clock.NewFake(now)
+			sv = replicate.New(s, replicate.Config{Store: st, Session: "s", Logger: slog.New(slog.DiscardHandler), Clock: fake})
+		}
+		fake.Advance(now.Sub(fake.Now())) // the save's time
 		if _, err := sv.Save(ctx, "api"); err != nil {
 			t.Fatal(err)
 		}

@@ -112,7 +112,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer unlock()
 	// Before the store is touched or the claim taken: a data dir that
 	// cannot be served here fails now.
-	local, err := lifecycle.Preload(o.dataDir, storeID, o.session, o.adopt, log)
+	local, err := lifecycle.Preload(lifecycle.Options{DataDir: o.dataDir, StoreID: storeID, Session: o.session, Adopt: o.adopt, Logger: log})
 	if err != nil {
 		return err
 	}
