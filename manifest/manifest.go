@@ -1,7 +1,7 @@
 // Package manifest owns the per-save manifest: its versioned JSON schema;
 // the format of the chunk tree a format 2 save points to (tree nodes
 // stored as chunks in packs, each leaf entry naming a data chunk's pack,
-// offset and length, so a save's metadata costs O(changed · log n)); the
+// offset and length, so a save writes O(changed · log n) tree nodes); the
 // chunk list of format 1 saves (still read); pack ids and locations; the
 // save ids and the store key layout under sessions/<session>/saves/; and
 // the parsing of `pitr restore --at` times. It is the pure format: it does
