@@ -181,9 +181,9 @@ func (c *Claim) Fence(ctx context.Context) (uint64, error) {
 
 // Commit records, with a conditional write of the claim, that save id is
 // committed. It is replicate.Config.Commit: the saver calls it after the
-// save's manifest is stored, and readers (catalog.Commits) ignore a
-// manifest until the claim names it. A server that lost the claim gets an
-// error wrapping ErrFenced, so its manifest never counts.
+// save's manifest is stored, and readers (Commits, package catalog) ignore
+// a manifest until the claim names it. A server that lost the claim gets
+// an error wrapping ErrFenced, so its manifest never counts.
 func (c *Claim) Commit(ctx context.Context, id string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
