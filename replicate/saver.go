@@ -14,6 +14,7 @@ import (
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/claim"
 	"github.com/pitr-dev/pitr/datadir"
+	"github.com/pitr-dev/pitr/gcsafety"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store"
@@ -33,10 +34,10 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	Now                func() time.Time // default time.Now
 	// GCGrace is the shortest --grace any `pitr gc` on this store uses
-	// (default DefaultGCGrace, gc's default). A save fails if it does not
-	// commit within GCGrace/4, so gc never deletes a pack a save in flight
-	// wrote (the argument is in package gc).
-	GCGrace time.Duration
+	// (default gcsafety.DefaultGrace, gc's default). A save fails if it
+	// does not commit within GCGrace.SaveDeadline(), so gc never deletes a
+	// pack a save in flight wrote (the argument is in package gc).
+	GCGrace gcsafety.Grace
 	// PackSize caps the packs a save writes (default DefaultPackSize).
 	PackSize int
 	// Fence, when set, is called right before a save's manifest is written.
@@ -132,10 +133,6 @@ type Saver struct {
 // DefaultSlowSave is the default Config.SlowSave.
 const DefaultSlowSave = 30 * time.Second
 
-// DefaultGCGrace is the GCGrace savers assume by default: the default
-// --grace of `pitr gc` (gc.DefaultGrace).
-const DefaultGCGrace = time.Hour
-
 // ErrFenced means another server took over the session's writer claim;
 // this saver will not write to the store again.
 var ErrFenced = claim.ErrFenced
@@ -154,9 +151,7 @@ func New(sess *session.Session, cfg Config) *Saver {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.GCGrace <= 0 {
-		cfg.GCGrace = DefaultGCGrace
-	}
+	cfg.GCGrace = cfg.GCGrace.OrDefault()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -392,14 +387,14 @@ func (s *Saver) unchanged() (Result, error) {
 
 func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	start := time.Now()
-	// GC safety (package gc): commit within GCGrace/4 of the start or fail.
-	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.GCGrace/4)
+	// GC safety (package gc): commit by the grace's save deadline or fail.
+	parent, deadline := ctx, s.cfg.GCGrace.SaveDeadline()
+	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	defer func() {
 		if err != nil && errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
 			err = fmt.Errorf("%w (a save must commit within %s, a quarter of the gc grace %s; it is retried as a new save)",
-				err, s.cfg.GCGrace/4, s.cfg.GCGrace)
+				err, deadline, s.cfg.GCGrace)
 		}
 	}()
 	snap := s.sess.Snapshot()

@@ -54,6 +54,7 @@ import (
 
 	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
+	"github.com/pitr-dev/pitr/gcsafety"
 	"github.com/pitr-dev/pitr/internal/graphgen"
 	"github.com/pitr-dev/pitr/internal/miniotest"
 	"github.com/pitr-dev/pitr/replicate"
@@ -167,7 +168,7 @@ func buildHistories(ctx context.Context, base *benchEnv, o options, nodes []grap
 		hs.cnt = counting.New(st)
 		hs.saver = replicate.New(sess, replicate.Config{
 			Store: hs.cnt, Session: base.session, Host: "pitr-bench", StoreURL: hs.env.storeURL(),
-			Now: clock.Now, GCGrace: historyGrace, Logger: slog.New(slog.DiscardHandler),
+			Now: clock.Now, GCGrace: gcsafety.Grace(historyGrace), Logger: slog.New(slog.DiscardHandler),
 		})
 		b.stores = append(b.stores, hs)
 	}
