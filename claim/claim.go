@@ -40,6 +40,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/store"
 )
@@ -56,17 +57,6 @@ var (
 	ErrUnreadable = errors.New("writer claim unreadable")
 )
 
-// Clock is the time source of a claim; tests inject a fake one.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
 // Options configure Acquire.
 type Options struct {
 	// Takeover replaces a claim held by another server at once.
@@ -81,8 +71,10 @@ type Options struct {
 	// name and the process id).
 	Host string
 	PID  int
-	// Clock is the time source (default the system clock).
-	Clock Clock
+	// Clock is the time source: when to renew, how long to watch another
+	// server's claim, and the times the claim records (default the wall
+	// clock; tests pass a clock.Fake).
+	Clock clock.Clock
 	// Logger receives the waiting and renewal messages (default
 	// slog.Default()).
 	Logger *slog.Logger
@@ -98,9 +90,7 @@ func (o *Options) defaults() {
 	if o.Poll <= 0 {
 		o.Poll = min(o.TTL/30, time.Second)
 	}
-	if o.Clock == nil {
-		o.Clock = realClock{}
-	}
+	o.Clock = clock.Or(o.Clock)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
