@@ -30,6 +30,11 @@
 // reached is not evidence that another server took over, and the next
 // conditional write that gets through tells the truth. Release marks the
 // claim released, so the next server takes it at once.
+//
+// The claim is also the commit record of the session's saves: Commit names
+// a save in the claim once its manifest is stored, and Commits (read with
+// ReadCommits) tells readers the committed saves from those a fenced
+// writer stored or a save still in flight.
 package claim
 
 import (
