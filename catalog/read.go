@@ -1,6 +1,6 @@
 // Package catalog is the store side of saves. It lists a session's saves
 // (Refs, List, ListAll, Sessions), chooses one (Newest, At,
-// LoadCommitted: only committed saves, see Commits), loads, puts and
+// LoadCommitted: only committed saves, see claim.Commits), loads, puts and
 // deletes manifests (Load, Put, Delete), and reads saves out of a store:
 // the chunk tree (or, for format 1 saves, the chunk list) that says which
 // chunks make a save and where they are, and the chunks themselves,

@@ -85,7 +85,7 @@ func treeEntries(ctx context.Context, st store.Store, m *manifest.Manifest, visi
 			var sum int64
 			for _, e := range n.Entries {
 				if err := e.Loc.Within(m.Packs[e.Loc.Pack]); err != nil {
-					return nil, fmt.Errorf("chunk tree: node %s: entry %s: %v (packs as the manifest lists them): %w", level[i].ID, e.ID, err, chunker.ErrCorrupt)
+					return nil, fmt.Errorf("chunk tree: node %s: entry %s: %w (packs as the manifest lists them): %w", level[i].ID, e.ID, err, chunker.ErrCorrupt)
 				}
 				sum += e.Size
 				if depth == 0 {
@@ -147,7 +147,7 @@ func listEntries(ctx context.Context, st store.Store, m *manifest.Manifest) ([]m
 func checkRefs(m *manifest.Manifest, refs []Ref) error {
 	for _, r := range refs {
 		if err := r.Loc.Within(m.Packs[r.Loc.Pack]); err != nil {
-			return fmt.Errorf("chunk %s: %v: %w", r.ID, err, chunker.ErrCorrupt)
+			return fmt.Errorf("chunk %s: %w: %w", r.ID, err, chunker.ErrCorrupt)
 		}
 	}
 	return nil

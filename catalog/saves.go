@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pitr-dev/pitr/claim"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/store"
 )
@@ -55,7 +56,7 @@ func Load(ctx context.Context, st store.Store, session, id string) (*manifest.Ma
 }
 
 // LoadCommitted returns save id of session if it is a committed save (see
-// Commits), as listed by List and chosen by At and Newest. A missing
+// claim.Commits), as listed by List and chosen by At and Newest. A missing
 // manifest, or one the session's writer claim does not account for (a save
 // in flight, or one a fenced writer stored), is an error wrapping
 // manifest.ErrNoSuchSave that names the save, the session and the store.
@@ -67,7 +68,7 @@ func LoadCommitted(ctx context.Context, st store.Store, session, id string) (*ma
 	if err != nil {
 		return nil, err
 	}
-	commits, err := LoadCommits(ctx, st, session)
+	commits, err := claim.ReadCommits(ctx, st, session)
 	if err != nil {
 		return nil, fmt.Errorf("load save %s of session %s: %w", id, session, err)
 	}
@@ -125,7 +126,7 @@ func refOf(session string, o store.ObjectInfo) (SaveRef, bool) {
 // is committed: one List request with a small page, one claim read and one
 // manifest read.
 func firstCommitted(ctx context.Context, st store.Store, session string, opts store.ListOptions) (*manifest.Manifest, error) {
-	commits, err := LoadCommits(ctx, st, session)
+	commits, err := claim.ReadCommits(ctx, st, session)
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +222,7 @@ func Refs(ctx context.Context, st store.Store, session string) ([]SaveRef, error
 	return refs, nil
 }
 
-// List loads every committed save of session, oldest first (see Commits:
+// List loads every committed save of session, oldest first (see claim.Commits:
 // manifests a fenced writer stored, or a save still in flight, are left
 // out). It fails on the first manifest that does not load, naming it.
 func List(ctx context.Context, st store.Store, session string) ([]*manifest.Manifest, error) {
@@ -229,7 +230,7 @@ func List(ctx context.Context, st store.Store, session string) ([]*manifest.Mani
 	if err != nil {
 		return nil, err
 	}
-	commits, err := LoadCommits(ctx, st, session)
+	commits, err := claim.ReadCommits(ctx, st, session)
 	if err != nil {
 		return nil, fmt.Errorf("list saves of session %q: %w", session, err)
 	}

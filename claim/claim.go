@@ -30,6 +30,11 @@
 // reached is not evidence that another server took over, and the next
 // conditional write that gets through tells the truth. Release marks the
 // claim released, so the next server takes it at once.
+//
+// The claim is also the commit record of the session's saves: Commit names
+// a save in the claim once its manifest is stored, and Commits (read with
+// ReadCommits) tells readers the committed saves from those a fenced
+// writer stored or a save still in flight.
 package claim
 
 import (
@@ -40,6 +45,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/store"
 )
@@ -56,17 +62,6 @@ var (
 	ErrUnreadable = errors.New("writer claim unreadable")
 )
 
-// Clock is the time source of a claim; tests inject a fake one.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
 // Options configure Acquire.
 type Options struct {
 	// Takeover replaces a claim held by another server at once.
@@ -81,8 +76,10 @@ type Options struct {
 	// name and the process id).
 	Host string
 	PID  int
-	// Clock is the time source (default the system clock).
-	Clock Clock
+	// Clock is the time source: when to renew, how long to watch another
+	// server's claim, and the times the claim records (default the wall
+	// clock; tests pass a clock.Fake).
+	Clock clock.Clock
 	// Logger receives the waiting and renewal messages (default
 	// slog.Default()).
 	Logger *slog.Logger
@@ -98,9 +95,7 @@ func (o *Options) defaults() {
 	if o.Poll <= 0 {
 		o.Poll = min(o.TTL/30, time.Second)
 	}
-	if o.Clock == nil {
-		o.Clock = realClock{}
-	}
+	o.Clock = clock.Or(o.Clock)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -181,9 +176,9 @@ func (c *Claim) Fence(ctx context.Context) (uint64, error) {
 
 // Commit records, with a conditional write of the claim, that save id is
 // committed. It is replicate.Config.Commit: the saver calls it after the
-// save's manifest is stored, and readers (catalog.Commits) ignore a
-// manifest until the claim names it. A server that lost the claim gets an
-// error wrapping ErrFenced, so its manifest never counts.
+// save's manifest is stored, and readers (Commits, package catalog) ignore
+// a manifest until the claim names it. A server that lost the claim gets
+// an error wrapping ErrFenced, so its manifest never counts.
 func (c *Claim) Commit(ctx context.Context, id string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

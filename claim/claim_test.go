@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pitr-dev/pitr/claim"
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/internal/miniotest"
 	"github.com/pitr-dev/pitr/replicate"
 	"github.com/pitr-dev/pitr/store"
@@ -56,8 +57,8 @@ func forEachStore(t *testing.T, fn func(t *testing.T, st store.Store)) {
 }
 
 // server is one would-be holder: its options on a shared timeline.
-func server(tl *timeline, host string, l *logs) claim.Options {
-	o := claim.Options{Host: host, PID: 100 + len(host), Clock: clock{tl: tl}, Logger: slog.New(slog.DiscardHandler)}
+func server(tl *clock.Fake, host string, l *logs) claim.Options {
+	o := claim.Options{Host: host, PID: 100 + len(host), Clock: tl, Logger: slog.New(slog.DiscardHandler)}
 	if l != nil {
 		o.Logger = l.logger()
 	}
@@ -92,34 +93,66 @@ type result struct {
 	err error
 }
 
-// acquireAsync runs Acquire in the background, counted in running.
-func acquireAsync(t *testing.T, st store.Store, opts claim.Options, running *atomic.Int32) <-chan result {
+// acquirers counts the Acquire calls running in the background
+// (acquireAsync), and the renewal loops of the claims they got.
+type acquirers struct {
+	running, renewing atomic.Int32
+}
+
+// acquireAsync runs Acquire in the background, counted in acq.
+func acquireAsync(t *testing.T, st store.Store, opts claim.Options, acq *acquirers) <-chan result {
 	ch := make(chan result, 1)
-	running.Add(1)
+	acq.running.Add(1)
+	ttl := opts.TTL
+	if ttl <= 0 {
+		ttl = claim.DefaultTTL
+	}
+	opts.Clock = &acquirerClock{Clock: opts.Clock, period: ttl / 3, renewing: &acq.renewing}
 	go func() {
 		c, err := claim.Acquire(t.Context(), st, session, opts)
+		acq.running.Add(-1)
 		if c != nil {
 			t.Cleanup(c.Abandon)
 		}
-		running.Add(-1)
 		ch <- result{c, err}
 	}()
 	return ch
 }
 
+// acquirerClock is the clock of one acquireAsync. It counts in renewing
+// the renewal loop of the claim Acquire got, before that loop's first
+// timer (a renewal period, TTL/3: longer than any wait of Acquire) is
+// pending, so that drive never takes that timer for a poll of an Acquire
+// still returning.
+type acquirerClock struct {
+	clock.Clock
+	period   time.Duration
+	once     sync.Once
+	renewing *atomic.Int32
+}
+
+func (c *acquirerClock) After(d time.Duration) <-chan time.Time {
+	if d == c.period {
+		c.once.Do(func() { c.renewing.Add(1) })
+	}
+	return c.Clock.After(d)
+}
+
 // drive advances the timeline in steps of step until done holds, each time
-// after every goroutine it drives waits again: fixed timers (renew loops)
-// plus one poll timer per running Acquire. It returns the fake time spent.
-func drive(t *testing.T, tl *timeline, fixed int, running *atomic.Int32, step time.Duration, done func() bool) time.Duration {
+// after every goroutine it drives waits again: fixed timers (renew loops
+// of claims taken before), one poll timer per running Acquire, and the
+// renewal timer of every claim the Acquire calls got. It returns the fake
+// time spent.
+func drive(t *testing.T, tl *clock.Fake, fixed int, acq *acquirers, step time.Duration, done func() bool) time.Duration {
 	t.Helper()
 	var spent time.Duration
-	deadline := time.Now().Add(time.Minute)
+	stuck, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
 	for !done() {
-		for tl.pending() < fixed+int(running.Load()) {
-			if time.Now().After(deadline) {
-				t.Fatalf("stuck: %d timers pending, %d fixed and %d acquirers running", tl.pending(), fixed, running.Load())
-			}
-			time.Sleep(time.Millisecond)
+		want := func() int { return fixed + int(acq.running.Load()) + int(acq.renewing.Load()) }
+		if !waitForTimers(stuck, tl, want) {
+			t.Fatalf("stuck: fewer than %d timers pending (%d renew loops before, %d acquirers running, %d claims got)",
+				want(), fixed, acq.running.Load(), acq.renewing.Load())
 		}
 		if done() {
 			break
@@ -127,10 +160,29 @@ func drive(t *testing.T, tl *timeline, fixed int, running *atomic.Int32, step ti
 		if spent > 5*time.Minute {
 			t.Fatalf("still not done after %s of fake time", spent)
 		}
-		tl.advance(step)
+		tl.Advance(step)
 		spent += step
 	}
 	return spent
+}
+
+// waitForTimers waits until tl has want() timers pending, and reports
+// false if stuck ends first. want may change while it waits (an Acquire
+// returns, or starts renewing its claim), so each wait is short, and one
+// counts only if want did not change during it.
+func waitForTimers(stuck context.Context, tl *clock.Fake, want func() int) bool {
+	for {
+		n := want()
+		ctx, cancel := context.WithTimeout(stuck, 10*time.Millisecond)
+		err := tl.BlockUntilContext(ctx, n)
+		cancel()
+		switch {
+		case err == nil && want() == n:
+			return true
+		case stuck.Err() != nil:
+			return false
+		}
+	}
 }
 
 func TestFirstAcquireRenewAndRelease(t *testing.T) {
@@ -149,9 +201,9 @@ func TestFirstAcquireRenewAndRelease(t *testing.T) {
 			t.Errorf("claim object %+v", r)
 		}
 		// The background renewal, every TTL/3, rewrites the claim.
-		tl.settle(t, 1)
-		tl.advance(10 * time.Second)
-		tl.settle(t, 1)
+		settle(t, tl, 1)
+		tl.Advance(10 * time.Second)
+		settle(t, tl, 1)
 		if r2 := record(t, st); !r2.RenewedAt.After(r.RenewedAt) || r2.Nonce == r.Nonce || r2.Generation != 1 {
 			t.Errorf("after a renewal period: renewed_at %v → %v, generation %d", r.RenewedAt, r2.RenewedAt, r2.Generation)
 		}
@@ -189,14 +241,14 @@ func TestLiveHolderRefuses(t *testing.T) {
 			forEachStore(t, func(t *testing.T, st store.Store) {
 				tl := newTimeline()
 				mustAcquire(t, st, server(tl, "host-a", nil))
-				tl.settle(t, 1)             // its renewal loop waits
-				tl.advance(4 * time.Second) // the holder renewed 4 s ago
+				settle(t, tl, 1)            // its renewal loop waits
+				tl.Advance(4 * time.Second) // the holder renewed 4 s ago
 				var l logs
 				opts := server(tl, "host-b", &l)
-				opts.Clock = clock{tl: tl, skew: skew}
-				var running atomic.Int32
-				ch := acquireAsync(t, st, opts, &running)
-				spent := drive(t, tl, 1, &running, time.Second, func() bool { return running.Load() == 0 })
+				opts.Clock = skewed{tl, skew}
+				var acq acquirers
+				ch := acquireAsync(t, st, opts, &acq)
+				spent := drive(t, tl, 1, &acq, time.Second, func() bool { return acq.running.Load() == 0 })
 				res := <-ch
 				if !errors.Is(res.err, claim.ErrHeld) || !strings.Contains(res.err.Error(), "host-a") {
 					t.Fatalf("second Acquire: %v, want ErrHeld naming host-a", res.err)
@@ -239,21 +291,21 @@ func TestDeadHolderLapses(t *testing.T) {
 				tl, tlA := newTimeline(), newTimeline()
 				a := mustAcquire(t, st, server(tlA, "host-a", nil))
 				a.Abandon() // the holder dies: no more renewals
-				tl.advance(tc.deadFor)
+				tl.Advance(tc.deadFor)
 				var l logs
 				opts := server(tl, "host-b", &l)
-				opts.Clock = clock{tl: tl, skew: tc.skew}
-				var running atomic.Int32
-				ch := acquireAsync(t, st, opts, &running)
-				spent := drive(t, tl, 0, &running, time.Second, func() bool { return running.Load() == 0 })
+				opts.Clock = skewed{tl, tc.skew}
+				var acq acquirers
+				ch := acquireAsync(t, st, opts, &acq)
+				spent := drive(t, tl, 0, &acq, time.Second, func() bool { return acq.running.Load() == 0 })
 				res := <-ch
 				if res.err != nil {
 					t.Fatalf("Acquire after the holder died: %v", res.err)
 				}
 				b := res.c
-				// Waited is exact; the driver may count a step more, as it
-				// cannot tell b's renewal timer from its poll timer.
-				if b.Waited() != tc.wantWait || spent < tc.wantWait {
+				// Waited is exact, and so is the time driven: the driver
+				// tells b's renewal timer from its poll timer.
+				if b.Waited() != tc.wantWait || spent != tc.wantWait {
 					t.Errorf("took over after %s of waiting (%s driven), want %s", b.Waited(), spent, tc.wantWait)
 				}
 				prev, _ := b.Previous()
@@ -303,8 +355,8 @@ func TestTakeoverFencesOldHolder(t *testing.T) {
 		}
 		// Fenced stays fenced, and neither its renewals nor its Release
 		// touch the new holder's claim.
-		tl.advance(10 * time.Second)
-		tl.settle(t, 1) // only b's renewal loop is left
+		tl.Advance(10 * time.Second)
+		settle(t, tl, 1) // only b's renewal loop is left
 		if err := a.Release(t.Context()); !errors.Is(err, replicate.ErrFenced) {
 			t.Errorf("Release of a fenced claim: %v, want ErrFenced", err)
 		}
@@ -333,10 +385,10 @@ func TestConcurrentAcquirers(t *testing.T) {
 	forEachStore(t, func(t *testing.T, st store.Store) {
 		tl := newTimeline()
 		const n = 6
-		var running atomic.Int32
+		var acq acquirers
 		chans := make([]<-chan result, n)
 		for i := range n {
-			chans[i] = acquireAsync(t, st, server(tl, "host-"+string(rune('a'+i)), nil), &running)
+			chans[i] = acquireAsync(t, st, server(tl, "host-"+string(rune('a'+i)), nil), &acq)
 		}
 		var (
 			mu      sync.Mutex
@@ -358,8 +410,7 @@ func TestConcurrentAcquirers(t *testing.T) {
 			}
 			return len(results) == n
 		}
-		// One renewal loop once the winner is known.
-		drive(t, tl, 1, &running, time.Second, collect)
+		drive(t, tl, 0, &acq, time.Second, collect)
 		var holders []*claim.Claim
 		for _, r := range results {
 			switch {
@@ -388,9 +439,9 @@ func TestLostAnswersAndOutagesDoNotFence(t *testing.T) {
 		// Acquire's own write lands but its answer is lost.
 		// It retries after a poll interval and finds its own claim.
 		remove := st.Inject(faulty.Rule{Err: boom, Ops: []faulty.Op{faulty.PutIf}, After: true, Times: 1})
-		var running atomic.Int32
-		ch := acquireAsync(t, st, server(tl, "host-a", nil), &running)
-		drive(t, tl, 0, &running, time.Second, func() bool { return running.Load() == 0 })
+		var acq acquirers
+		ch := acquireAsync(t, st, server(tl, "host-a", nil), &acq)
+		drive(t, tl, 0, &acq, time.Second, func() bool { return acq.running.Load() == 0 })
 		remove()
 		res := <-ch
 		if res.err != nil {
@@ -410,10 +461,10 @@ func TestLostAnswersAndOutagesDoNotFence(t *testing.T) {
 		}
 		// An outage: renewals and Fence fail, but nothing is fenced.
 		st.Fail(boom, faulty.PutIf, faulty.GetWithInfo)
-		tl.settle(t, 1)
+		settle(t, tl, 1)
 		for range 5 {
-			tl.advance(10 * time.Second)
-			tl.settle(t, 1)
+			tl.Advance(10 * time.Second)
+			settle(t, tl, 1)
 		}
 		if _, err := a.Fence(t.Context()); err == nil || errors.Is(err, replicate.ErrFenced) {
 			t.Errorf("Fence during an outage: %v, want a plain error", err)
@@ -454,7 +505,7 @@ func TestAcquireCanceledWhileWaiting(t *testing.T) {
 			_, err := claim.Acquire(ctx, st, session, server(tl, "host-b", nil))
 			done <- err
 		}()
-		tl.settle(t, 1) // waiting
+		settle(t, tl, 1) // waiting
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {
 			t.Errorf("Acquire cancelled while waiting: %v, want context.Canceled", err)
@@ -491,11 +542,11 @@ func TestAcquireWaitsForTheStore(t *testing.T) {
 		st := faulty.New(inner)
 		tl := newTimeline()
 		st.Fail(errors.New("connection refused"), faulty.GetWithInfo)
-		var running atomic.Int32
-		ch := acquireAsync(t, st, server(tl, "host-a", nil), &running)
-		drive(t, tl, 0, &running, time.Second, func() bool { return st.Calls(faulty.GetWithInfo) >= 20 })
+		var acq acquirers
+		ch := acquireAsync(t, st, server(tl, "host-a", nil), &acq)
+		drive(t, tl, 0, &acq, time.Second, func() bool { return st.Calls(faulty.GetWithInfo) >= 20 })
 		st.Heal()
-		drive(t, tl, 0, &running, time.Second, func() bool { return running.Load() == 0 })
+		drive(t, tl, 0, &acq, time.Second, func() bool { return acq.running.Load() == 0 })
 		if res := <-ch; res.err != nil || res.c.Generation() != 1 {
 			t.Fatalf("Acquire once the store answers: %v", res.err)
 		}

@@ -57,7 +57,7 @@ type Era struct {
 	Since      time.Time `json:"since"`
 	How        string    `json:"how"`
 	// LastSave is the last save this generation committed, filled in when
-	// the generation ends (catalog.Commits reads it).
+	// the generation ends (Commits reads it).
 	LastSave string `json:"last_save,omitempty"`
 }
 
@@ -80,7 +80,7 @@ type Record struct {
 	Released bool  `json:"released"`
 	// LastSave is the newest save this generation committed: a save counts
 	// only once a conditional write of the claim names it, so a fenced
-	// writer can never commit one (catalog.Commits).
+	// writer can never commit one (Commits).
 	LastSave string `json:"last_save,omitempty"`
 	// Pinned are packs a save in flight references that neither its own
 	// base save nor the saves it uploads hold: a rollback to an older save,
@@ -174,7 +174,7 @@ func Live(ctx context.Context, st store.Store, session string, now time.Time) (*
 	}
 	r, err := decode(b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrUnreadable, Key(session), err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrUnreadable, Key(session), err)
 	}
 	if r.Released || now.Sub(r.RenewedAt) >= r.TTL(DefaultTTL) {
 		return nil, nil

@@ -8,8 +8,8 @@
 //
 // # What a run does
 //
-//  1. Now: T0 := Options.Now(), taken before anything is read. The cutoff is
-//     T0 − Grace.
+//  1. Now: T0 := Options.Clock.Now(), taken before anything is read. The
+//     cutoff is Options.Grace.Cutoff(T0), T0 − Grace.
 //  2. Mark: list the sessions, load every manifest of every session. A
 //     format 2 manifest names every pack it references (Manifest.Packs); a
 //     format 1 manifest names list chunks, which are read (each distinct one
@@ -21,7 +21,8 @@
 //     a claim pins (claim.Record.Pinned) are marked too. A claim that
 //     cannot be read aborts the run.
 //  4. Sweep: list chunks/. A pack or chunk object is a candidate when it is
-//     not marked and its ModTime is strictly before the cutoff. Each
+//     not marked and its ModTime is strictly before the cutoff
+//     (gcsafety.Expired). Each
 //     candidate is Stat-ed again right before its Delete and kept if it has
 //     been rewritten since the listing. Other objects under chunks/ are
 //     never touched.
@@ -29,7 +30,10 @@
 // # Why a save in flight never loses a pack
 //
 // Rules (G is the shortest --grace any gc on the store uses; savers are
-// configured with it, replicate.Config.GCGrace, default 1h like gc's):
+// configured with it, replicate.Config.GCGrace). G is a gcsafety.Grace,
+// the one type that owns the grace and the rules derived from it: its
+// default, gcsafety.DefaultGrace (1h), is both gc's and the savers'; (a) is
+// Grace.Cutoff and gcsafety.Expired, (c) is Grace.SaveDeadline.
 //
 //	(a) gc deletes an object only if no manifest it read references it and
 //	    its ModTime is before T0 − G, T0 read before the mark.
@@ -42,7 +46,8 @@
 //	    foreign pack only if, before writing its manifest, it pinned the
 //	    pack in its writer claim and then found F's manifest still there.
 //	(c) a save that is not committed within G/4 of S fails (its context
-//	    deadline) and is retried as a new save with a new S.
+//	    deadline, Grace.SaveDeadline) and is retried as a new save with a
+//	    new S.
 //	(d) retention never deletes a session's newest committed save, and only
 //	    this saver, holding the writer claim, commits saves of its session.
 //
@@ -91,6 +96,8 @@
 //
 // A gc with --grace below the savers' GCGrace voids the guarantee for saves
 // in flight: `pitr gc --grace 0s` is for stores no server is writing to.
+// `pitr gc` refuses a grace shorter than servers assume
+// (Grace.ShorterThanSavers) while a server holds a writer claim.
 // Savers pay nothing for the rule but the G/4 deadline: no chunk is ever
 // uploaded again to keep it alive. Space a sparse pack holds beyond its
 // live chunks is returned once the last save that references it is pruned.

@@ -16,13 +16,11 @@ import (
 	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/claim"
+	"github.com/pitr-dev/pitr/clock"
+	"github.com/pitr-dev/pitr/gcsafety"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/store"
 )
-
-// DefaultGrace is the grace `pitr gc` uses unless told otherwise, and the
-// one savers assume by default (replicate.Config.GCGrace).
-const DefaultGrace = time.Hour
 
 // DefaultParallel bounds the list chunk reads and deletes in flight.
 const DefaultParallel = 16
@@ -36,15 +34,16 @@ var ErrAborted = errors.New("gc aborted, nothing deleted")
 
 // Options configures Run.
 type Options struct {
-	// Grace: only chunks whose ModTime is strictly before Now() − Grace are
-	// deleted. It is taken as given: 0 deletes every unreferenced chunk,
-	// which is only safe while no save is in flight. The CLI default is
-	// DefaultGrace. Negative is an error.
-	Grace time.Duration
+	// Grace: only chunks whose ModTime is strictly before its Cutoff of
+	// the run's start are deleted (gcsafety.Expired). It is taken as
+	// given: 0 deletes every unreferenced chunk, which is only safe while
+	// no save is in flight. The CLI default is gcsafety.DefaultGrace.
+	// Negative is an error.
+	Grace gcsafety.Grace
 	// DryRun reports what would be deleted and deletes nothing.
 	DryRun bool
-	// Now is the clock (default time.Now).
-	Now func() time.Time
+	// Clock tells the run's start, T0 (default the wall clock).
+	Clock clock.Clock
 	// Parallel bounds the list chunk reads and deletes at once (default
 	// DefaultParallel).
 	Parallel int
@@ -81,16 +80,14 @@ type Report struct {
 // On an error the report holds what was done until then; an error of the
 // mark phase wraps ErrAborted and nothing was deleted.
 func Run(ctx context.Context, st store.Store, opts Options) (Report, error) {
-	if opts.Grace < 0 {
-		return Report{}, fmt.Errorf("gc: negative grace %s", opts.Grace)
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if err := opts.Grace.Check(); err != nil {
+		return Report{}, fmt.Errorf("gc of %s: %w", st, err)
 	}
 	if opts.Parallel <= 0 {
 		opts.Parallel = DefaultParallel
 	}
-	rep := Report{Cutoff: opts.Now().Add(-opts.Grace), DryRun: opts.DryRun}
+	t0 := clock.Or(opts.Clock).Now() // before anything is read
+	rep := Report{Cutoff: opts.Grace.Cutoff(t0), DryRun: opts.DryRun}
 	marked, err := mark(ctx, st, opts.Parallel, &rep)
 	if err == nil {
 		err = markPinned(ctx, st, marked, &rep)
@@ -298,7 +295,7 @@ func scan(ctx context.Context, st store.Store, mk marks, rep *Report) ([]store.O
 		switch {
 		case ok:
 			found++
-		case !o.ModTime.Before(rep.Cutoff):
+		case !gcsafety.Expired(o.ModTime, rep.Cutoff):
 			rep.KeptYoung++
 		default:
 			cands = append(cands, o)
@@ -330,7 +327,7 @@ func sweep(ctx context.Context, st store.Store, cands []store.ObjectInfo, parall
 			if err != nil {
 				return fmt.Errorf("sweep: stat chunk %s: %w", c.Key, err)
 			}
-			if !info.ModTime.Before(rep.Cutoff) {
+			if !gcsafety.Expired(info.ModTime, rep.Cutoff) {
 				mu.Lock()
 				rep.KeptYoung++ // rewritten since the listing: a saver uses it again
 				mu.Unlock()

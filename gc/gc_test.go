@@ -15,7 +15,9 @@ import (
 
 	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/gc"
+	"github.com/pitr-dev/pitr/gcsafety"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
 	"github.com/pitr-dev/pitr/restore"
@@ -70,7 +72,7 @@ func newWorld(t *testing.T) *world {
 	w.atEdge = putChunk(t, w.st, []byte("unreferenced chunk exactly as old as the grace"))
 	ageChunks(t, w.st, w.now.Add(-2*time.Hour))
 	setMTime(t, w.st, w.young, w.now.Add(-10*time.Minute))
-	setMTime(t, w.st, w.atEdge, w.now.Add(-gc.DefaultGrace))
+	setMTime(t, w.st, w.atEdge, w.now.Add(-gcsafety.DefaultGrace.Duration()))
 	for _, k := range []string{w.old, w.oldPack} {
 		info, err := w.st.Stat(ctx, k)
 		if err != nil {
@@ -83,7 +85,7 @@ func newWorld(t *testing.T) *world {
 }
 
 func (w *world) opts(mod func(*gc.Options)) gc.Options {
-	o := gc.Options{Grace: gc.DefaultGrace, Now: func() time.Time { return w.now }}
+	o := gc.Options{Grace: gcsafety.DefaultGrace, Clock: clock.NewFake(w.now)}
 	if mod != nil {
 		mod(&o)
 	}
@@ -346,13 +348,13 @@ func (r *rewriteAfterList) List(ctx context.Context, opts store.ListOptions, fn 
 }
 
 func TestRunRejectsNegativeGrace(t *testing.T) {
-	if _, err := gc.Run(context.Background(), newFileStore(t), gc.Options{Grace: -time.Second}); err == nil {
+	if _, err := gc.Run(context.Background(), newFileStore(t), gc.Options{Grace: gcsafety.Grace(-time.Second)}); err == nil {
 		t.Fatal("negative grace accepted")
 	}
 }
 
 func TestRunOnEmptyStore(t *testing.T) {
-	rep, err := gc.Run(context.Background(), newFileStore(t), gc.Options{Grace: time.Hour, Log: io.Discard})
+	rep, err := gc.Run(context.Background(), newFileStore(t), gc.Options{Grace: gcsafety.Grace(time.Hour), Log: io.Discard})
 	if err != nil || rep.Scanned != 0 || rep.Deleted != 0 || rep.Sessions != 0 {
 		t.Fatalf("empty store: %+v %v", rep, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/pitr-dev/pitr/claim"
 	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/gc"
+	"github.com/pitr-dev/pitr/gcsafety"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/replicate"
 	"github.com/pitr-dev/pitr/restore"
@@ -76,7 +77,7 @@ func saveAcrossGC(t *testing.T, st *file.Store, ps *pauseStore, sv *replicate.Sa
 	case s := <-done:
 		t.Fatalf("save ended before its commit: %+v %v", s.r, s.err)
 	}
-	rep, gcErr := gc.Run(ctx, st, gc.Options{Grace: gc.DefaultGrace})
+	rep, gcErr := gc.Run(ctx, st, gc.Options{Grace: gcsafety.DefaultGrace})
 	close(ps.release)
 	s := <-done
 	if gcErr != nil {
@@ -200,7 +201,7 @@ func TestGCAbortsWhenAListedSaveVanishes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := gc.Run(ctx, &vanishingBase{Store: st, key: key}, gc.Options{Grace: gc.DefaultGrace})
+	rep, err := gc.Run(ctx, &vanishingBase{Store: st, key: key}, gc.Options{Grace: gcsafety.DefaultGrace})
 	if !errors.Is(err, gc.ErrAborted) || !errors.Is(err, store.ErrNotFound) || rep.Deleted != 0 {
 		t.Fatalf("gc with a listed save gone: %v, %+v", err, rep)
 	}
@@ -266,7 +267,7 @@ func TestGCDuringRollbackKeepsPinnedPacks(t *testing.T) {
 	if err := catalog.Delete(ctx, st, "s", rm.ID); err != nil { // pruned meanwhile
 		t.Fatal(err)
 	}
-	rep, gcErr := gc.Run(ctx, st, gc.Options{Grace: gc.DefaultGrace})
+	rep, gcErr := gc.Run(ctx, st, gc.Options{Grace: gcsafety.DefaultGrace})
 	close(ps.release)
 	res := <-done
 	if gcErr != nil || res.err != nil {

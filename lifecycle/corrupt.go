@@ -8,6 +8,7 @@ import (
 
 	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
+	"github.com/pitr-dev/pitr/claim"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/restore"
 	"github.com/pitr-dev/pitr/session"
@@ -38,7 +39,7 @@ func newestIntact(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	commits, err := catalog.LoadCommits(ctx, o.Store, o.Session)
+	commits, err := claim.ReadCommits(ctx, o.Store, o.Session)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pitr-dev/pitr/catalog"
+	"github.com/pitr-dev/pitr/gcsafety"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store"
@@ -81,14 +82,14 @@ func (s stuckCommit) Put(ctx context.Context, key string, data []byte) error {
 	return s.Store.Put(ctx, key, data)
 }
 
-// A save that does not commit within GCGrace/4 fails: gc may by then
-// delete chunks it relied on.
+// A save that does not commit within GCGrace.SaveDeadline() (a quarter of
+// the grace) fails: gc may by then delete chunks it relied on.
 func TestSaveFailsAfterAQuarterOfTheGCGrace(t *testing.T) {
 	st := newStore(t)
 	s := session.New()
 	fill(t, s, 3, 100, 14)
 	sv, _ := newSaver(t, s, stuckCommit{st})
-	sv.cfg.GCGrace = 400 * time.Millisecond
+	sv.cfg.GCGrace = gcsafety.Grace(400 * time.Millisecond)
 	_, err := sv.Save(context.Background(), "api")
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "a save must commit within 100ms") {
 		t.Fatalf("save stuck at its commit: %v", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/pitr-dev/pitr/claim"
 	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/datadir"
+	"github.com/pitr-dev/pitr/gcsafety"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store"
@@ -33,10 +34,10 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	Clock              clock.Clock // default clock.Or(nil), the wall clock
 	// GCGrace is the shortest --grace any `pitr gc` on this store uses
-	// (default DefaultGCGrace, gc's default). A save fails if it does not
-	// commit within GCGrace/4, so gc never deletes a pack a save in flight
-	// wrote (the argument is in package gc).
-	GCGrace time.Duration
+	// (default gcsafety.DefaultGrace, gc's default). A save fails if it
+	// does not commit within GCGrace.SaveDeadline(), so gc never deletes a
+	// pack a save in flight wrote (the argument is in package gc).
+	GCGrace gcsafety.Grace
 	// PackSize caps the packs a save writes (default DefaultPackSize).
 	PackSize int
 	// Fence, when set, is called right before a save's manifest is written.
@@ -51,7 +52,7 @@ type Config struct {
 	// save); without it such saves upload their chunks.
 	Pin func(ctx context.Context, packs []manifest.PackID) error
 	// Commit, when set, is called after a save's manifest is stored; the
-	// save counts (catalog.Commits) only once it returns nil. An error
+	// save counts (claim.Commits) only once it returns nil. An error
 	// wrapping ErrFenced stops the saver for good, as Fence does.
 	Commit func(ctx context.Context, saveID string) error
 	// OnSaved, when set, is called after every save that wrote a manifest.
@@ -132,10 +133,6 @@ type Saver struct {
 // DefaultSlowSave is the default Config.SlowSave.
 const DefaultSlowSave = 30 * time.Second
 
-// DefaultGCGrace is the GCGrace savers assume by default: the default
-// --grace of `pitr gc` (gc.DefaultGrace).
-const DefaultGCGrace = time.Hour
-
 // ErrFenced means another server took over the session's writer claim;
 // this saver will not write to the store again.
 var ErrFenced = claim.ErrFenced
@@ -154,9 +151,7 @@ func New(sess *session.Session, cfg Config) *Saver {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real()
 	}
-	if cfg.GCGrace <= 0 {
-		cfg.GCGrace = DefaultGCGrace
-	}
+	cfg.GCGrace = cfg.GCGrace.OrDefault()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -436,14 +431,14 @@ func (s *Saver) unchanged() Result {
 // build the manifest, commit it, mark it committed.
 func (s *Saver) save(ctx context.Context, reason string) (_ Result, err error) {
 	start := s.cfg.Clock.Now()
-	// GC safety (package gc): commit within GCGrace/4 of the start or fail.
-	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.GCGrace/4)
+	// GC safety (package gc): commit by the grace's save deadline or fail.
+	parent, deadline := ctx, s.cfg.GCGrace.SaveDeadline()
+	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	defer func() {
 		if err != nil && errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
 			err = fmt.Errorf("%w (a save must commit within %s, a quarter of the gc grace %s; it is retried as a new save)",
-				err, s.cfg.GCGrace/4, s.cfg.GCGrace)
+				err, deadline, s.cfg.GCGrace)
 		}
 	}()
 	snap := s.sess.Snapshot()

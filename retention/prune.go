@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pitr-dev/pitr/catalog"
+	"github.com/pitr-dev/pitr/claim"
 	"github.com/pitr-dev/pitr/store"
 )
 
@@ -61,7 +62,7 @@ func Prune(ctx context.Context, st store.Store, session string, p Policy, loc *t
 	// The newest listed manifest may be a save still being committed, or one
 	// a fenced writer stored; the newest save the writer claim committed is
 	// kept as well, whatever the policy says.
-	commits, err := catalog.LoadCommits(ctx, st, session)
+	commits, err := claim.ReadCommits(ctx, st, session)
 	if err != nil {
 		return res, fmt.Errorf("prune: %w", err)
 	}

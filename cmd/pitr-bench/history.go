@@ -55,6 +55,7 @@ import (
 	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/clock"
+	"github.com/pitr-dev/pitr/gcsafety"
 	"github.com/pitr-dev/pitr/internal/graphgen"
 	"github.com/pitr-dev/pitr/internal/miniotest"
 	"github.com/pitr-dev/pitr/replicate"
@@ -177,7 +178,7 @@ func buildHistories(ctx context.Context, base *benchEnv, o options, nodes []grap
 		hs.cnt = counting.New(st)
 		hs.saver = replicate.New(sess, replicate.Config{
 			Store: hs.cnt, Session: base.session, Host: "pitr-bench", StoreURL: hs.env.storeURL(),
-			Clock: fake, GCGrace: historyGrace, Logger: slog.New(slog.DiscardHandler),
+			Clock: fake, GCGrace: gcsafety.Grace(historyGrace), Logger: slog.New(slog.DiscardHandler),
 		})
 		b.stores = append(b.stores, hs)
 	}

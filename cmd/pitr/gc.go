@@ -4,18 +4,19 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/claim"
+	"github.com/pitr-dev/pitr/clock"
 	"github.com/pitr-dev/pitr/gc"
+	"github.com/pitr-dev/pitr/gcsafety"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/store"
 )
 
 func runGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlags("gc", stderr)
-	grace := fs.Duration("grace", gc.DefaultGrace,
+	graceFlag := fs.Duration("grace", gcsafety.DefaultGrace.Duration(),
 		"delete only unreferenced chunks older than this; shorter than the default is safe only while no server saves to the store")
 	dryRun := fs.Bool("dry-run", false, "report what would be deleted, delete nothing")
 	noServer := fs.Bool("i-know-no-server-is-saving", false, "allow a --grace shorter than the default while a server holds a session's writer claim")
@@ -26,21 +27,22 @@ func runGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *grace < 0 {
-		return usageError{fmt.Errorf("--grace %s: must not be negative", *grace)}
+	grace := gcsafety.Grace(*graceFlag)
+	if err := grace.Check(); err != nil {
+		return usageError{fmt.Errorf("--grace: %w", err)}
 	}
 	st, err := c.openExisting(ctx)
 	if err != nil {
 		return err
 	}
-	if *grace < gc.DefaultGrace && !*dryRun {
-		if err := refuseShortGrace(ctx, st, *grace, *noServer, stderr); err != nil {
+	if grace.ShorterThanSavers() && !*dryRun {
+		if err := refuseShortGrace(ctx, st, grace, *noServer, stderr); err != nil {
 			return err
 		}
 	}
-	rep, err := gc.Run(ctx, st, gc.Options{Grace: *grace, DryRun: *dryRun})
+	rep, err := gc.Run(ctx, st, gc.Options{Grace: grace, DryRun: *dryRun})
 	if rep.Scanned > 0 || err == nil {
-		printGC(stdout, rep, *grace)
+		printGC(stdout, rep, grace)
 	}
 	if rep.Missing > 0 {
 		fmt.Fprintf(stderr, "pitr gc: warning: %s that saves reference missing from the store; run pitr verify on each session\n", plural(rep.Missing, "chunk"))
@@ -49,34 +51,35 @@ func runGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // refuseShortGrace refuses a grace shorter than the one servers assume
-// while any session's writer claim is live: a save in flight relies on
-// chunks a shorter grace may delete (see package gc). --i-know-no-server-is-saving
-// overrides it, with a warning.
-func refuseShortGrace(ctx context.Context, st store.Store, grace time.Duration, force bool, stderr io.Writer) error {
+// (gcsafety.Grace.ShorterThanSavers) while any session's writer claim is
+// live: a save in flight relies on chunks a shorter grace may delete (see
+// package gc). --i-know-no-server-is-saving overrides it, with a warning.
+func refuseShortGrace(ctx context.Context, st store.Store, grace gcsafety.Grace, force bool, stderr io.Writer) error {
 	if force {
-		fmt.Fprintf(stderr, "pitr gc: warning: --grace %s is shorter than the %s servers assume; a save in flight may lose chunks (--i-know-no-server-is-saving)\n", grace, gc.DefaultGrace)
+		fmt.Fprintf(stderr, "pitr gc: warning: --grace %s is shorter than the %s servers assume; a save in flight may lose chunks (--i-know-no-server-is-saving)\n", grace, gcsafety.DefaultGrace)
 		return nil
 	}
 	sessions, err := catalog.Sessions(ctx, st)
 	if err != nil {
 		return fmt.Errorf("gc: list sessions to check for live servers: %w", err)
 	}
+	clk := clock.Real()
 	for _, name := range sessions {
-		rec, err := claim.Live(ctx, st, name, time.Now())
+		rec, err := claim.Live(ctx, st, name, clk.Now())
 		if err != nil {
 			return fmt.Errorf("gc: %w", err)
 		}
 		if rec != nil {
 			return usageError{fmt.Errorf("--grace %s is shorter than the %s a saving server relies on, and %s is saving session %s now (claim renewed %s): a save in flight could lose chunks; stop it, or use --i-know-no-server-is-saving",
-				grace, gc.DefaultGrace, rec.Holder, name, manifest.FormatTime(rec.RenewedAt))}
+				grace, gcsafety.DefaultGrace, rec.Holder, name, manifest.FormatTime(rec.RenewedAt))}
 		}
 	}
 	fmt.Fprintf(stderr, "pitr gc: warning: --grace %s is shorter than the %s servers assume; no server holds a writer claim now, but one that starts during this gc may lose chunks\n",
-		grace, gc.DefaultGrace)
+		grace, gcsafety.DefaultGrace)
 	return nil
 }
 
-func printGC(w io.Writer, rep gc.Report, grace time.Duration) {
+func printGC(w io.Writer, rep gc.Report, grace gcsafety.Grace) {
 	fmt.Fprintf(w, "%s in %s reference %s\n", plural(rep.Saves, "save"), plural(rep.Sessions, "session"), plural(rep.Referenced, "chunk"))
 	fmt.Fprintf(w, "%s in the store (%s)\n", plural(rep.Scanned, "chunk"), humanBytes(rep.ScannedBytes))
 	if rep.DryRun {
