@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -159,6 +160,20 @@ func TestContentSHA256(t *testing.T) {
 	b[3].Size++
 	if ContentSHA256(a) == ContentSHA256(b) {
 		t.Error("content hash ignores a chunk's size")
+	}
+	// The definition stored saves were compared with: SHA-256 over each
+	// id and its size as 8 big-endian bytes, in order, whatever the
+	// number of entries (here across the batches it hashes in).
+	for _, n := range []int{0, 1, 255, 256, 257, 1000} {
+		es := leafEntries(n, 0)
+		var stream []byte
+		for _, e := range es {
+			stream = append(stream, e.ID[:]...)
+			stream = binary.BigEndian.AppendUint64(stream, uint64(e.Size))
+		}
+		if got, want := ContentSHA256(es), chunker.Sum(stream).String(); got != want {
+			t.Errorf("%d entries: content hash %s, want %s", n, got, want)
+		}
 	}
 }
 

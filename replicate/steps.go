@@ -27,7 +27,8 @@ type attempt struct {
 	src     records
 	chunks  []chunker.PlannedChunk
 	entries []manifest.Entry
-	localOK bool // the data dir holds the snapshot
+	content string // manifest.ContentSHA256(entries)
+	localOK bool   // the data dir holds the snapshot
 	fenced  func() (uint64, error)
 	up      uploaded
 	m       *manifest.Manifest
@@ -63,13 +64,14 @@ func (s *Saver) sameGeneration(a *attempt) (Result, bool) {
 // cut cuts the snapshot into chunks, reusing the planner's cache.
 func (s *Saver) cut(a *attempt) {
 	a.src, a.chunks, a.entries = s.plan(a.snap)
+	a.content = manifest.ContentSHA256(a.entries)
 }
 
 // sameContent answers a save whose content is the last save's (changes
 // that undid each other) without uploading anything; the data dir records
 // that it holds the base save.
 func (s *Saver) sameContent(a *attempt) (Result, bool) {
-	if !a.hasLast || s.force || manifest.ContentSHA256(a.entries) != s.lastSHA {
+	if !a.hasLast || s.force || a.content != s.lastSHA {
 		return Result{}, false
 	}
 	s.lastGen = a.snap.Gen
@@ -203,7 +205,7 @@ func (s *Saver) buildManifest(a *attempt) {
 		ChunksTotal:    len(u.entries) + tree.Nodes,
 		ChunksUploaded: u.chunksPut,
 		PacksUploaded:  u.packsPut,
-		ContentSHA256:  u.content,
+		ContentSHA256:  a.content,
 		Writer:         manifest.Writer{Host: s.cfg.Host},
 		Tree:           &tree,
 		Packs:          u.packs,
@@ -272,7 +274,7 @@ func (s *Saver) commit(ctx context.Context, a *attempt) error {
 func (s *Saver) markCommitted(a *attempt) Result {
 	m, u := a.m, a.up
 	s.reuse, s.baseM, s.noForeign = &u.next, m, false
-	s.lastGen, s.lastSHA, s.force = a.snap.Gen, u.content, false
+	s.lastGen, s.lastSHA, s.force = a.snap.Gen, a.content, false
 	s.markSaved(a.snap.Gen, a.now)
 	s.base = resultOf(m, false)
 	if a.localOK {

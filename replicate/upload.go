@@ -70,7 +70,6 @@ type uploaded struct {
 	tree    manifest.TreeRef
 	packs   map[manifest.PackID]int64 // every pack the save references
 	next    based                     // the base of the next save
-	content string                    // manifest.ContentSHA256(entries)
 
 	packsPut, chunksPut int
 	bytesPut            int64
@@ -193,7 +192,7 @@ func (u *uploaded) chooseChunks(chunks []chunker.PlannedChunk, base based, rewri
 }
 
 // putChunks compresses the chunks todo into the pack writer, then locates
-// every entry and hashes the save's content.
+// every entry.
 func (u *uploaded) putChunks(ctx context.Context, pw *packWriter, src records, chunks []chunker.PlannedChunk, todo []int) error {
 	err := compressAll(ctx, src, chunks, todo, func(i int, frame []byte) error {
 		l, err := pw.addFrame(frame)
@@ -206,7 +205,6 @@ func (u *uploaded) putChunks(ctx context.Context, pw *packWriter, src records, c
 	for i, c := range chunks {
 		u.entries[i].Loc = u.next.data[c.ID]
 	}
-	u.content = manifest.ContentSHA256(u.entries)
 	return nil
 }
 
