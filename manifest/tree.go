@@ -303,6 +303,17 @@ type Placer func(id chunker.ID, raw []byte) (Loc, error)
 // reference to it. Every entry must be valid for a leaf (size in
 // 1..chunker.MaxChunkSize, a pack location, keys increasing).
 func BuildTree(entries []Entry, place Placer) (TreeRef, error) {
+	return buildTree(entries, place, encodeNode)
+}
+
+// encodeNode returns the id and bytes of a tree node at level lv.
+func encodeNode(lv int, es []TreeEntry) (chunker.ID, []byte) {
+	raw := EncodeTreeNode(&TreeNode{Level: lv, Entries: es})
+	return chunker.Sum(raw), raw
+}
+
+// buildTree is BuildTree with the node encoding given (see TreeCache).
+func buildTree(entries []Entry, place Placer, encode func(lv int, es []TreeEntry) (chunker.ID, []byte)) (TreeRef, error) {
 	if len(entries) == 0 {
 		return TreeRef{}, fmt.Errorf("build chunk tree: %w: no chunks", ErrInvalid)
 	}
@@ -327,8 +338,7 @@ func BuildTree(entries []Entry, place Placer) (TreeRef, error) {
 				end++
 			}
 			node := &TreeNode{Level: lv, Entries: level[start:end]}
-			raw := EncodeTreeNode(node)
-			id := chunker.Sum(raw)
+			id, raw := encode(lv, node.Entries)
 			loc, err := place(id, raw)
 			if err != nil {
 				return TreeRef{}, fmt.Errorf("build chunk tree: place node %s: %w", id, err)

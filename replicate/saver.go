@@ -97,9 +97,10 @@ type Saver struct {
 	reqs  chan string
 	retry chan string // reasons of failed saves, for Run to retry
 
-	saveMu  sync.Mutex      // one save at a time
-	queued  atomic.Int32    // Save calls waiting for saveMu (for tests)
-	planner chunker.Planner // the chunk cuts of the last save, to redo only what changed
+	saveMu  sync.Mutex         // one save at a time
+	queued  atomic.Int32       // Save calls waiting for saveMu (for tests)
+	planner chunker.Planner    // the chunk cuts of the last save, to redo only what changed
+	trees   manifest.TreeCache // the tree nodes of the last save, to encode only what changed
 	// reuse is where the chunks and tree nodes of the base save are, for
 	// the next save to reference instead of uploading them again; nil
 	// until loaded (loadBase). baseM is the base save's manifest.

@@ -75,6 +75,7 @@ type uploaded struct {
 	bytesPut            int64
 	moved               int // chunks rewritten out of sparse packs
 
+	trees   *manifest.TreeCache  // the saver's: the last tree's nodes
 	pins    []manifest.PackID    // foreign packs the save references
 	sources []*manifest.Manifest // the saves those packs come from
 }
@@ -148,7 +149,7 @@ func (s *Saver) plan(snap *session.Graph) (records, []chunker.PlannedChunk, []ma
 func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.PlannedChunk, entries []manifest.Entry, base based) (uploaded, error) {
 	rewrite := chooseRewrites(entries, base, s.cfg.PackSize)
 	pw := newPackWriter(ctx, s.cfg.Store, s.cfg.PackSize)
-	u := uploaded{entries: entries, next: based{data: make(map[chunker.ID]manifest.Loc, len(chunks)),
+	u := uploaded{entries: entries, trees: &s.trees, next: based{data: make(map[chunker.ID]manifest.Loc, len(chunks)),
 		nodes: make(map[chunker.ID]manifest.Loc, len(base.nodes)+8)}}
 	todo := u.chooseChunks(chunks, base, rewrite)
 	err := u.putChunks(ctx, pw, src, chunks, todo)
@@ -211,7 +212,7 @@ func (u *uploaded) putChunks(ctx context.Context, pw *packWriter, src records, c
 // putTree builds the save's chunk tree, storing the nodes the base lacks
 // (or has in packs being rewritten).
 func (u *uploaded) putTree(pw *packWriter, base based, rewrite map[manifest.PackID]bool) error {
-	tree, err := manifest.BuildTree(u.entries, func(id chunker.ID, raw []byte) (manifest.Loc, error) {
+	tree, err := u.trees.Build(u.entries, func(id chunker.ID, raw []byte) (manifest.Loc, error) {
 		if l, ok := u.next.nodes[id]; ok {
 			return l, nil
 		}
