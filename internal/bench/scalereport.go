@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"fmt"
@@ -223,7 +223,7 @@ func (r *scaleResults) markdown() string {
 	p("")
 	p("Ratios are taken within this run. \"Graph\" in the RSS bounds is the node data (sum of the nodes' data sizes); MB is")
 	p("10⁶ bytes, KB 10³. Peak RSS of `pitr serve` is its VmHWM from /proc; of `pitr restore`, its `Maxrss` through the")
-	p("rusage helper (rusage.go).")
+	p("rusage helper (internal/bench/rusage.go).")
 	p("")
 	r.writeSizes(p)
 	r.writeOneNode(p)
@@ -395,7 +395,7 @@ func (r *scaleResults) rewriteNotes() []string {
 func (r *scaleResults) writeJournal(p func(string, ...any)) {
 	p("### Durable edits: PUT throughput with the journal")
 	p("")
-	p("%d clients PUT %s small nodes (1 KiB, 200 ids) into a fresh `pitr serve` on a file store (journal.go), measured before", journalClients, num(int64(r.journalPUTs)))
+	p("%d clients PUT %s small nodes (1 KiB, 200 ids) into a fresh `pitr serve` on a file store (internal/bench/journal.go), measured before", journalClients, num(int64(r.journalPUTs)))
 	p("the sizes; every 200 OK means the edit is in the journal and fsync'd (concurrent edits share an fsync). The baseline is")
 	p("the same run with `--journal-fsync=false`.")
 	p("")

@@ -1,4 +1,4 @@
-package main
+package bench
 
 // The history benchmark (--history): what prune, gc, verify and
 // restore --at cost on a store with a long history.

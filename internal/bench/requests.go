@@ -1,4 +1,4 @@
-package main
+package bench
 
 // The requests benchmark (--requests): how many store requests, of which
 // kind, and how much wall time saves and restores cost when every request

@@ -1,4 +1,4 @@
-package main
+package bench
 
 // The scale benchmark (--scale): how saves, restores and memory grow with
 // the graph. For each size of --scale-sizes (2,000 and 20,000 graphgen
