@@ -139,7 +139,7 @@ func buildHistories(ctx context.Context, base *benchEnv, o options, nodes []grap
 	clock := &fakeClock{}
 	b := &histBuild{nodes: len(nodes), data: dataBytes(nodes)}
 	lengths := historyLengths(o.saves)
-	b.first = time.Now().UTC().Truncate(time.Minute).Add(-time.Duration(o.saves) * historyInterval)
+	b.first = clk.Now().UTC().Truncate(time.Minute).Add(-time.Duration(o.saves) * historyInterval)
 	sess := session.New()
 	if err := sess.Init(); err != nil {
 		return nil, err
@@ -174,7 +174,7 @@ func buildHistories(ctx context.Context, base *benchEnv, o options, nodes []grap
 
 	rng := rand.New(rand.NewPCG(o.seed, historySeedSalt))
 	cur := nodes
-	start := time.Now()
+	start := clk.Now()
 	for i := 1; i <= o.saves; i++ {
 		var changed, changedBytes int
 		if i > 1 {
@@ -202,13 +202,13 @@ func buildHistories(ctx context.Context, base *benchEnv, o options, nodes []grap
 				chunks: r.ChunksUploaded, durMS: r.DurationMS, changed: changed, changeB: changedBytes})
 		}
 		if i%100 == 0 || i == o.saves {
-			logf("history: %d of %d saves (%v)", i, o.saves, time.Since(start).Round(time.Second))
+			logf("history: %d of %d saves (%v)", i, o.saves, clk.Since(start).Round(time.Second))
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 	}
-	b.wall = time.Since(start)
+	b.wall = clk.Since(start)
 	for _, hs := range b.stores {
 		state, err := hs.env.snapshotBucket(ctx)
 		if err != nil {
@@ -307,7 +307,7 @@ func historyOps(b *histBuild, keepLast int) []histOp {
 // runHistory is the --history benchmark.
 func runHistory(ctx context.Context, o options, out, logw io.Writer) error {
 	logf := func(format string, args ...any) {
-		fmt.Fprintf(logw, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
+		fmt.Fprintf(logw, "%s  "+format+"\n", append([]any{clk.Now().Format("15:04:05.000")}, args...)...)
 	}
 	dir, err := os.MkdirTemp("", "pitr-bench-history-")
 	if err != nil {
@@ -318,7 +318,7 @@ func runHistory(ctx context.Context, o options, out, logw io.Writer) error {
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	res := &historyResults{opts: o, started: time.Now(), loadStart: loadAvg(), command: historyCommandLine(o)}
+	res := &historyResults{opts: o, started: clk.Now(), loadStart: loadAvg(), command: historyCommandLine(o)}
 	bin := o.pitr
 	if bin == "" {
 		bin = filepath.Join(dir, "pitr")
@@ -360,11 +360,11 @@ func runHistory(ctx context.Context, o options, out, logw io.Writer) error {
 	// Copy MinIO's data (stopped) so the second pass starts from the same
 	// store as the first.
 	snap := filepath.Join(dir, "minio-data-after-build")
-	start := time.Now()
+	start := clk.Now()
 	if err := copyMinioData(srv, snap); err != nil {
 		return err
 	}
-	logf("copied MinIO's data dir in %v", time.Since(start).Round(time.Millisecond))
+	logf("copied MinIO's data dir in %v", clk.Since(start).Round(time.Millisecond))
 
 	logf("pass 1 of 2: straight to MinIO (wall times)")
 	direct, err := runOps(ctx, ops, srv.Addr, nil, dir, logf)
@@ -396,7 +396,7 @@ func runHistory(ctx context.Context, o options, out, logw io.Writer) error {
 		}
 		res.ops = append(res.ops, r)
 	}
-	res.finished, res.loadEnd = time.Now(), loadAvg()
+	res.finished, res.loadEnd = clk.Now(), loadAvg()
 
 	section := res.markdown()
 	if _, err := io.WriteString(out, section); err != nil {
@@ -504,9 +504,9 @@ func runOps(ctx context.Context, ops []histOp, addr string, proxy *countingProxy
 func runPitr(ctx context.Context, env *benchEnv, args []string) (time.Duration, string, error) {
 	cmd := exec.CommandContext(ctx, env.bin, args...)
 	cmd.Env = env.childEnv()
-	start := time.Now()
+	start := clk.Now()
 	out, err := cmd.CombinedOutput()
-	wall := time.Since(start)
+	wall := clk.Since(start)
 	if err != nil {
 		return wall, string(out), fmt.Errorf("%w:\n%s", err, clipOut(string(out)))
 	}

@@ -54,9 +54,9 @@ func helperMain(args []string, reportPath string, stdout, stderr io.Writer) int 
 		}
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, stdout, stderr
-	start := time.Now()
+	start := clk.Now()
 	err := cmd.Run()
-	wall := time.Since(start)
+	wall := clk.Since(start)
 	var exitErr *exec.ExitError
 	if err != nil && !errors.As(err, &exitErr) {
 		fmt.Fprintln(stderr, "pitr-bench helper:", err)

@@ -60,7 +60,7 @@ func runScale(ctx context.Context, o options, out, logw io.Writer) error {
 	} else {
 		defer cleanup()
 	}
-	res := &scaleResults{opts: o, started: time.Now(), loadStart: loadAvg(), command: scaleCommandLine(o)}
+	res := &scaleResults{opts: o, started: clk.Now(), loadStart: loadAvg(), command: scaleCommandLine(o)}
 	res.machine = describeMachine(ctx, bin)
 
 	res.journalPUTs = scaleJournalPUTs
@@ -91,7 +91,7 @@ func runScale(ctx context.Context, o options, out, logw io.Writer) error {
 		}
 		res.points = append(res.points, pt)
 	}
-	res.finished, res.loadEnd = time.Now(), loadAvg()
+	res.finished, res.loadEnd = clk.Now(), loadAvg()
 	section := res.markdown()
 	if _, err := io.WriteString(out, section); err != nil {
 		return err
@@ -107,11 +107,11 @@ func runScale(ctx context.Context, o options, out, logw io.Writer) error {
 
 // runSize measures one size on its own bucket.
 func (b *scaleBench) runSize(ctx context.Context, i int, s scaleSize) (*scalePoint, error) {
-	start := time.Now()
+	start := clk.Now()
 	g := newScaleGraph(b.o.seed, s)
 	pt := &scalePoint{size: s, nodes: g.count(), meshes: len(g.meshes), dataBytes: g.dataBytes()}
 	b.logf("%s: %d nodes (%d generated meshes), %d data bytes, made in %v", s.label(), pt.nodes, pt.meshes, pt.dataBytes,
-		time.Since(start).Round(time.Millisecond))
+		clk.Since(start).Round(time.Millisecond))
 	env := b.env
 	env.bucket = fmt.Sprintf("scale-%d", i+1)
 	var err error
@@ -125,7 +125,7 @@ func (b *scaleBench) runSize(ctx context.Context, i int, s scaleSize) (*scalePoi
 	if err := b.restores(ctx, &env, g, pt); err != nil {
 		return nil, err
 	}
-	pt.wall = time.Since(start)
+	pt.wall = clk.Since(start)
 	return pt, nil
 }
 
@@ -145,11 +145,11 @@ func (b *scaleBench) saves(ctx context.Context, env *benchEnv, g *scaleGraph, pt
 	if err := sv.api.initSession(ctx); err != nil {
 		return err
 	}
-	start := time.Now()
+	start := clk.Now()
 	if err := g.putAll(ctx, sv.api, 4); err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
-	pt.loadWall = time.Since(start)
+	pt.loadWall = clk.Since(start)
 	if pt.serveAfterLoad, err = readProcMem(pid); err != nil {
 		return err
 	}
@@ -253,7 +253,7 @@ func (b *scaleBench) restores(ctx context.Context, env *benchEnv, g *scaleGraph,
 
 	sub := *env
 	sub.dataDir = filepath.Join(env.dir, "onstart-"+env.bucket)
-	start := time.Now()
+	start := clk.Now()
 	sv, err := sub.startServe(ctx)
 	if err != nil {
 		return fmt.Errorf("restore on start: %w", err)
@@ -263,7 +263,7 @@ func (b *scaleBench) restores(ctx context.Context, env *benchEnv, g *scaleGraph,
 			sv.kill()
 		}
 	}()
-	pt.onStartWall = time.Since(start)
+	pt.onStartWall = clk.Since(start)
 	if pt.onStart, err = readProcMem(sv.cmd.Process.Pid); err != nil {
 		return err
 	}
