@@ -123,8 +123,11 @@ func (e *benchEnv) plainPut(ctx context.Context, bucket string, keys []string, b
 		g.Go(func() error {
 			if head {
 				_, err := client.StatObject(ctx, bucket, k, minio.StatObjectOptions{})
-				if minio.ToErrorResponse(err).Code != "NoSuchKey" {
-					return fmt.Errorf("head %s: want NoSuchKey, got %v", k, err)
+				switch {
+				case err == nil:
+					return fmt.Errorf("head %s: the object exists, want NoSuchKey", k)
+				case minio.ToErrorResponse(err).Code != "NoSuchKey":
+					return fmt.Errorf("head %s: want NoSuchKey, got %w", k, err)
 				}
 			}
 			_, err := client.PutObject(ctx, bucket, k, bytes.NewReader(bodies[i]), int64(len(bodies[i])),

@@ -518,7 +518,7 @@ func runPitr(ctx context.Context, env *benchEnv, args []string) (time.Duration, 
 func copyMinioData(srv *miniotest.Server, snap string) error {
 	srv.Stop()
 	if out, err := exec.Command("cp", "-a", srv.DataDir, snap).CombinedOutput(); err != nil {
-		return fmt.Errorf("copy MinIO's data dir: %v: %s", err, out)
+		return fmt.Errorf("copy MinIO's data dir: %w: %s", err, out)
 	}
 	return srv.TryRestart()
 }

@@ -81,7 +81,7 @@ func (e *benchEnv) childEnv() []string {
 func buildPitr(ctx context.Context, bin string) error {
 	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", bin, "github.com/pitr-dev/pitr/cmd/pitr")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/pitr (run from the repository, or pass --pitr): %v\n%s", err, out)
+		return fmt.Errorf("go build ./cmd/pitr (run from the repository, or pass --pitr): %w\n%s", err, out)
 	}
 	return nil
 }

@@ -439,8 +439,11 @@ func (b *reqBench) raw(ctx context.Context, bucket string, putBytes, getBytes in
 	n, err := io.Copy(io.Discard, obj)
 	obj.Close()
 	get.wall = clk.Since(start)
-	if err != nil || n != getBytes {
-		return put, get, fmt.Errorf("get: read %d of %d bytes: %v", n, getBytes, err)
+	switch {
+	case err != nil:
+		return put, get, fmt.Errorf("get: read %d of %d bytes: %w", n, getBytes, err)
+	case n != getBytes:
+		return put, get, fmt.Errorf("get: read %d of %d bytes", n, getBytes)
 	}
 	b.cp.Settle()
 	get.c = b.cp.Counts().sub(before)

@@ -88,8 +88,11 @@ func runMeasured(ctx context.Context, reportPath string, env, args []string) (ti
 	cmd.Stdout, cmd.Stderr = &out, &out
 	runErr := cmd.Run()
 	b, err := os.ReadFile(reportPath)
-	if err != nil {
-		return 0, 0, out.String(), fmt.Errorf("%s: %v (no report: %v):\n%s", strings.Join(args, " "), runErr, err, out.String())
+	switch {
+	case err != nil && runErr != nil:
+		return 0, 0, out.String(), fmt.Errorf("%s: %w (no report: %w):\n%s", strings.Join(args, " "), runErr, err, out.String())
+	case err != nil:
+		return 0, 0, out.String(), fmt.Errorf("%s: no report: %w:\n%s", strings.Join(args, " "), err, out.String())
 	}
 	var rep helperReport
 	if err := json.Unmarshal(b, &rep); err != nil {

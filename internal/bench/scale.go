@@ -198,8 +198,8 @@ func (b *scaleBench) saves(ctx context.Context, env *benchEnv, g *scaleGraph, pt
 	if pt.serveAfterSaves, err = readProcMem(pid); err != nil {
 		return err
 	}
-	if n, err := sv.api.nodeCount(ctx); err != nil || n != pt.nodes {
-		return fmt.Errorf("pitr serve holds %d nodes, want %d (%v)", n, pt.nodes, err)
+	if err := wantNodes(ctx, sv.api, pt.nodes, "after the saves"); err != nil {
+		return err
 	}
 	b.logf("  serve VmHWM %.1f MB after the saves", float64(pt.serveAfterSaves.hwm)/1e6)
 	pt.shutdownWall, err = sv.stop()
@@ -267,8 +267,8 @@ func (b *scaleBench) restores(ctx context.Context, env *benchEnv, g *scaleGraph,
 	if pt.onStart, err = readProcMem(sv.cmd.Process.Pid); err != nil {
 		return err
 	}
-	if n, err := sv.api.nodeCount(ctx); err != nil || n != pt.nodes {
-		return fmt.Errorf("pitr serve restored %d nodes on start, want %d (%v)", n, pt.nodes, err)
+	if err := wantNodes(ctx, sv.api, pt.nodes, "after restoring on start"); err != nil {
+		return err
 	}
 	b.logf("  restore on start: healthy after %v, serve VmHWM %.1f MB", pt.onStartWall.Round(time.Millisecond), float64(pt.onStart.hwm)/1e6)
 	_, err = sv.stop()
@@ -322,4 +322,17 @@ func (e *benchEnv) saveMeta(ctx context.Context, m saveMeasure) (saveMeta, error
 		}
 	}
 	return meta, nil
+}
+
+// wantNodes checks that the server holds want nodes; when names the moment
+// for the error.
+func wantNodes(ctx context.Context, api *apiClient, want int, when string) error {
+	n, err := api.nodeCount(ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: count pitr serve's nodes: %w", when, err)
+	case n != want:
+		return fmt.Errorf("%s: pitr serve holds %d nodes, want %d", when, n, want)
+	}
+	return nil
 }
