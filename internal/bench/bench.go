@@ -331,24 +331,9 @@ func benchSaves(ctx context.Context, env *benchEnv, res *results, nodes []graphg
 		return err
 	}
 
-	cur := nodes
-	for i := 1; i <= res.opts.changes; i++ {
-		seed := res.opts.seed + uint64(i)
-		changed, changedBytes := graphgen.Mutate(cur, seed, 0.01)
-		if err := sv.api.putNodes(ctx, changed, 4); err != nil {
-			return err
-		}
-		cur = graphgen.Apply(cur, changed)
-		m, err := env.measureSave(ctx, sv.api)
-		if err != nil {
-			return fmt.Errorf("change save (seed %d): %w", seed, err)
-		}
-		c := changeResult{seed: seed, nodes: len(changed), changedBytes: int64(changedBytes), save: m}
-		for _, nd := range changed {
-			c.nodeBytes += int64(len(nd.Data))
-		}
-		res.changes = append(res.changes, c)
-		logf("1 %% change, seed %d: %d nodes, %d bytes changed: %s", seed, len(changed), changedBytes, m)
+	cur, err := benchChanges(ctx, env, sv.api, res, nodes, logf)
+	if err != nil {
+		return err
 	}
 
 	if res.noop, err = env.measureSave(ctx, sv.api); err != nil {
@@ -383,6 +368,32 @@ func benchSaves(ctx context.Context, env *benchEnv, res *results, nodes []graphg
 	}
 	res.finalGraphBytes = dataBytes(cur)
 	return nil
+}
+
+// benchChanges changes 1 % of the nodes and saves, --changes times (seeds
+// seed+1 …), recording each save in res.changes; it returns the graph after
+// the changes.
+func benchChanges(ctx context.Context, env *benchEnv, api *apiClient, res *results, nodes []graphgen.Node, logf func(string, ...any)) ([]graphgen.Node, error) {
+	cur := nodes
+	for i := 1; i <= res.opts.changes; i++ {
+		seed := res.opts.seed + uint64(i)
+		changed, changedBytes := graphgen.Mutate(cur, seed, 0.01)
+		if err := api.putNodes(ctx, changed, 4); err != nil {
+			return nil, err
+		}
+		cur = graphgen.Apply(cur, changed)
+		m, err := env.measureSave(ctx, api)
+		if err != nil {
+			return nil, fmt.Errorf("change save (seed %d): %w", seed, err)
+		}
+		c := changeResult{seed: seed, nodes: len(changed), changedBytes: int64(changedBytes), save: m}
+		for _, nd := range changed {
+			c.nodeBytes += int64(len(nd.Data))
+		}
+		res.changes = append(res.changes, c)
+		logf("1 %% change, seed %d: %d nodes, %d bytes changed: %s", seed, len(changed), changedBytes, m)
+	}
+	return cur, nil
 }
 
 // benchFullSaves repeats the full save, each time with a fresh pitr serve,
