@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"errors"
@@ -404,32 +404,7 @@ func (r *historyResults) writeObservations(p func(string, ...any)) {
 	m := r.build.main()
 	p("What the counts say:")
 	p("")
-	if v := r.find("verify", " saves"); v != nil {
-		if x := ints(reVerify, v.direct.out); x != nil {
-			c := v.counted.counts
-			p("* **verify** reads every manifest and every distinct list chunk once (GET: %s manifests + %s list chunks = %s;",
-				num(x[0]), num(x[2]), num(x[0]+x[2]))
-			p("  measured %s) and HEADs every distinct data chunk once (%s; measured %s). So it costs O(saves + distinct",
-				num(c.Get), num(x[3]), num(c.Head))
-			p("  chunks of the whole history), not O(saves × chunks per save): %s saves of ~%s chunks each would be %s",
-				num(x[0]), num(int64(m.saves[0].chunks)), num(x[0]*int64(m.saves[0].chunks)))
-			p("  checks without the de-duplication. Wall time %s, about %s requests/s at 16 in flight.",
-				secs(v.direct.wall), num(int64(float64(c.Total())/v.direct.wall.Seconds()/100)*100))
-		}
-	}
-	if v, plain := r.find("verify --read-data-subset", ""), r.find("verify", " saves"); v != nil && plain != nil {
-		if x, sub := ints(reVerify, v.direct.out), ints(reSubset, v.direct.out); x != nil && sub != nil {
-			c := v.counted.counts
-			same := "the same request count as plain verify"
-			if c.Total() != plain.counted.counts.Total() {
-				same = fmt.Sprintf("%s requests against plain verify's %s", num(c.Total()), num(plain.counted.counts.Total()))
-			}
-			p("* **verify --read-data-subset %s** GETs the chosen %s data chunks instead of HEADing them (GET %s = manifests",
-				subsetPercent, num(sub[0]), num(c.Get))
-			p("  + list chunks + %s; HEAD %s = %s − %s): %s, %s MB more read.",
-				num(sub[0]), num(c.Head), num(x[3]), num(sub[0]), same, mbf(c.BytesIn-plain.counted.counts.BytesIn))
-		}
-	}
+	r.writeVerifyObservations(p, m)
 	pr := r.find(fmt.Sprintf("prune --keep-last %d", r.keepLast), "")
 	if g := r.find("gc --grace 0s --dry-run", "before"); g != nil && pr != nil {
 		c := g.counted.counts
@@ -489,6 +464,37 @@ func (r *historyResults) writeObservations(p func(string, ...any)) {
 			m.length*3/4)
 	}
 	p("")
+}
+
+// writeVerifyObservations explains the requests of verify and of verify
+// --read-data-subset; m is the longest history.
+func (r *historyResults) writeVerifyObservations(p func(string, ...any), m *histStore) {
+	if v := r.find("verify", " saves"); v != nil {
+		if x := ints(reVerify, v.direct.out); x != nil {
+			c := v.counted.counts
+			p("* **verify** reads every manifest and every distinct list chunk once (GET: %s manifests + %s list chunks = %s;",
+				num(x[0]), num(x[2]), num(x[0]+x[2]))
+			p("  measured %s) and HEADs every distinct data chunk once (%s; measured %s). So it costs O(saves + distinct",
+				num(c.Get), num(x[3]), num(c.Head))
+			p("  chunks of the whole history), not O(saves × chunks per save): %s saves of ~%s chunks each would be %s",
+				num(x[0]), num(int64(m.saves[0].chunks)), num(x[0]*int64(m.saves[0].chunks)))
+			p("  checks without the de-duplication. Wall time %s, about %s requests/s at 16 in flight.",
+				secs(v.direct.wall), num(int64(float64(c.Total())/v.direct.wall.Seconds()/100)*100))
+		}
+	}
+	if v, plain := r.find("verify --read-data-subset", ""), r.find("verify", " saves"); v != nil && plain != nil {
+		if x, sub := ints(reVerify, v.direct.out), ints(reSubset, v.direct.out); x != nil && sub != nil {
+			c := v.counted.counts
+			same := "the same request count as plain verify"
+			if c.Total() != plain.counted.counts.Total() {
+				same = fmt.Sprintf("%s requests against plain verify's %s", num(c.Total()), num(plain.counted.counts.Total()))
+			}
+			p("* **verify --read-data-subset %s** GETs the chosen %s data chunks instead of HEADing them (GET %s = manifests",
+				subsetPercent, num(sub[0]), num(c.Get))
+			p("  + list chunks + %s; HEAD %s = %s − %s): %s, %s MB more read.",
+				num(sub[0]), num(c.Head), num(x[3]), num(sub[0]), same, mbf(c.BytesIn-plain.counted.counts.BytesIn))
+		}
+	}
 }
 
 // span renders a long duration in days and hours.

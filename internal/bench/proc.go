@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -81,7 +81,7 @@ func (e *benchEnv) childEnv() []string {
 func buildPitr(ctx context.Context, bin string) error {
 	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", bin, "github.com/pitr-dev/pitr/cmd/pitr")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/pitr (run from the repository, or pass --pitr): %v\n%s", err, out)
+		return fmt.Errorf("go build ./cmd/pitr (run from the repository, or pass --pitr): %w\n%s", err, out)
 	}
 	return nil
 }
@@ -141,7 +141,7 @@ func (e *benchEnv) startServe(ctx context.Context, extra ...string) (*serveProc,
 		_ = cmd.Wait()
 		close(sp.done)
 	}()
-	deadline := time.Now().Add(wait)
+	deadline := clk.Now().Add(wait)
 	for {
 		if sp.api.healthy(ctx) {
 			return sp, nil
@@ -152,9 +152,9 @@ func (e *benchEnv) startServe(ctx context.Context, extra ...string) (*serveProc,
 		case <-ctx.Done():
 			sp.kill()
 			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+		case <-clk.After(50 * time.Millisecond):
 		}
-		if time.Now().After(deadline) {
+		if clk.Now().After(deadline) {
 			sp.kill()
 			return nil, fmt.Errorf("pitr serve not healthy after %v:\n%s", wait, tail(logPath))
 		}
@@ -164,17 +164,17 @@ func (e *benchEnv) startServe(ctx context.Context, extra ...string) (*serveProc,
 // stop sends SIGTERM (a final save, then exit) and waits, returning how long
 // the shutdown took.
 func (sp *serveProc) stop() (time.Duration, error) {
-	start := time.Now()
+	start := clk.Now()
 	if err := sp.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		return 0, err
 	}
 	select {
 	case <-sp.done:
-	case <-time.After(2 * time.Minute):
+	case <-clk.After(2 * time.Minute):
 		sp.kill()
 		return 0, errors.New("pitr serve did not stop within 2 minutes of SIGTERM")
 	}
-	d := time.Since(start)
+	d := clk.Since(start)
 	if !sp.cmd.ProcessState.Success() {
 		return d, fmt.Errorf("pitr serve exited with %v:\n%s", sp.cmd.ProcessState, tail(sp.log))
 	}

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -103,12 +103,12 @@ func (e *benchEnv) measureSave(ctx context.Context, api *apiClient) (saveMeasure
 	if err != nil {
 		return m, err
 	}
-	start := time.Now()
+	start := clk.Now()
 	var err2 error
 	if m.answer, err2 = api.save(ctx); err2 != nil {
 		return m, err2
 	}
-	m.wall = time.Since(start)
+	m.wall = clk.Since(start)
 	after, err := e.snapshotBucket(ctx)
 	if err != nil {
 		return m, err

@@ -1,4 +1,4 @@
-package main
+package bench
 
 // cuttingSection summarizes chunker/CUTTING.md, the chunk-cutting
 // comparison measured by the chunker's report tests (not by this command;

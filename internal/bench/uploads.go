@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -80,7 +80,7 @@ func uploadOnce(ctx context.Context, bin, dir string, body []byte, n int, r *upl
 	hc := &http.Client{Timeout: 5 * time.Minute}
 	codes := make([]int, n)
 	var wg sync.WaitGroup
-	start := time.Now()
+	start := clk.Now()
 	for i := range n {
 		wg.Go(func() {
 			req, _ := http.NewRequestWithContext(ctx, "PUT", fmt.Sprintf("http://%s/v1/nodes/upload-%d", addr, i), bytes.NewReader(body))
@@ -97,7 +97,7 @@ func uploadOnce(ctx context.Context, bin, dir string, body []byte, n int, r *upl
 		})
 	}
 	wg.Wait()
-	r.wall = time.Since(start)
+	r.wall = clk.Since(start)
 	for _, c := range codes {
 		switch c {
 		case http.StatusOK:

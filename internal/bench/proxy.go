@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -134,8 +134,8 @@ func (p *countingProxy) SetLatency(d time.Duration) { p.latency.Store(int64(d)) 
 // includes every request a client has had its answer to: a request is
 // counted after its answer is written.
 func (p *countingProxy) Settle() {
-	for deadline := time.Now().Add(2 * time.Second); p.inflight.Load() > 0 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
+	for deadline := clk.Now().Add(2 * time.Second); p.inflight.Load() > 0 && clk.Now().Before(deadline); {
+		clk.Sleep(time.Millisecond)
 	}
 }
 
@@ -143,9 +143,9 @@ func (p *countingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.inflight.Add(1)
 	defer p.inflight.Add(-1)
 	if d := time.Duration(p.latency.Load()); d > 0 {
-		t := time.NewTimer(d)
+		t := clk.NewTimer(d)
 		select {
-		case <-t.C:
+		case <-t.Chan():
 		case <-r.Context().Done():
 			t.Stop()
 			return // the client gave up; nothing reached MinIO

@@ -1,4 +1,4 @@
-package main
+package bench
 
 // The scale benchmark (--scale): how saves, restores and memory grow with
 // the graph. For each size of --scale-sizes (2,000 and 20,000 graphgen
@@ -60,7 +60,7 @@ func runScale(ctx context.Context, o options, out, logw io.Writer) error {
 	} else {
 		defer cleanup()
 	}
-	res := &scaleResults{opts: o, started: time.Now(), loadStart: loadAvg(), command: scaleCommandLine(o)}
+	res := &scaleResults{opts: o, started: clk.Now(), loadStart: loadAvg(), command: scaleCommandLine(o)}
 	res.machine = describeMachine(ctx, bin)
 
 	res.journalPUTs = scaleJournalPUTs
@@ -91,7 +91,7 @@ func runScale(ctx context.Context, o options, out, logw io.Writer) error {
 		}
 		res.points = append(res.points, pt)
 	}
-	res.finished, res.loadEnd = time.Now(), loadAvg()
+	res.finished, res.loadEnd = clk.Now(), loadAvg()
 	section := res.markdown()
 	if _, err := io.WriteString(out, section); err != nil {
 		return err
@@ -107,11 +107,11 @@ func runScale(ctx context.Context, o options, out, logw io.Writer) error {
 
 // runSize measures one size on its own bucket.
 func (b *scaleBench) runSize(ctx context.Context, i int, s scaleSize) (*scalePoint, error) {
-	start := time.Now()
+	start := clk.Now()
 	g := newScaleGraph(b.o.seed, s)
 	pt := &scalePoint{size: s, nodes: g.count(), meshes: len(g.meshes), dataBytes: g.dataBytes()}
 	b.logf("%s: %d nodes (%d generated meshes), %d data bytes, made in %v", s.label(), pt.nodes, pt.meshes, pt.dataBytes,
-		time.Since(start).Round(time.Millisecond))
+		clk.Since(start).Round(time.Millisecond))
 	env := b.env
 	env.bucket = fmt.Sprintf("scale-%d", i+1)
 	var err error
@@ -125,7 +125,7 @@ func (b *scaleBench) runSize(ctx context.Context, i int, s scaleSize) (*scalePoi
 	if err := b.restores(ctx, &env, g, pt); err != nil {
 		return nil, err
 	}
-	pt.wall = time.Since(start)
+	pt.wall = clk.Since(start)
 	return pt, nil
 }
 
@@ -145,11 +145,11 @@ func (b *scaleBench) saves(ctx context.Context, env *benchEnv, g *scaleGraph, pt
 	if err := sv.api.initSession(ctx); err != nil {
 		return err
 	}
-	start := time.Now()
+	start := clk.Now()
 	if err := g.putAll(ctx, sv.api, 4); err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
-	pt.loadWall = time.Since(start)
+	pt.loadWall = clk.Since(start)
 	if pt.serveAfterLoad, err = readProcMem(pid); err != nil {
 		return err
 	}
@@ -198,8 +198,8 @@ func (b *scaleBench) saves(ctx context.Context, env *benchEnv, g *scaleGraph, pt
 	if pt.serveAfterSaves, err = readProcMem(pid); err != nil {
 		return err
 	}
-	if n, err := sv.api.nodeCount(ctx); err != nil || n != pt.nodes {
-		return fmt.Errorf("pitr serve holds %d nodes, want %d (%v)", n, pt.nodes, err)
+	if err := wantNodes(ctx, sv.api, pt.nodes, "after the saves"); err != nil {
+		return err
 	}
 	b.logf("  serve VmHWM %.1f MB after the saves", float64(pt.serveAfterSaves.hwm)/1e6)
 	pt.shutdownWall, err = sv.stop()
@@ -253,7 +253,7 @@ func (b *scaleBench) restores(ctx context.Context, env *benchEnv, g *scaleGraph,
 
 	sub := *env
 	sub.dataDir = filepath.Join(env.dir, "onstart-"+env.bucket)
-	start := time.Now()
+	start := clk.Now()
 	sv, err := sub.startServe(ctx)
 	if err != nil {
 		return fmt.Errorf("restore on start: %w", err)
@@ -263,12 +263,12 @@ func (b *scaleBench) restores(ctx context.Context, env *benchEnv, g *scaleGraph,
 			sv.kill()
 		}
 	}()
-	pt.onStartWall = time.Since(start)
+	pt.onStartWall = clk.Since(start)
 	if pt.onStart, err = readProcMem(sv.cmd.Process.Pid); err != nil {
 		return err
 	}
-	if n, err := sv.api.nodeCount(ctx); err != nil || n != pt.nodes {
-		return fmt.Errorf("pitr serve restored %d nodes on start, want %d (%v)", n, pt.nodes, err)
+	if err := wantNodes(ctx, sv.api, pt.nodes, "after restoring on start"); err != nil {
+		return err
 	}
 	b.logf("  restore on start: healthy after %v, serve VmHWM %.1f MB", pt.onStartWall.Round(time.Millisecond), float64(pt.onStart.hwm)/1e6)
 	_, err = sv.stop()
@@ -322,4 +322,17 @@ func (e *benchEnv) saveMeta(ctx context.Context, m saveMeasure) (saveMeta, error
 		}
 	}
 	return meta, nil
+}
+
+// wantNodes checks that the server holds want nodes; when names the moment
+// for the error.
+func wantNodes(ctx context.Context, api *apiClient, want int, when string) error {
+	n, err := api.nodeCount(ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: count pitr serve's nodes: %w", when, err)
+	case n != want:
+		return fmt.Errorf("%s: pitr serve holds %d nodes, want %d", when, n, want)
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package bench
 
 // The requests benchmark (--requests): how many store requests, of which
 // kind, and how much wall time saves and restores cost when every request
@@ -85,7 +85,7 @@ func runRequests(ctx context.Context, o options, out, logw io.Writer) error {
 	} else {
 		defer cleanup()
 	}
-	res := &requestsResults{opts: o, started: time.Now(), loadStart: loadAvg(), command: requestsCommandLine(o)}
+	res := &requestsResults{opts: o, started: clk.Now(), loadStart: loadAvg(), command: requestsCommandLine(o)}
 	res.machine = describeMachine(ctx, bin)
 	logf("starting MinIO")
 	srv, err := miniotest.Launch(filepath.Join(dir, "minio"))
@@ -109,7 +109,7 @@ func runRequests(ctx context.Context, o options, out, logw io.Writer) error {
 		}
 		res.points = append(res.points, pt)
 	}
-	res.finished, res.loadEnd = time.Now(), loadAvg()
+	res.finished, res.loadEnd = clk.Now(), loadAvg()
 	section := res.markdown()
 	if _, err := io.WriteString(out, section); err != nil {
 		return err
@@ -169,7 +169,7 @@ func (b *reqBench) runPoint(ctx context.Context, n int) (*requestsPoint, error) 
 	rng := mrand.New(mrand.NewPCG(b.o.seed, requestsSeedSalt))
 	for _, target := range historyPoints(b.o.saves) {
 		bs := buildStat{from: len(hist.ids) + 1, to: target}
-		start := time.Now()
+		start := clk.Now()
 		for len(hist.ids) < target {
 			ch, _ := graphgen.Mutate(hist.cur, rng.Uint64(), smallChange)
 			if err := hist.change(ctx, ch); err != nil {
@@ -181,10 +181,10 @@ func (b *reqBench) runPoint(ctx context.Context, n int) (*requestsPoint, error) 
 			}
 			bs.counts = addCounts(bs.counts, m.c)
 			if len(hist.ids)%100 == 0 {
-				b.logf("history: %d of %d saves (%v)", len(hist.ids), b.o.saves, time.Since(start).Round(time.Second))
+				b.logf("history: %d of %d saves (%v)", len(hist.ids), b.o.saves, clk.Since(start).Round(time.Second))
 			}
 		}
-		bs.wall = time.Since(start)
+		bs.wall = clk.Since(start)
 		pt.builds = append(pt.builds, bs)
 		b.logf("history: saves #%d–#%d built in %v", bs.from, bs.to, bs.wall.Round(time.Millisecond))
 		suffix := fmt.Sprintf(", %s saves", num(int64(target)))
@@ -350,12 +350,12 @@ func (s *reqServe) change(ctx context.Context, changed []graphgen.Node) error {
 // it must make a save (else it must find nothing changed).
 func (b *reqBench) save(ctx context.Context, s *reqServe, wantChange bool) (reqMeasure, error) {
 	before := b.sp.Counts()
-	start := time.Now()
+	start := clk.Now()
 	a, err := s.sv.api.save(ctx)
 	if err != nil {
 		return reqMeasure{}, err
 	}
-	m := reqMeasure{wall: time.Since(start)}
+	m := reqMeasure{wall: clk.Since(start)}
 	b.sp.Settle()
 	m.c = b.sp.Counts().sub(before)
 	if a.Unchanged == wantChange {
@@ -423,24 +423,27 @@ func (b *reqBench) raw(ctx context.Context, bucket string, putBytes, getBytes in
 	if err != nil {
 		return put, get, err
 	}
-	before, start := b.cp.Counts(), time.Now()
+	before, start := b.cp.Counts(), clk.Now()
 	if _, err := client.PutObject(ctx, bucket, "put", bytes.NewReader(data[:putBytes]), putBytes, opts); err != nil {
 		return put, get, fmt.Errorf("put: %w", err)
 	}
-	put.wall = time.Since(start)
+	put.wall = clk.Since(start)
 	b.cp.Settle()
 	put.c = b.cp.Counts().sub(before)
 
-	before, start = b.cp.Counts(), time.Now()
+	before, start = b.cp.Counts(), clk.Now()
 	obj, err := client.GetObject(ctx, bucket, "get", minio.GetObjectOptions{})
 	if err != nil {
 		return put, get, fmt.Errorf("get: %w", err)
 	}
 	n, err := io.Copy(io.Discard, obj)
 	obj.Close()
-	get.wall = time.Since(start)
-	if err != nil || n != getBytes {
-		return put, get, fmt.Errorf("get: read %d of %d bytes: %v", n, getBytes, err)
+	get.wall = clk.Since(start)
+	switch {
+	case err != nil:
+		return put, get, fmt.Errorf("get: read %d of %d bytes: %w", n, getBytes, err)
+	case n != getBytes:
+		return put, get, fmt.Errorf("get: read %d of %d bytes", n, getBytes)
 	}
 	b.cp.Settle()
 	get.c = b.cp.Counts().sub(before)

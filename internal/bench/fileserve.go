@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -55,8 +55,8 @@ func startFileServe(ctx context.Context, bin, dir string, args ...string) (*file
 		return nil, fmt.Errorf("start pitr serve: %w", err)
 	}
 	api := newAPIClient("http://" + fs.addr)
-	for deadline := time.Now().Add(time.Minute); !api.healthy(ctx); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
+	for deadline := clk.Now().Add(time.Minute); !api.healthy(ctx); clk.Sleep(50 * time.Millisecond) {
+		if clk.Now().After(deadline) {
 			fs.kill()
 			return nil, fmt.Errorf("pitr serve not healthy after 1m:\n%s", fs.log.String())
 		}
@@ -73,6 +73,6 @@ func (fs *fileServe) kill() { _ = fs.cmd.Process.Kill(); _ = fs.cmd.Wait() }
 // benchLogf is the benchmarks' progress logger.
 func benchLogf(w io.Writer) func(string, ...any) {
 	return func(format string, args ...any) {
-		fmt.Fprintf(w, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
+		fmt.Fprintf(w, "%s  "+format+"\n", append([]any{clk.Now().Format("15:04:05.000")}, args...)...)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"fmt"
@@ -223,7 +223,7 @@ func (r *scaleResults) markdown() string {
 	p("")
 	p("Ratios are taken within this run. \"Graph\" in the RSS bounds is the node data (sum of the nodes' data sizes); MB is")
 	p("10⁶ bytes, KB 10³. Peak RSS of `pitr serve` is its VmHWM from /proc; of `pitr restore`, its `Maxrss` through the")
-	p("rusage helper (rusage.go).")
+	p("rusage helper (internal/bench/rusage.go).")
 	p("")
 	r.writeSizes(p)
 	r.writeOneNode(p)
@@ -276,6 +276,31 @@ func (r *scaleResults) writeSizes(p func(string, ...any)) {
 	line("no-op save: uploaded, new objects, wall", func(pt *scalePoint) string {
 		return fmt.Sprintf("unchanged=%t, %s B, %d, %s", pt.noop.answer.Unchanged, num(pt.noop.answer.BytesUploaded), pt.noop.newObjects, wallLabel(pt.noop.wall))
 	})
+	writeSmallSaveRows(line)
+	line("`pitr serve` VmHWM: after load / full save / all saves", func(pt *scalePoint) string {
+		return fmt.Sprintf("%s / %s / %s", mb(pt.serveAfterLoad.hwm), mb(pt.serveAfterFull.hwm), mb(pt.serveAfterSaves.hwm))
+	})
+	line("`pitr serve` VmHWM ÷ graph", func(pt *scalePoint) string {
+		return fmt.Sprintf("%.2f×", float64(pt.serveAfterSaves.hwm)/float64(pt.dataBytes))
+	})
+	line("shutdown (final save, nothing changed)", func(pt *scalePoint) string { return wallLabel(pt.shutdownWall) })
+	line("`pitr restore --at latest`: wall", func(pt *scalePoint) string {
+		return fmt.Sprintf("%s (%.1f MB/s of graph)", secs(pt.restore.wall), float64(pt.dataBytes)/1e6/pt.restore.wall.Seconds())
+	})
+	line("`pitr restore`: peak RSS (÷ graph)", func(pt *scalePoint) string {
+		return fmt.Sprintf("%s (%.2f×)", mb(pt.restore.maxRSS), float64(pt.restore.maxRSS)/float64(pt.dataBytes))
+	})
+	line("restore on start: second `pitr serve` healthy after", func(pt *scalePoint) string { return secs(pt.onStartWall) })
+	line("restore on start: its VmHWM (÷ graph)", func(pt *scalePoint) string {
+		return fmt.Sprintf("%s (%.2f×)", mb(pt.onStart.hwm), float64(pt.onStart.hwm)/float64(pt.dataBytes))
+	})
+	line("this size took", func(pt *scalePoint) string { return roundMin(pt.wall) })
+	p("")
+}
+
+// writeSmallSaveRows writes the per-size rows of the 1-node and 1 % saves
+// with line (a row: its label and its cell for each size).
+func writeSmallSaveRows(line func(label string, f func(*scalePoint) string)) {
 	stat := func(label string, f func(changeSave) time.Duration) {
 		line(label, func(pt *scalePoint) string {
 			med, worst := pt.oneNodeStat(f)
@@ -313,25 +338,6 @@ func (r *scaleResults) writeSizes(p func(string, ...any)) {
 	line("1 % save: metadata (manifest + tree nodes)", func(pt *scalePoint) string {
 		return fmt.Sprintf("%s B (%d tree nodes)", num(pt.onePct.meta.metadata()), pt.onePct.meta.treeNodes)
 	})
-	line("`pitr serve` VmHWM: after load / full save / all saves", func(pt *scalePoint) string {
-		return fmt.Sprintf("%s / %s / %s", mb(pt.serveAfterLoad.hwm), mb(pt.serveAfterFull.hwm), mb(pt.serveAfterSaves.hwm))
-	})
-	line("`pitr serve` VmHWM ÷ graph", func(pt *scalePoint) string {
-		return fmt.Sprintf("%.2f×", float64(pt.serveAfterSaves.hwm)/float64(pt.dataBytes))
-	})
-	line("shutdown (final save, nothing changed)", func(pt *scalePoint) string { return wallLabel(pt.shutdownWall) })
-	line("`pitr restore --at latest`: wall", func(pt *scalePoint) string {
-		return fmt.Sprintf("%s (%.1f MB/s of graph)", secs(pt.restore.wall), float64(pt.dataBytes)/1e6/pt.restore.wall.Seconds())
-	})
-	line("`pitr restore`: peak RSS (÷ graph)", func(pt *scalePoint) string {
-		return fmt.Sprintf("%s (%.2f×)", mb(pt.restore.maxRSS), float64(pt.restore.maxRSS)/float64(pt.dataBytes))
-	})
-	line("restore on start: second `pitr serve` healthy after", func(pt *scalePoint) string { return secs(pt.onStartWall) })
-	line("restore on start: its VmHWM (÷ graph)", func(pt *scalePoint) string {
-		return fmt.Sprintf("%s (%.2f×)", mb(pt.onStart.hwm), float64(pt.onStart.hwm)/float64(pt.dataBytes))
-	})
-	line("this size took", func(pt *scalePoint) string { return roundMin(pt.wall) })
-	p("")
 }
 
 func (r *scaleResults) writeOneNode(p func(string, ...any)) {
@@ -395,7 +401,7 @@ func (r *scaleResults) rewriteNotes() []string {
 func (r *scaleResults) writeJournal(p func(string, ...any)) {
 	p("### Durable edits: PUT throughput with the journal")
 	p("")
-	p("%d clients PUT %s small nodes (1 KiB, 200 ids) into a fresh `pitr serve` on a file store (journal.go), measured before", journalClients, num(int64(r.journalPUTs)))
+	p("%d clients PUT %s small nodes (1 KiB, 200 ids) into a fresh `pitr serve` on a file store (internal/bench/journal.go), measured before", journalClients, num(int64(r.journalPUTs)))
 	p("the sizes; every 200 OK means the edit is in the journal and fsync'd (concurrent edits share an fsync). The baseline is")
 	p("the same run with `--journal-fsync=false`.")
 	p("")

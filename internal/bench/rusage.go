@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -41,9 +42,9 @@ type helperReport struct {
 
 // helperMain runs args (stdout and stderr inherited) and reports on it; it
 // returns the exit code for the helper.
-func helperMain(args []string, reportPath string) int {
+func helperMain(args []string, reportPath string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "pitr-bench helper: no command")
+		fmt.Fprintln(stderr, "pitr-bench helper: no command")
 		return 2
 	}
 	cmd := exec.Command(args[0], args[1:]...)
@@ -52,13 +53,13 @@ func helperMain(args []string, reportPath string) int {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
-	start := time.Now()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, stdout, stderr
+	start := clk.Now()
 	err := cmd.Run()
-	wall := time.Since(start)
+	wall := clk.Since(start)
 	var exitErr *exec.ExitError
 	if err != nil && !errors.As(err, &exitErr) {
-		fmt.Fprintln(os.Stderr, "pitr-bench helper:", err)
+		fmt.Fprintln(stderr, "pitr-bench helper:", err)
 		return 2
 	}
 	rep := helperReport{WallNS: int64(wall), ExitCode: cmd.ProcessState.ExitCode()}
@@ -67,7 +68,7 @@ func helperMain(args []string, reportPath string) int {
 	}
 	b, _ := json.Marshal(rep)
 	if err := os.WriteFile(reportPath, b, 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, "pitr-bench helper:", err)
+		fmt.Fprintln(stderr, "pitr-bench helper:", err)
 		return 2
 	}
 	return rep.ExitCode
@@ -87,8 +88,11 @@ func runMeasured(ctx context.Context, reportPath string, env, args []string) (ti
 	cmd.Stdout, cmd.Stderr = &out, &out
 	runErr := cmd.Run()
 	b, err := os.ReadFile(reportPath)
-	if err != nil {
-		return 0, 0, out.String(), fmt.Errorf("%s: %v (no report: %v):\n%s", strings.Join(args, " "), runErr, err, out.String())
+	switch {
+	case err != nil && runErr != nil:
+		return 0, 0, out.String(), fmt.Errorf("%s: %w (no report: %w):\n%s", strings.Join(args, " "), runErr, err, out.String())
+	case err != nil:
+		return 0, 0, out.String(), fmt.Errorf("%s: no report: %w:\n%s", strings.Join(args, " "), err, out.String())
 	}
 	var rep helperReport
 	if err := json.Unmarshal(b, &rep); err != nil {

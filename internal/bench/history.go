@@ -1,4 +1,4 @@
-package main
+package bench
 
 // The history benchmark (--history): what prune, gc, verify and
 // restore --at cost on a store with a long history.
@@ -150,7 +150,7 @@ func buildHistories(ctx context.Context, base *benchEnv, o options, nodes []grap
 	fake := newFakeClock()
 	b := &histBuild{nodes: len(nodes), data: dataBytes(nodes)}
 	lengths := historyLengths(o.saves)
-	b.first = time.Now().UTC().Truncate(time.Minute).Add(-time.Duration(o.saves) * historyInterval)
+	b.first = clk.Now().UTC().Truncate(time.Minute).Add(-time.Duration(o.saves) * historyInterval)
 	sess := session.New()
 	if err := sess.Init(); err != nil {
 		return nil, err
@@ -185,7 +185,7 @@ func buildHistories(ctx context.Context, base *benchEnv, o options, nodes []grap
 
 	rng := rand.New(rand.NewPCG(o.seed, historySeedSalt))
 	cur := nodes
-	start := time.Now()
+	start := clk.Now()
 	for i := 1; i <= o.saves; i++ {
 		var changed, changedBytes int
 		if i > 1 {
@@ -213,27 +213,36 @@ func buildHistories(ctx context.Context, base *benchEnv, o options, nodes []grap
 				chunks: r.ChunksUploaded, durMS: r.DurationMS, changed: changed, changeB: changedBytes})
 		}
 		if i%100 == 0 || i == o.saves {
-			logf("history: %d of %d saves (%v)", i, o.saves, time.Since(start).Round(time.Second))
+			logf("history: %d of %d saves (%v)", i, o.saves, clk.Since(start).Round(time.Second))
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 	}
-	b.wall = time.Since(start)
+	b.wall = clk.Since(start)
 	for _, hs := range b.stores {
-		state, err := hs.env.snapshotBucket(ctx)
-		if err != nil {
+		if err := hs.census(ctx); err != nil {
 			return nil, err
-		}
-		hs.objects = len(state)
-		for k, oi := range state {
-			hs.bytes += oi.Size
-			if strings.HasPrefix(k, "chunks/") {
-				hs.chunkObjects++
-			}
 		}
 	}
 	return b, nil
+}
+
+// census counts the objects of the store's bucket, their bytes and the
+// chunk objects among them.
+func (hs *histStore) census(ctx context.Context) error {
+	state, err := hs.env.snapshotBucket(ctx)
+	if err != nil {
+		return err
+	}
+	hs.objects = len(state)
+	for k, oi := range state {
+		hs.bytes += oi.Size
+		if strings.HasPrefix(k, "chunks/") {
+			hs.chunkObjects++
+		}
+	}
+	return nil
 }
 
 // histOp is one pitr command of the measured sequence.
@@ -317,9 +326,7 @@ func historyOps(b *histBuild, keepLast int) []histOp {
 
 // runHistory is the --history benchmark.
 func runHistory(ctx context.Context, o options, out, logw io.Writer) error {
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(logw, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
-	}
+	logf := benchLogf(logw)
 	dir, err := os.MkdirTemp("", "pitr-bench-history-")
 	if err != nil {
 		return err
@@ -329,7 +336,7 @@ func runHistory(ctx context.Context, o options, out, logw io.Writer) error {
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	res := &historyResults{opts: o, started: time.Now(), loadStart: loadAvg(), command: historyCommandLine(o)}
+	res := &historyResults{opts: o, started: clk.Now(), loadStart: loadAvg(), command: historyCommandLine(o)}
 	bin := o.pitr
 	if bin == "" {
 		bin = filepath.Join(dir, "pitr")
@@ -368,46 +375,10 @@ func runHistory(ctx context.Context, o options, out, logw io.Writer) error {
 		}
 	}
 
-	// Copy MinIO's data (stopped) so the second pass starts from the same
-	// store as the first.
-	snap := filepath.Join(dir, "minio-data-after-build")
-	start := time.Now()
-	if err := copyMinioData(srv, snap); err != nil {
+	if res.ops, err = runPasses(ctx, ops, srv, dir, logf); err != nil {
 		return err
 	}
-	logf("copied MinIO's data dir in %v", time.Since(start).Round(time.Millisecond))
-
-	logf("pass 1 of 2: straight to MinIO (wall times)")
-	direct, err := runOps(ctx, ops, srv.Addr, nil, dir, logf)
-	if err != nil {
-		return err
-	}
-	logf("putting back MinIO's data dir as it was after the build")
-	if err := putBackMinioData(srv, snap); err != nil {
-		return err
-	}
-	proxy, err := startProxy(srv.Endpoint)
-	if err != nil {
-		return err
-	}
-	defer proxy.Close()
-	logf("pass 2 of 2: through the counting proxy on %s (requests)", proxy.Addr)
-	counted, err := runOps(ctx, ops, proxy.Addr, proxy, dir, logf)
-	if err != nil {
-		return err
-	}
-	for i, op := range ops {
-		r := opResult{op: op, direct: direct[i], counted: counted[i]}
-		if r.direct.out != r.counted.out {
-			return fmt.Errorf("%s: the two passes disagree:\n--- straight to MinIO:\n%s\n--- through the proxy:\n%s",
-				op.label, clipOut(r.direct.out), clipOut(r.counted.out))
-		}
-		if op.inspect && (r.direct.objects != r.counted.objects || r.direct.bytes != r.counted.bytes) {
-			return fmt.Errorf("%s: the two passes left different buckets (%d vs %d objects)", op.label, r.direct.objects, r.counted.objects)
-		}
-		res.ops = append(res.ops, r)
-	}
-	res.finished, res.loadEnd = time.Now(), loadAvg()
+	res.finished, res.loadEnd = clk.Now(), loadAvg()
 
 	section := res.markdown()
 	if _, err := io.WriteString(out, section); err != nil {
@@ -420,6 +391,54 @@ func runHistory(ctx context.Context, o options, out, logw io.Writer) error {
 		logf("wrote the history section of %s", o.write)
 	}
 	return nil
+}
+
+// runPasses runs ops twice on the built history: straight to MinIO (for
+// the wall times), then, on a copy of MinIO's data as it was before the
+// first pass, through the counting proxy (for the requests). It checks
+// that both passes had the same outcome.
+func runPasses(ctx context.Context, ops []histOp, srv *miniotest.Server, dir string, logf func(string, ...any)) ([]opResult, error) {
+	// Copy MinIO's data (stopped) so the second pass starts from the same
+	// store as the first.
+	snap := filepath.Join(dir, "minio-data-after-build")
+	start := clk.Now()
+	if err := copyMinioData(srv, snap); err != nil {
+		return nil, err
+	}
+	logf("copied MinIO's data dir in %v", clk.Since(start).Round(time.Millisecond))
+
+	logf("pass 1 of 2: straight to MinIO (wall times)")
+	direct, err := runOps(ctx, ops, srv.Addr, nil, dir, logf)
+	if err != nil {
+		return nil, err
+	}
+	logf("putting back MinIO's data dir as it was after the build")
+	if err := putBackMinioData(srv, snap); err != nil {
+		return nil, err
+	}
+	proxy, err := startProxy(srv.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	defer proxy.Close()
+	logf("pass 2 of 2: through the counting proxy on %s (requests)", proxy.Addr)
+	counted, err := runOps(ctx, ops, proxy.Addr, proxy, dir, logf)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]opResult, 0, len(ops))
+	for i, op := range ops {
+		r := opResult{op: op, direct: direct[i], counted: counted[i]}
+		if r.direct.out != r.counted.out {
+			return nil, fmt.Errorf("%s: the two passes disagree:\n--- straight to MinIO:\n%s\n--- through the proxy:\n%s",
+				op.label, clipOut(r.direct.out), clipOut(r.counted.out))
+		}
+		if op.inspect && (r.direct.objects != r.counted.objects || r.direct.bytes != r.counted.bytes) {
+			return nil, fmt.Errorf("%s: the two passes left different buckets (%d vs %d objects)", op.label, r.direct.objects, r.counted.objects)
+		}
+		results = append(results, r)
+	}
+	return results, nil
 }
 
 // describeSave counts, in-process, the list chunks and distinct data
@@ -515,9 +534,9 @@ func runOps(ctx context.Context, ops []histOp, addr string, proxy *countingProxy
 func runPitr(ctx context.Context, env *benchEnv, args []string) (time.Duration, string, error) {
 	cmd := exec.CommandContext(ctx, env.bin, args...)
 	cmd.Env = env.childEnv()
-	start := time.Now()
+	start := clk.Now()
 	out, err := cmd.CombinedOutput()
-	wall := time.Since(start)
+	wall := clk.Since(start)
 	if err != nil {
 		return wall, string(out), fmt.Errorf("%w:\n%s", err, clipOut(string(out)))
 	}
@@ -529,7 +548,7 @@ func runPitr(ctx context.Context, env *benchEnv, args []string) (time.Duration, 
 func copyMinioData(srv *miniotest.Server, snap string) error {
 	srv.Stop()
 	if out, err := exec.Command("cp", "-a", srv.DataDir, snap).CombinedOutput(); err != nil {
-		return fmt.Errorf("copy MinIO's data dir: %v: %s", err, out)
+		return fmt.Errorf("copy MinIO's data dir: %w: %s", err, out)
 	}
 	return srv.TryRestart()
 }

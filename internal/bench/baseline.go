@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -42,7 +42,7 @@ func (e *benchEnv) plainGet(ctx context.Context, keys []string, parallel int, wa
 	}
 	defer closeConns()
 	var got atomic.Int64
-	start := time.Now()
+	start := clk.Now()
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(parallel)
 	for _, k := range keys {
@@ -63,7 +63,7 @@ func (e *benchEnv) plainGet(ctx context.Context, keys []string, parallel int, wa
 	if err := g.Wait(); err != nil {
 		return 0, err
 	}
-	d := time.Since(start)
+	d := clk.Since(start)
 	if got.Load() != want {
 		return 0, fmt.Errorf("plain GET read %d bytes, the bucket listing says %d", got.Load(), want)
 	}
@@ -116,15 +116,18 @@ func (e *benchEnv) plainPut(ctx context.Context, bucket string, keys []string, b
 	if err := client.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
 		return 0, fmt.Errorf("make bucket %s: %w", bucket, err)
 	}
-	start := time.Now()
+	start := clk.Now()
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(parallel)
 	for i, k := range keys {
 		g.Go(func() error {
 			if head {
 				_, err := client.StatObject(ctx, bucket, k, minio.StatObjectOptions{})
-				if minio.ToErrorResponse(err).Code != "NoSuchKey" {
-					return fmt.Errorf("head %s: want NoSuchKey, got %v", k, err)
+				switch {
+				case err == nil:
+					return fmt.Errorf("head %s: the object exists, want NoSuchKey", k)
+				case minio.ToErrorResponse(err).Code != "NoSuchKey":
+					return fmt.Errorf("head %s: want NoSuchKey, got %w", k, err)
 				}
 			}
 			_, err := client.PutObject(ctx, bucket, k, bytes.NewReader(bodies[i]), int64(len(bodies[i])),
@@ -138,5 +141,5 @@ func (e *benchEnv) plainPut(ctx context.Context, bucket string, keys []string, b
 	if err := g.Wait(); err != nil {
 		return 0, err
 	}
-	return time.Since(start), nil
+	return clk.Since(start), nil
 }

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -70,7 +70,7 @@ func journalOnce(ctx context.Context, bin, dir string, n int, r *journalRun) err
 		next int
 		wg   sync.WaitGroup
 	)
-	start := time.Now()
+	start := clk.Now()
 	for range journalClients {
 		wg.Go(func() {
 			for {
@@ -83,9 +83,9 @@ func journalOnce(ctx context.Context, bin, dir string, n int, r *journalRun) err
 				}
 				req, _ := http.NewRequestWithContext(ctx, "PUT", fmt.Sprintf("http://%s/v1/nodes/n%03d", addr, i%200), bytes.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+adminPassword)
-				t0 := time.Now()
+				t0 := clk.Now()
 				resp, err := hc.Do(req)
-				d := time.Since(t0)
+				d := clk.Since(t0)
 				ok := err == nil && resp.StatusCode == http.StatusOK
 				if err == nil {
 					_, _ = io.Copy(io.Discard, resp.Body)
@@ -102,7 +102,7 @@ func journalOnce(ctx context.Context, bin, dir string, n int, r *journalRun) err
 		})
 	}
 	wg.Wait()
-	r.wall = time.Since(start)
+	r.wall = clk.Since(start)
 	r.puts = len(r.lat)
 	sort.Slice(r.lat, func(a, b int) bool { return r.lat[a] < r.lat[b] })
 	return nil
