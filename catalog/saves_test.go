@@ -12,7 +12,7 @@ import (
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/store"
-	"github.com/pitr-dev/pitr/store/file"
+	"github.com/pitr-dev/pitr/store/mem"
 )
 
 // countingStore counts List calls of the store it wraps.
@@ -28,11 +28,7 @@ func (c *countingStore) List(ctx context.Context, opts store.ListOptions, fn fun
 
 func newStore(t *testing.T) *countingStore {
 	t.Helper()
-	st, err := file.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &countingStore{Store: st}
+	return &countingStore{Store: mem.New(mem.Options{})}
 }
 
 // sampleManifest returns a valid format 1 manifest of save

@@ -17,7 +17,7 @@ import (
 	"github.com/pitr-dev/pitr/restore"
 	"github.com/pitr-dev/pitr/session"
 	"github.com/pitr-dev/pitr/store"
-	"github.com/pitr-dev/pitr/store/file"
+	"github.com/pitr-dev/pitr/store/mem"
 )
 
 var admin = session.Actor{User: "root", Admin: true}
@@ -49,13 +49,10 @@ func (f *flaky) Stat(ctx context.Context, key string) (store.ObjectInfo, error) 
 	return f.Store.Stat(ctx, key)
 }
 
+// newStore is an in-memory store (the saver's tests need no disk).
 func newStore(t testing.TB) *flaky {
 	t.Helper()
-	st, err := file.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &flaky{Store: st}
+	return &flaky{Store: mem.New(mem.Options{})}
 }
 
 func fill(t testing.TB, s *session.Session, n, size int, seed uint64) {
