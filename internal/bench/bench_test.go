@@ -53,3 +53,10 @@ func TestParseFlags(t *testing.T) {
 		t.Errorf("parseFlags of no arguments: %+v, exit %d", o, code)
 	}
 }
+
+func TestWithoutProgress(t *testing.T) {
+	out := "pitr: restoring save X\npitr: restore: 3.1 MB of 18.7 MB (17 %)\npitr: restore: 18.7 MB of 18.7 MB (100 %)\npitr: restored 4 nodes\n"
+	if got, want := withoutProgress(out), "pitr: restoring save X\npitr: restored 4 nodes\n"; got != want {
+		t.Errorf("withoutProgress = %q, want %q", got, want)
+	}
+}
