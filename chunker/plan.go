@@ -48,11 +48,16 @@ func (c PlannedChunk) StartsRecord() bool { return c.Offset == 0 }
 //
 // The zero value is ready to use. A Planner is not safe for concurrent use.
 type Planner struct {
-	params  recordParams           // zero: defaultRecordParams
-	records map[any]*plannedRecord // by key
-	groups  map[ID]*plannedGroup   // by the SHA-256 of the members' hashes
-	gen     uint64                 // plans started
-	chunks  int                    // the last plan's number of chunks
+	params  recordParams             // zero: defaultRecordParams
+	records map[any]*plannedRecord   // by key
+	groups  map[string]*plannedGroup // by the members' hashes, concatenated
+	gen     uint64                   // plans started
+	chunks  int                      // the last plan's number of chunks
+	// keys and recs are the last plan's records in order: a record whose
+	// key is where it was (or where the previous record's shift puts it)
+	// is found without a map lookup.
+	keys []any
+	recs []*plannedRecord
 }
 
 // plannedRecord is what a Planner remembers of one record.
@@ -66,6 +71,7 @@ type plannedRecord struct {
 	// pieces are the CDC pieces of a record over splitAbove bytes.
 	pieces []piece
 	gen    uint64 // the last plan that had it
+	index  int    // its index in that plan
 }
 
 // piece is one CDC piece of a large record.
@@ -97,7 +103,7 @@ type plannedGroup struct {
 func (p *Planner) Plan(src RecordSource) []PlannedChunk {
 	n := src.Len()
 	if p.records == nil {
-		p.records, p.groups = make(map[any]*plannedRecord, n), map[ID]*plannedGroup{}
+		p.records, p.groups = make(map[any]*plannedRecord, n), map[string]*plannedGroup{}
 	}
 	p.gen++
 	r := planRun{
@@ -105,6 +111,7 @@ func (p *Planner) Plan(src RecordSource) []PlannedChunk {
 		src:  src,
 		p:    p.cutParams(),
 		recs: make([]*plannedRecord, n),
+		keys: make([]any, n),
 		out:  make([]PlannedChunk, 0, p.chunks+p.chunks/8+16),
 	}
 	cutRecords(n, r.p, &r)
@@ -124,6 +131,7 @@ func (p *Planner) Plan(src RecordSource) []PlannedChunk {
 		}
 	}
 	p.chunks = len(r.out)
+	p.keys, p.recs = r.keys, r.recs
 	return r.out
 }
 
@@ -143,6 +151,10 @@ type planRun struct {
 	src  RecordSource
 	p    recordParams
 	recs []*plannedRecord // record i of src
+	keys []any            // record i's key
+	// shift is where the last record found was in the previous plan,
+	// relative to its index now: where the next one is looked for first.
+	shift int
 	// liveRecords and liveGroups count the entries of the maps marked.
 	liveRecords, liveGroups int
 	// held are the bytes of records of the open group that size read, so
@@ -157,9 +169,10 @@ type planRun struct {
 
 func (r *planRun) size(i int) int {
 	key := r.src.Key(i)
+	r.keys[i] = key
 	var rec *plannedRecord
 	if key != nil {
-		rec = r.pl.records[key]
+		rec = r.previous(i, key)
 	}
 	if rec == nil {
 		b := r.src.Bytes(i)
@@ -178,8 +191,23 @@ func (r *planRun) size(i int) int {
 		rec.gen = r.pl.gen
 		r.liveRecords++
 	}
+	rec.index = i
 	r.recs[i] = rec
 	return rec.size
+}
+
+// previous returns what the previous plans computed for the record with
+// key, or nil: from the previous plan's record at the same shift when it
+// has that key (no map lookup), else from the map.
+func (r *planRun) previous(i int, key any) *plannedRecord {
+	if j := i + r.shift; j >= 0 && j < len(r.pl.keys) && r.pl.keys[j] == key {
+		return r.pl.recs[j]
+	}
+	rec := r.pl.records[key]
+	if rec != nil && rec.gen == r.pl.gen-1 {
+		r.shift = rec.index - i
+	}
+	return rec
 }
 
 // describe computes what a Planner remembers of a record with bytes b.
@@ -220,9 +248,9 @@ func (r *planRun) group(first, last int) {
 			size += rec.size
 		}
 	}
-	key := Sum(r.buf)
-	g := r.pl.groups[key]
+	g := r.pl.groups[string(r.buf)]
 	if g == nil {
+		key := string(r.buf)
 		r.buf = r.buf[:0]
 		for i := first; i <= last; i++ {
 			if r.recs[i].size > 0 {
