@@ -110,6 +110,26 @@ func (c *Client) DeleteNode(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/nodes/"+url.PathEscape(id), nil, nil)
 }
 
+// SetOwner gives node id to owner (a user name or "COMMON") through
+// POST /v1/nodes/{id}/owner and returns the node. Not retried: an edit.
+func (c *Client) SetOwner(ctx context.Context, id, owner string) (*Node, error) {
+	var n Node
+	body := map[string]string{"owner": owner}
+	if err := c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(id)+"/owner", body, &n); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// ListNodes reads every node, without data, sorted by id (GET /v1/nodes).
+func (c *Client) ListNodes(ctx context.Context) ([]Node, error) {
+	var list []Node
+	if err := c.do(ctx, http.MethodGet, "/v1/nodes", nil, &list); err != nil {
+		return nil, err
+	}
+	return list, nil
+}
+
 // SessionInfo is GET /v1/session.
 type SessionInfo struct {
 	Session   string   `json:"session"`
@@ -157,6 +177,28 @@ func (c *Client) Save(ctx context.Context) (*SaveResult, error) {
 		return nil, err
 	}
 	return &r, nil
+}
+
+// SaveSummary is one save as GET /v1/saves (and `pitr saves --json`) list
+// it.
+type SaveSummary struct {
+	ID            string    `json:"id"`
+	Time          time.Time `json:"time"`
+	Reason        string    `json:"reason"`
+	Initialized   bool      `json:"initialized"`
+	NodeCount     int       `json:"node_count"`
+	BytesTotal    int64     `json:"bytes_total"`
+	BytesUploaded int64     `json:"bytes_uploaded"`
+}
+
+// ListSaves reads the session's committed saves in the store, oldest
+// first (GET /v1/saves).
+func (c *Client) ListSaves(ctx context.Context) ([]SaveSummary, error) {
+	var saves []SaveSummary
+	if err := c.do(ctx, http.MethodGet, "/v1/saves", nil, &saves); err != nil {
+		return nil, err
+	}
+	return saves, nil
 }
 
 // GetNode reads node id with its data.
@@ -277,9 +319,14 @@ func (c *Client) RevertNode(ctx context.Context, id string, r Revert) (*RevertRe
 	return &out, nil
 }
 
-// InitSession moves the session from waiting to active (admin).
-func (c *Client) InitSession(ctx context.Context) error {
-	return c.do(ctx, http.MethodPost, "/v1/session/init", nil, nil)
+// InitSession moves the session from waiting to active (admin) and
+// returns the session as it is then. Not retried: a second init is a 409.
+func (c *Client) InitSession(ctx context.Context) (*SessionInfo, error) {
+	var in SessionInfo
+	if err := c.do(ctx, http.MethodPost, "/v1/session/init", nil, &in); err != nil {
+		return nil, err
+	}
+	return &in, nil
 }
 
 // Healthy reports whether GET /healthz answers 200.

@@ -113,3 +113,107 @@ func FuzzStreamNext(f *testing.F) {
 		t.Fatal("more than 1000 events from a short body")
 	})
 }
+
+// The calls added for the e2e tests send what the API wants and decode its
+// answers: the node list, owner changes, the saves list and init.
+func TestListsOwnerAndInit(t *testing.T) {
+	type seen struct{ method, path, auth, user, body string }
+	var got []seen
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = append(got, seen{r.Method, r.URL.EscapedPath(), r.Header.Get("Authorization"), r.Header.Get("X-Pitr-User"), string(b)})
+		switch r.Method + " " + r.URL.EscapedPath() {
+		case "GET /v1/nodes":
+			_, _ = w.Write([]byte(`[{"id":"a","type":"t","owner":"COMMON","deps":[],"version":1},{"id":"b","type":"u","owner":"ann","deps":["a"],"version":3}]`))
+		case "POST /v1/nodes/a%20b/owner":
+			_, _ = w.Write([]byte(`{"id":"a b","type":"t","owner":"bob","deps":[],"version":2}`))
+		case "GET /v1/saves":
+			_, _ = w.Write([]byte(`[{"id":"s1","time":"2025-01-12T15:34:45.123Z","reason":"api","initialized":true,"node_count":2,"bytes_total":10,"bytes_uploaded":7}]`))
+		case "POST /v1/session/init":
+			_, _ = w.Write([]byte(`{"session":"s","state":"active","node_count":0,"users":[],"last_save":null,"last_error":null,"fenced":false}`))
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"error":"no endpoint"}`))
+		}
+	}))
+	defer srv.Close()
+	c, err := New(srv.URL, Options{Password: "pw", User: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	list, err := c.ListNodes(ctx)
+	if err != nil || len(list) != 2 || list[1].ID != "b" || list[1].Owner != "ann" || list[1].Version != 3 || len(list[1].Deps) != 1 {
+		t.Fatalf("ListNodes = %+v, %v", list, err)
+	}
+	n, err := c.SetOwner(ctx, "a b", "bob")
+	if err != nil || n.Owner != "bob" || n.Version != 2 {
+		t.Fatalf("SetOwner = %+v, %v", n, err)
+	}
+	saves, err := c.ListSaves(ctx)
+	want := time.Date(2025, 1, 12, 15, 34, 45, 123e6, time.UTC)
+	if err != nil || len(saves) != 1 || saves[0].ID != "s1" || !saves[0].Time.Equal(want) || !saves[0].Initialized ||
+		saves[0].NodeCount != 2 || saves[0].BytesTotal != 10 || saves[0].BytesUploaded != 7 {
+		t.Fatalf("ListSaves = %+v, %v", saves, err)
+	}
+	in, err := c.InitSession(ctx)
+	if err != nil || in.State != "active" || in.Session != "s" {
+		t.Fatalf("InitSession = %+v, %v", in, err)
+	}
+	if len(got) != 4 {
+		t.Fatalf("server saw %d requests, want 4: %+v", len(got), got)
+	}
+	for _, s := range got {
+		if s.auth != "Bearer pw" || s.user != "bob" {
+			t.Errorf("%s %s: Authorization %q, X-Pitr-User %q", s.method, s.path, s.auth, s.user)
+		}
+	}
+	if b := got[1].body; b != `{"owner":"bob"}` {
+		t.Errorf("SetOwner sent %s", b)
+	}
+	if b := got[3].body; b != "" {
+		t.Errorf("InitSession sent a body: %s", b)
+	}
+}
+
+// The new reads are retried like every GET; the new edits are sent once.
+func TestNewCallsRetryRules(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1)%3 != 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error":"busy"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`[]`))
+	}))
+	defer srv.Close()
+	c, err := New(srv.URL, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.reads.RetryWaitMin, c.reads.RetryWaitMax = time.Millisecond, time.Millisecond
+	ctx := context.Background()
+	reads := map[string]func() error{
+		"ListNodes": func() error { _, err := c.ListNodes(ctx); return err },
+		"ListSaves": func() error { _, err := c.ListSaves(ctx); return err },
+	}
+	for name, call := range reads {
+		calls.Store(0)
+		if err := call(); err != nil || calls.Load() != 3 {
+			t.Errorf("%s after two 503s: %v after %d requests, want success on the third", name, err, calls.Load())
+		}
+	}
+	edits := map[string]func() error{
+		"SetOwner":    func() error { _, err := c.SetOwner(ctx, "n", "COMMON"); return err },
+		"InitSession": func() error { _, err := c.InitSession(ctx); return err },
+	}
+	for name, call := range edits {
+		calls.Store(0)
+		var ae *APIError
+		if err := call(); !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable || ae.Message != "busy" || calls.Load() != 1 {
+			t.Errorf("%s on a 503: %v after %d requests, want the server's error after one", name, err, calls.Load())
+		}
+	}
+}

@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,228 +13,170 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pitr-dev/pitr/client"
 )
 
-// httpClient is shared by the tests; every request has its own deadline.
-var httpClient = &http.Client{Timeout: 2 * time.Minute}
+// The tests drive `pitr serve` through the Go client of package client;
+// the helpers below are thin wrappers that fail the test on an error. Their
+// clients send every request once (no retries: a test sees each answer as
+// the server gave it) through wireCheck, which checks the raw answers.
 
-// req is one API request.
-type req struct {
-	method, path string
-	body         any    // JSON-encoded unless nil
-	user         string // X-Pitr-User
-	admin        bool   // Authorization: Bearer <admin password>
-	token        string // Authorization: Bearer <token>, if not admin
-	timeout      time.Duration
+// newServer is the server s of proc p listening on addr.
+func newServer(t testing.TB, p *proc, addr, dataDir string, st *store) *server {
+	return &server{proc: p, url: "http://" + addr, dataDir: dataDir, st: st,
+		http: &http.Client{Timeout: 2 * time.Minute, Transport: wireCheck{errorf: t.Errorf, next: http.DefaultTransport}}}
 }
 
-// try sends r and returns the status and body, or the transport error.
-func (s *server) try(t testing.TB, r req) (int, []byte, error) {
+// api is a client of s sending password (none if empty) and acting as user
+// (anonymous if empty).
+func (s *server) api(t testing.TB, password, user string) *client.Client {
 	t.Helper()
-	var body io.Reader
-	if r.body != nil {
-		b, err := json.Marshal(r.body)
-		if err != nil {
-			t.Fatalf("encode %s %s body: %v", r.method, r.path, err)
-		}
-		body = bytes.NewReader(b)
-	}
-	ctx := context.Background()
-	if r.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, r.timeout)
-		defer cancel()
-	}
-	hr, err := http.NewRequestWithContext(ctx, r.method, s.url+r.path, body)
+	c, err := client.New(s.url, client.Options{Password: password, User: user, HTTP: s.http, Retries: -1})
 	if err != nil {
-		t.Fatalf("%s %s: %v", r.method, r.path, err)
+		t.Fatalf("client of %s: %v", s.url, err)
 	}
-	if r.body != nil {
-		hr.Header.Set("Content-Type", "application/json")
-	}
-	if r.user != "" {
-		hr.Header.Set("X-Pitr-User", r.user)
-	}
-	if r.admin {
-		hr.Header.Set("Authorization", "Bearer "+adminPW)
-	} else if r.token != "" {
-		hr.Header.Set("Authorization", "Bearer "+r.token)
-	}
-	resp, err := httpClient.Do(hr)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
+	return c
 }
 
-// do sends r and fails t on a transport error.
-func (s *server) do(t testing.TB, r req) (int, []byte) {
+// admin is a client of s with the admin password.
+func (s *server) admin(t testing.TB) *client.Client { return s.api(t, adminPW, "") }
+
+// as is a client of s acting as user, without a password.
+func (s *server) as(t testing.TB, user string) *client.Client { return s.api(t, "", user) }
+
+// anon is a client of s without a password or a user.
+func (s *server) anon(t testing.TB) *client.Client { return s.api(t, "", "") }
+
+// answer is the outcome of a client call as the tests check it: 200 and ""
+// for success (wireCheck fails any other 2xx), else the status and message
+// of the server's *client.APIError. A transport error fails t.
+func answer(t testing.TB, err error) (int, string) {
 	t.Helper()
-	code, b, err := s.try(t, r)
-	if err != nil {
-		t.Fatalf("%s %s: %v", r.method, r.path, err)
+	if err == nil {
+		return http.StatusOK, ""
 	}
-	return code, b
+	var ae *client.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("%v", err)
+	}
+	return ae.Status, ae.Message
 }
 
-// ok sends r, requires 200 and decodes the body into out (unless nil).
-func (s *server) ok(t testing.TB, r req, out any) []byte {
-	t.Helper()
-	code, b := s.do(t, r)
-	if code != http.StatusOK {
-		t.Fatalf("%s %s: status %d, want 200: %s", r.method, r.path, code, b)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("%s %s: decode %s: %v", r.method, r.path, b, err)
-		}
-	}
-	return b
+// within is a context of t that ends after d.
+func within(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
 }
 
-// nodeIn is the body of PUT /v1/nodes/{id}.
-type nodeIn struct {
-	Type  string   `json:"type"`
-	Owner string   `json:"owner,omitempty"`
-	Deps  []string `json:"deps"`
-	Data  []byte   `json:"data"`
-}
-
-// node is a node as GET /v1/nodes/{id} answers it (Data nil in lists).
+// node is a node with its data, as GET /v1/nodes/{id} answers it.
 type node struct {
-	ID      string   `json:"id"`
-	Type    string   `json:"type"`
-	Owner   string   `json:"owner"`
-	Deps    []string `json:"deps"`
-	Data    []byte   `json:"data,omitempty"`
-	Version uint64   `json:"version"`
-}
-
-type sessionInfo struct {
-	Session   string   `json:"session"`
-	State     string   `json:"state"`
-	NodeCount int      `json:"node_count"`
-	Users     []string `json:"users"`
-	LastSave  *struct {
-		ID     string    `json:"id"`
-		Time   time.Time `json:"time"`
-		Reason string    `json:"reason"`
-	} `json:"last_save"`
-	LastError *string `json:"last_error"`
-}
-
-// saveResult is the answer of POST /v1/saves.
-type saveResult struct {
-	ID             string    `json:"id"`
-	Time           time.Time `json:"time"`
-	Reason         string    `json:"reason"`
-	NodeCount      int       `json:"node_count"`
-	BytesTotal     int64     `json:"bytes_total"`
-	BytesUploaded  int64     `json:"bytes_uploaded"`
-	ChunksTotal    int64     `json:"chunks_total"`
-	ChunksUploaded int64     `json:"chunks_uploaded"`
-	DurationMS     float64   `json:"duration_ms"`
-	Unchanged      bool      `json:"unchanged"`
-}
-
-// saveSummary is one save as GET /v1/saves and `pitr saves --json` list it.
-type saveSummary struct {
-	ID            string    `json:"id"`
-	Time          time.Time `json:"time"`
-	Reason        string    `json:"reason"`
-	Initialized   bool      `json:"initialized"`
-	NodeCount     int       `json:"node_count"`
-	BytesTotal    int64     `json:"bytes_total"`
-	BytesUploaded int64     `json:"bytes_uploaded"`
-}
-
-var (
-	saveResultKeys  = []string{"id", "time", "reason", "node_count", "bytes_total", "bytes_uploaded", "chunks_total", "chunks_uploaded", "duration_ms", "unchanged"}
-	saveSummaryKeys = []string{"id", "time", "reason", "initialized", "node_count", "bytes_total", "bytes_uploaded"}
-)
-
-// requireKeys checks that the JSON object obj has every key.
-func requireKeys(t testing.TB, what string, obj []byte, keys []string) {
-	t.Helper()
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(obj, &m); err != nil {
-		t.Fatalf("%s: not a JSON object: %v: %s", what, err, obj)
-	}
-	for _, k := range keys {
-		if _, ok := m[k]; !ok {
-			t.Errorf("%s: no field %q in %s", what, k, obj)
-		}
-	}
+	client.Node
+	Data []byte
 }
 
 func (s *server) initSession(t testing.TB) {
 	t.Helper()
-	var in sessionInfo
-	s.ok(t, req{method: "POST", path: "/v1/session/init", admin: true}, &in)
+	in, err := s.admin(t).InitSession(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if in.State != "active" {
 		t.Fatalf("POST /v1/session/init: state %q, want active", in.State)
 	}
 }
 
 // put puts node id as the admin.
-func (s *server) put(t testing.TB, id string, in nodeIn) node {
+func (s *server) put(t testing.TB, id string, in client.NodeInput) client.Node {
 	t.Helper()
-	var n node
-	s.ok(t, req{method: "PUT", path: "/v1/nodes/" + id, body: in, admin: true}, &n)
-	return n
+	n, err := s.admin(t).PutNode(t.Context(), id, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *n
 }
 
-func (s *server) session(t testing.TB) sessionInfo {
+// getNode reads node id with its data, anonymously.
+func (s *server) getNode(t testing.TB, id string) node {
 	t.Helper()
-	var in sessionInfo
-	s.ok(t, req{method: "GET", path: "/v1/session"}, &in)
-	return in
+	n, data, err := s.anon(t).GetNode(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return node{Node: *n, Data: data}
+}
+
+// deleteNode deletes node id as the admin.
+func (s *server) deleteNode(t testing.TB, id string) {
+	t.Helper()
+	if err := s.admin(t).DeleteNode(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setOwner gives node id to owner as the admin.
+func (s *server) setOwner(t testing.TB, id, owner string) client.Node {
+	t.Helper()
+	n, err := s.admin(t).SetOwner(t.Context(), id, owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *n
+}
+
+func (s *server) session(t testing.TB) client.SessionInfo {
+	t.Helper()
+	in, err := s.anon(t).Session(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *in
 }
 
 // saveNow is POST /v1/saves, which must succeed.
-func (s *server) saveNow(t testing.TB) saveResult {
+func (s *server) saveNow(t testing.TB) client.SaveResult {
 	t.Helper()
-	var r saveResult
-	b := s.ok(t, req{method: "POST", path: "/v1/saves", admin: true}, &r)
-	requireKeys(t, "POST /v1/saves", b, saveResultKeys)
-	return r
+	r, err := s.admin(t).Save(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *r
 }
 
-func (s *server) saves(t testing.TB) []saveSummary {
+func (s *server) saves(t testing.TB) []client.SaveSummary {
 	t.Helper()
-	var out []saveSummary
-	b := s.ok(t, req{method: "GET", path: "/v1/saves"}, &out)
-	var raw []json.RawMessage
-	_ = json.Unmarshal(b, &raw)
-	for _, o := range raw {
-		requireKeys(t, "GET /v1/saves", o, saveSummaryKeys)
+	saves, err := s.anon(t).ListSaves(t.Context())
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return saves
 }
 
 // graph reads every node, with its data, through the API.
 func (s *server) graph(t testing.TB) []node {
 	t.Helper()
-	var list []node
-	s.ok(t, req{method: "GET", path: "/v1/nodes"}, &list)
-	if !slices.IsSortedFunc(list, func(a, b node) int { return strings.Compare(a.ID, b.ID) }) {
+	c := s.anon(t)
+	list, err := c.ListNodes(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.IsSortedFunc(list, func(a, b client.Node) int { return strings.Compare(a.ID, b.ID) }) {
 		t.Errorf("GET /v1/nodes not sorted by id: %+v", list)
 	}
 	out := make([]node, 0, len(list))
 	for _, m := range list {
-		var n node
-		s.ok(t, req{method: "GET", path: "/v1/nodes/" + m.ID}, &n)
-		meta := n
-		meta.Data = nil
-		if !reflect.DeepEqual(meta, m) {
-			t.Errorf("GET /v1/nodes/%s = %+v, but GET /v1/nodes lists %+v", m.ID, meta, m)
+		meta, data, err := c.GetNode(t.Context(), m.ID)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if n.Data == nil {
-			n.Data = []byte{}
+		if !reflect.DeepEqual(*meta, m) {
+			t.Errorf("GET /v1/nodes/%s = %+v, but GET /v1/nodes lists %+v", m.ID, *meta, m)
 		}
-		out = append(out, n)
+		if data == nil {
+			data = []byte{}
+		}
+		out = append(out, node{Node: *meta, Data: data})
 	}
 	return out
 }
@@ -293,68 +233,42 @@ func readSessionJSON(t testing.TB, dir string) sessionJSON {
 	return sj
 }
 
-// sseEvent is one Server-Sent Event.
-type sseEvent struct{ name, data string }
-
-// eventStream is an open GET /v1/events.
+// eventStream is an open GET /v1/events, read into a channel.
 type eventStream struct {
 	cancel context.CancelFunc
-	body   io.ReadCloser
-	events chan sseEvent // closed when the stream ends
+	st     *client.Stream
+	events chan client.Event // closed when the stream ends
 }
 
-// openEvents opens GET /v1/events?user=NAME and returns the status; the
-// stream only when it is 200.
+// openEvents opens GET /v1/events?user=NAME (without a password) and
+// returns the status; the stream only when it is 200.
 func (s *server) openEvents(t testing.TB, user string) (*eventStream, int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	hr, err := http.NewRequestWithContext(ctx, "GET", s.url+"/v1/events?user="+user, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hr.Header.Set("Accept", "text/event-stream")
-	resp, err := (&http.Client{}).Do(hr) // no timeout: the stream stays open
+	st, err := s.anon(t).Events(ctx, user)
 	if err != nil {
 		cancel()
-		t.Fatalf("GET /v1/events?user=%s: %v", user, err)
+		code, msg := answer(t, err)
+		t.Logf("GET /v1/events?user=%s: %d %s", user, code, msg)
+		return nil, code
 	}
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		cancel()
-		t.Logf("GET /v1/events?user=%s: %d %s", user, resp.StatusCode, b)
-		return nil, resp.StatusCode
-	}
-	es := &eventStream{cancel: cancel, body: resp.Body, events: make(chan sseEvent, 1024)}
+	es := &eventStream{cancel: cancel, st: st, events: make(chan client.Event, 1024)}
 	go es.read(ctx)
 	t.Cleanup(es.close)
-	return es, resp.StatusCode
+	return es, http.StatusOK
 }
 
 func (es *eventStream) read(ctx context.Context) {
 	defer close(es.events)
-	sc := bufio.NewScanner(es.body)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	var ev sseEvent
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "":
-			if ev.name != "" || ev.data != "" {
-				select {
-				case es.events <- ev:
-				case <-ctx.Done():
-					return
-				}
-			}
-			ev = sseEvent{}
-		case strings.HasPrefix(line, "event:"):
-			ev.name = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
-		case strings.HasPrefix(line, "data:"):
-			if ev.data != "" {
-				ev.data += "\n"
-			}
-			ev.data += strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " ")
+	for {
+		ev, err := es.st.Next()
+		if err != nil {
+			return
+		}
+		select {
+		case es.events <- ev:
+		case <-ctx.Done():
+			return
 		}
 	}
 }
@@ -362,11 +276,11 @@ func (es *eventStream) read(ctx context.Context) {
 // close ends the stream from the client's side.
 func (es *eventStream) close() {
 	es.cancel()
-	es.body.Close()
+	_ = es.st.Close()
 }
 
 // waitEvent waits for an event whose data contains substr.
-func (es *eventStream) waitEvent(t testing.TB, timeout time.Duration, substr string) sseEvent {
+func (es *eventStream) waitEvent(t testing.TB, timeout time.Duration, substr string) client.Event {
 	t.Helper()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -377,10 +291,10 @@ func (es *eventStream) waitEvent(t testing.TB, timeout time.Duration, substr str
 			if !ok {
 				t.Fatalf("event stream ended before an event with %q (saw %q)", substr, seen)
 			}
-			if strings.Contains(ev.data, substr) {
+			if strings.Contains(string(ev.Data), substr) {
 				return ev
 			}
-			seen = append(seen, ev.name+" "+ev.data)
+			seen = append(seen, ev.Type+" "+string(ev.Data))
 		case <-timer.C:
 			t.Fatalf("no event with %q within %v (saw %q)", substr, timeout, seen)
 		}
@@ -389,7 +303,7 @@ func (es *eventStream) waitEvent(t testing.TB, timeout time.Duration, substr str
 
 func fmtStrings(s []string) string { return fmt.Sprintf("%q", s) }
 
-func fmtSaves(saves []saveSummary) string {
+func fmtSaves(saves []client.SaveSummary) string {
 	var b strings.Builder
 	b.WriteString("[")
 	for i, s := range saves {

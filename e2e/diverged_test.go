@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pitr-dev/pitr/client"
 )
 
 // TestFencedRestartSetsAside: server A saves x; B takes over (--takeover),
@@ -19,7 +21,7 @@ func TestFencedRestartSetsAside(t *testing.T) {
 	t.Parallel()
 	st := newStore(t)
 	a := startSaved(t, st)
-	a.put(t, "z", nodeIn{Type: "object", Data: []byte("z")}) // not saved before the takeover
+	a.put(t, "z", client.NodeInput{Type: "object", Data: []byte("z")}) // not saved before the takeover
 	events, code := a.openEvents(t, "watcher")
 	if code != 200 {
 		t.Fatalf("GET /v1/events on A: %d", code)
@@ -27,17 +29,18 @@ func TestFencedRestartSetsAside(t *testing.T) {
 	defer events.close()
 
 	b := startServer(t, st, serveOpts{args: []string{"--takeover"}})
-	b.put(t, "y", nodeIn{Type: "object", Data: []byte("y")})
+	b.put(t, "y", client.NodeInput{Type: "object", Data: []byte("y")})
 	yes := b.saveNow(t)
 
-	if code, body := a.do(t, req{method: "POST", path: "/v1/saves", admin: true}); code != 503 || !strings.Contains(string(body), "fenced") {
-		t.Fatalf("save by the fenced server: %d %s, want 503 fenced", code, body)
+	_, err := a.admin(t).Save(t.Context())
+	if code, msg := answer(t, err); code != 503 || !strings.Contains(msg, "fenced") {
+		t.Fatalf("save by the fenced server: %d %s, want 503 fenced", code, msg)
 	}
 	// Fenced, A refuses edits naming the holder, tells its clients, and
 	// still serves reads.
-	code, body := a.do(t, req{method: "PUT", path: "/v1/nodes/w", body: nodeIn{Type: "object"}, admin: true})
-	if code != 503 || !strings.Contains(string(body), "holds the writer claim") {
-		t.Errorf("edit on the fenced server: %d %s, want 503 naming the new holder", code, body)
+	_, err = a.admin(t).PutNode(t.Context(), "w", client.NodeInput{Type: "object"})
+	if code, msg := answer(t, err); code != 503 || !strings.Contains(msg, "holds the writer claim") {
+		t.Errorf("edit on the fenced server: %d %s, want 503 naming the new holder", code, msg)
 	}
 	events.waitEvent(t, 30*time.Second, "fenced")
 	if ids := nodeIDs(a.graph(t)); ids != "x,z" {
@@ -128,7 +131,7 @@ func TestLapseRestartYields(t *testing.T) {
 	a.kill(t)
 
 	b := startServer(t, st, serveOpts{}) // waits for the lapse
-	b.put(t, "y", nodeIn{Type: "object", Data: []byte("y")})
+	b.put(t, "y", client.NodeInput{Type: "object", Data: []byte("y")})
 	yes := b.saveNow(t)
 	b.stop(t)
 
@@ -183,7 +186,7 @@ func startSaved(t *testing.T, st *store) *server {
 	t.Helper()
 	s := startServer(t, st, serveOpts{})
 	s.initSession(t)
-	s.put(t, "x", nodeIn{Type: "object", Data: []byte("x")})
+	s.put(t, "x", client.NodeInput{Type: "object", Data: []byte("x")})
 	s.saveNow(t)
 	return s
 }

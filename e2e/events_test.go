@@ -2,11 +2,15 @@ package e2e
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pitr-dev/pitr/client"
 )
 
 // TestEditGraphAndPresence edits the graph over the API, then checks that a
@@ -23,56 +27,67 @@ func TestEditGraphAndPresence(t *testing.T) {
 		t.Errorf("new session: %+v, want state waiting, session default, no last save, no error", in)
 	}
 	// Only the admin changes nodes while the session waits, and inits it.
-	if code, b := s.do(t, req{method: "PUT", path: "/v1/nodes/early", body: nodeIn{Type: "mesh"}, user: "ann"}); code != http.StatusForbidden && code != http.StatusUnauthorized {
-		t.Errorf("PUT by a user while waiting: %d %s, want 403 (or 401)", code, b)
+	ctx := t.Context()
+	_, err := s.as(t, "ann").PutNode(ctx, "early", client.NodeInput{Type: "mesh"})
+	if code, msg := answer(t, err); code != http.StatusForbidden && code != http.StatusUnauthorized {
+		t.Errorf("PUT by a user while waiting: %d %s, want 403 (or 401)", code, msg)
 	}
-	if code, b := s.do(t, req{method: "POST", path: "/v1/session/init"}); code != http.StatusUnauthorized && code != http.StatusForbidden {
-		t.Errorf("POST /v1/session/init without the admin password: %d %s, want 401 or 403", code, b)
+	_, err = s.anon(t).InitSession(ctx)
+	if code, msg := answer(t, err); code != http.StatusUnauthorized && code != http.StatusForbidden {
+		t.Errorf("POST /v1/session/init without the admin password: %d %s, want 401 or 403", code, msg)
 	}
 	s.initSession(t)
-	if code, b := s.do(t, req{method: "POST", path: "/v1/session/init", admin: true}); code != http.StatusConflict {
-		t.Errorf("second POST /v1/session/init: %d %s, want 409", code, b)
+	_, err = s.admin(t).InitSession(ctx)
+	if code, msg := answer(t, err); code != http.StatusConflict {
+		t.Errorf("second POST /v1/session/init: %d %s, want 409", code, msg)
 	}
 
 	big := randBytes(1<<20+12345, 1)
-	n := s.put(t, "mesh.big", nodeIn{Type: "mesh", Data: big})
-	if n.ID != "mesh.big" || n.Owner != "COMMON" || n.Version != 1 || n.Data != nil {
+	// (wireCheck fails a PUT answer with data.)
+	n := s.put(t, "mesh.big", client.NodeInput{Type: "mesh", Data: big})
+	if n.ID != "mesh.big" || n.Owner != "COMMON" || n.Version != 1 {
 		t.Errorf("PUT mesh.big answered %+v, want id mesh.big, owner COMMON, version 1, no data", n)
 	}
-	s.put(t, "mat_1", nodeIn{Type: "material", Data: []byte("red")})
-	n = s.put(t, "obj-1", nodeIn{Type: "object", Deps: []string{"mesh.big", "mat_1"}, Data: []byte{0, 1, 2}})
+	s.put(t, "mat_1", client.NodeInput{Type: "material", Data: []byte("red")})
+	n = s.put(t, "obj-1", client.NodeInput{Type: "object", Deps: []string{"mesh.big", "mat_1"}, Data: []byte{0, 1, 2}})
 	if !slices.Equal(n.Deps, []string{"mesh.big", "mat_1"}) {
 		t.Errorf("PUT obj-1 deps = %q", n.Deps)
 	}
-	n = s.put(t, "mat_1", nodeIn{Type: "material", Data: []byte("blue")})
+	n = s.put(t, "mat_1", client.NodeInput{Type: "material", Data: []byte("blue")})
 	if n.Version != 2 {
 		t.Errorf("second PUT mat_1: version %d, want 2", n.Version)
 	}
-	var got node
-	s.ok(t, req{method: "GET", path: "/v1/nodes/mesh.big"}, &got)
+	got := s.getNode(t, "mesh.big")
 	if !bytes.Equal(got.Data, big) || got.Type != "mesh" {
 		t.Errorf("GET mesh.big: type %q, %d data bytes equal=%v; want the 1 MiB put", got.Type, len(got.Data), bytes.Equal(got.Data, big))
 	}
-	if code, _ := s.do(t, req{method: "GET", path: "/v1/nodes/nope"}); code != http.StatusNotFound {
+	_, _, err = s.anon(t).GetNode(ctx, "nope")
+	if code, _ := answer(t, err); code != http.StatusNotFound {
 		t.Errorf("GET absent node: %d, want 404", code)
 	}
-	if code, b := s.do(t, req{method: "PUT", path: "/v1/nodes/bad%20id", body: nodeIn{Type: "x"}, admin: true}); code != http.StatusBadRequest {
-		t.Errorf("PUT with a malformed id: %d %s, want 400", code, b)
+	// The client escapes the id: the server sees /v1/nodes/bad%20id.
+	_, err = s.admin(t).PutNode(ctx, "bad id", client.NodeInput{Type: "x"})
+	if code, msg := answer(t, err); code != http.StatusBadRequest {
+		t.Errorf("PUT with a malformed id: %d %s, want 400", code, msg)
 	}
-	var owned node
-	s.ok(t, req{method: "POST", path: "/v1/nodes/mat_1/owner", body: map[string]string{"owner": "bob"}, admin: true}, &owned)
-	if owned.Owner != "bob" {
+	if owned := s.setOwner(t, "mat_1", "bob"); owned.Owner != "bob" {
 		t.Errorf("owner endpoint answered owner %q, want bob", owned.Owner)
 	}
-	if code, b := s.do(t, req{method: "PUT", path: "/v1/nodes/mat_1", body: nodeIn{Type: "material"}, user: "carl"}); code != http.StatusForbidden {
-		t.Errorf("PUT by carl of bob's node: %d %s, want 403", code, b)
+	_, err = s.as(t, "carl").PutNode(ctx, "mat_1", client.NodeInput{Type: "material"})
+	if code, msg := answer(t, err); code != http.StatusForbidden {
+		t.Errorf("PUT by carl of bob's node: %d %s, want 403", code, msg)
 	}
-	s.ok(t, req{method: "POST", path: "/v1/nodes/mat_1/owner", body: map[string]string{"owner": "COMMON"}, user: "bob"}, &owned)
+	owned, err := s.as(t, "bob").SetOwner(ctx, "mat_1", "COMMON")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if owned.Owner != "COMMON" {
 		t.Errorf("bob giving mat_1 back: owner %q, want COMMON", owned.Owner)
 	}
-	s.ok(t, req{method: "DELETE", path: "/v1/nodes/mat_1", user: "carl"}, nil)
-	s.ok(t, req{method: "GET", path: "/v1/nodes/obj-1"}, &got)
+	if err := s.as(t, "carl").DeleteNode(ctx, "mat_1"); err != nil {
+		t.Fatal(err)
+	}
+	got = s.getNode(t, "obj-1")
 	if !slices.Equal(got.Deps, []string{"mesh.big"}) {
 		t.Errorf("after DELETE mat_1, obj-1 deps = %q, want [mesh.big]", got.Deps)
 	}
@@ -94,19 +109,20 @@ func TestEditGraphAndPresence(t *testing.T) {
 		t.Errorf("PUT ann-1 by ann with owner ann: owner %q", n.Owner)
 	}
 	ann.waitEvent(t, 10*time.Second, "ann-1")
-	if code, b := s.do(t, req{method: "PUT", path: "/v1/nodes/ann-1", body: nodeIn{Type: "object"}, user: "bob"}); code != http.StatusForbidden {
-		t.Errorf("PUT by bob of ann's node: %d %s, want 403", code, b)
+	_, err = s.as(t, "bob").PutNode(ctx, "ann-1", client.NodeInput{Type: "object"})
+	if code, msg := answer(t, err); code != http.StatusForbidden {
+		t.Errorf("PUT by bob of ann's node: %d %s, want 403", code, msg)
 	}
 	before := len(s.saves(t))
 
 	ann.close()
-	var saves []saveSummary
+	var saves []client.SaveSummary
 	waitFor(t, 30*time.Second, "a save with reason user_disconnect:ann", func() (bool, string) {
 		saves = s.saves(t)
 		return len(saves) > before && saves[len(saves)-1].Reason == "user_disconnect:ann", "saves " + fmtSaves(saves)
 	})
 	last := saves[len(saves)-1]
-	s.ok(t, req{method: "GET", path: "/v1/nodes/ann-1"}, &got)
+	got = s.getNode(t, "ann-1")
 	if got.Owner != "COMMON" {
 		t.Errorf("after ann left, ann-1 owner %q, want COMMON", got.Owner)
 	}
@@ -148,11 +164,13 @@ func TestEditGraphAndPresence(t *testing.T) {
 }
 
 // putOwned puts node id owned by user, as that user (no admin password).
-func putOwned(t *testing.T, s *server, id, user string) node {
+func putOwned(t *testing.T, s *server, id, user string) client.Node {
 	t.Helper()
-	var n node
-	s.ok(t, req{method: "PUT", path: "/v1/nodes/" + id, body: nodeIn{Type: "object", Owner: user, Data: []byte(id)}, user: user}, &n)
-	return n
+	n, err := s.as(t, user).PutNode(t.Context(), id, client.NodeInput{Type: "object", Owner: user, Data: []byte(id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *n
 }
 
 // TestAuth checks the passwords: the server password grants user
@@ -162,31 +180,47 @@ func TestAuth(t *testing.T) {
 	st := newStore(t)
 	const userPW = "e2e-user-pw"
 	s := startServer(t, st, serveOpts{args: []string{"--server-password", userPW}})
+	// Each call is made with password pw (none if empty) and, for the PUT
+	// as ann, X-Pitr-User. wireCheck fails every error answer that is not
+	// {"error": ...}.
+	healthz := func(ctx context.Context, c *client.Client) error {
+		if !c.Healthy(ctx) {
+			return errors.New("GET /healthz: not 200")
+		}
+		return nil
+	}
+	session := func(ctx context.Context, c *client.Client) error { _, err := c.Session(ctx); return err }
+	nodes := func(ctx context.Context, c *client.Client) error { _, err := c.ListNodes(ctx); return err }
+	initSession := func(ctx context.Context, c *client.Client) error { _, err := c.InitSession(ctx); return err }
+	put := func(ctx context.Context, c *client.Client) error {
+		_, err := c.PutNode(ctx, "n", client.NodeInput{Type: "object"})
+		return err
+	}
+	save := func(ctx context.Context, c *client.Client) error { _, err := c.Save(ctx); return err }
+	saves := func(ctx context.Context, c *client.Client) error { _, err := c.ListSaves(ctx); return err }
 	cases := []struct {
-		r    req
-		want []int
+		what, pw, user string
+		call           func(context.Context, *client.Client) error
+		want           []int
 	}{
-		{req{method: "GET", path: "/healthz"}, []int{200}},
-		{req{method: "GET", path: "/v1/session"}, []int{401}},
-		{req{method: "GET", path: "/v1/session", token: "wrong"}, []int{401}},
-		{req{method: "GET", path: "/v1/session", token: userPW}, []int{200}},
-		{req{method: "GET", path: "/v1/nodes", admin: true}, []int{200}},
-		{req{method: "POST", path: "/v1/session/init", token: userPW}, []int{403}},
-		{req{method: "POST", path: "/v1/session/init", admin: true}, []int{200}},
-		{req{method: "PUT", path: "/v1/nodes/n", body: nodeIn{Type: "object"}}, []int{401}},
-		{req{method: "PUT", path: "/v1/nodes/n", body: nodeIn{Type: "object"}, token: userPW, user: "ann"}, []int{200}},
-		{req{method: "POST", path: "/v1/saves", token: userPW}, []int{403}},
-		{req{method: "POST", path: "/v1/saves"}, []int{401, 403}},
-		{req{method: "POST", path: "/v1/saves", admin: true}, []int{200}},
-		{req{method: "GET", path: "/v1/saves", token: userPW}, []int{200}},
+		{"GET /healthz", "", "", healthz, []int{200}},
+		{"GET /v1/session", "", "", session, []int{401}},
+		{"GET /v1/session", "wrong", "", session, []int{401}},
+		{"GET /v1/session", userPW, "", session, []int{200}},
+		{"GET /v1/nodes", adminPW, "", nodes, []int{200}},
+		{"POST /v1/session/init", userPW, "", initSession, []int{403}},
+		{"POST /v1/session/init", adminPW, "", initSession, []int{200}},
+		{"PUT /v1/nodes/n", "", "", put, []int{401}},
+		{"PUT /v1/nodes/n", userPW, "ann", put, []int{200}},
+		{"POST /v1/saves", userPW, "", save, []int{403}},
+		{"POST /v1/saves", "", "", save, []int{401, 403}},
+		{"POST /v1/saves", adminPW, "", save, []int{200}},
+		{"GET /v1/saves", userPW, "", saves, []int{200}},
 	}
 	for _, c := range cases {
-		code, b := s.do(t, c.r)
-		if !slices.Contains(c.want, code) {
-			t.Errorf("%s %s (token %q, admin %v): %d %s, want %v", c.r.method, c.r.path, c.r.token, c.r.admin, code, b, c.want)
-		}
-		if code >= 400 {
-			requireKeys(t, c.r.method+" "+c.r.path, b, []string{"error"})
+		err := c.call(t.Context(), s.api(t, c.pw, c.user))
+		if code, _ := answer(t, err); !slices.Contains(c.want, code) {
+			t.Errorf("%s (password %q, user %q): %d %v, want %v", c.what, c.pw, c.user, code, err, c.want)
 		}
 	}
 	if strings.Contains(s.out.String(), userPW) || strings.Contains(s.out.String(), adminPW) {

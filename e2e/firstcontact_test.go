@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pitr-dev/pitr/client"
 )
 
 // startBare starts `pitr serve` for st with only a listen address, a data
@@ -14,7 +16,7 @@ func startBare(t *testing.T, st *store, dataDir string, args ...string) *server 
 	t.Helper()
 	addr := "127.0.0.1:" + freePort(t)
 	all := append([]string{"serve", "--listen", addr, "--data-dir", dataDir, "--save-interval", "1h"}, st.args...)
-	s := &server{proc: startProc(t, []string{st.secret}, st.env, append(all, args...)...), url: "http://" + addr, dataDir: dataDir, st: st}
+	s := newServer(t, startProc(t, []string{st.secret}, st.env, append(all, args...)...), addr, dataDir, st)
 	if err := s.waitHealthy(t, 90*time.Second); err != nil {
 		t.Fatalf("pitr serve: %v", err)
 	}
@@ -43,15 +45,19 @@ func TestGeneratedAdminPassword(t *testing.T) {
 	if log := s.out.String(); !strings.Contains(log, file) || !strings.Contains(log, "curl") || strings.Contains(log, pw) {
 		t.Errorf("start-up log must name %s with a curl line and never print the password:\n%s", file, log)
 	}
-	code, body := s.do(t, req{method: "POST", path: "/v1/session/init"})
-	if code != 401 || !strings.Contains(string(body), "ADMIN_PASSWORD") || strings.Contains(string(body), dir) {
-		t.Errorf("init without a password: %d %s; want 401 naming ADMIN_PASSWORD, without the server's paths", code, body)
+	_, err = s.anon(t).InitSession(t.Context())
+	code, msg := answer(t, err)
+	if code != 401 || !strings.Contains(msg, "ADMIN_PASSWORD") || strings.Contains(msg, dir) {
+		t.Errorf("init without a password: %d %s; want 401 naming ADMIN_PASSWORD, without the server's paths", code, msg)
 	}
-	code, body = s.do(t, req{method: "PUT", path: "/v1/nodes/n", body: nodeIn{Type: "t"}, user: "ann"})
-	if code != 403 || !strings.Contains(string(body), file) {
-		t.Errorf("put while waiting, without the admin password: %d %s; want 403 naming %s", code, body, file)
+	_, err = s.as(t, "ann").PutNode(t.Context(), "n", client.NodeInput{Type: "t"})
+	code, msg = answer(t, err)
+	if code != 403 || !strings.Contains(msg, file) {
+		t.Errorf("put while waiting, without the admin password: %d %s; want 403 naming %s", code, msg, file)
 	}
-	s.ok(t, req{method: "POST", path: "/v1/session/init", token: pw}, nil)
+	if _, err := s.api(t, pw, "").InitSession(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	// pitr save finds the generated password in the data dir.
 	saved := runPitr(t, nil, nil, "save", "--server", s.url, "--data-dir", dir)
 	if saved.code != 0 || !strings.HasPrefix(saved.stdout, "save ") {
@@ -63,7 +69,9 @@ func TestGeneratedAdminPassword(t *testing.T) {
 	if b2, _ := os.ReadFile(file); string(b2) != string(b) {
 		t.Fatal("a restart generated a new admin password")
 	}
-	s2.ok(t, req{method: "PUT", path: "/v1/nodes/n", body: nodeIn{Type: "t"}, token: pw}, nil)
+	if _, err := s2.api(t, pw, "").PutNode(t.Context(), "n", client.NodeInput{Type: "t"}); err != nil {
+		t.Fatal(err)
+	}
 	s2.stop(t)
 
 	dir3 := filepath.Join(t.TempDir(), "session")
@@ -71,7 +79,9 @@ func TestGeneratedAdminPassword(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir3, "admin-password")); !os.IsNotExist(err) {
 		t.Errorf("a configured admin password still wrote a file: %v", err)
 	}
-	s3.ok(t, req{method: "POST", path: "/v1/session/init", token: "chosen-pw"}, nil)
+	if _, err := s3.api(t, "chosen-pw", "").InitSession(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	s3.stop(t)
 }
 

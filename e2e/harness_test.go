@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,7 +48,7 @@ func runTests(m *testing.M) int {
 	}
 	args = append(args, "github.com/pitr-dev/pitr/cmd/pitr")
 	if out, err := exec.Command(goTool(), args...).CombinedOutput(); err != nil {
-		buildErr = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		buildErr = fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
 	defer stopSharedMinio()
 	return m.Run()
@@ -317,6 +318,7 @@ type server struct {
 	url     string
 	dataDir string
 	st      *store
+	http    *http.Client // for its API clients (see newServer)
 }
 
 // serveOpts are what a test adds to `pitr serve`.
@@ -336,8 +338,7 @@ func startServer(t testing.TB, st *store, o serveOpts) *server {
 	for attempt := 0; ; attempt++ {
 		addr := "127.0.0.1:" + freePort(t)
 		args := serveArgs(st, o, addr)
-		s := &server{proc: startProc(t, []string{st.secret}, append(st.env, o.env...), args...),
-			url: "http://" + addr, dataDir: o.dataDir, st: st}
+		s := newServer(t, startProc(t, []string{st.secret}, append(st.env, o.env...), args...), addr, o.dataDir, st)
 		err := s.waitHealthy(t, 90*time.Second)
 		if err == nil {
 			return s
@@ -360,9 +361,9 @@ func serveArgs(st *store, o serveOpts, addr string) []string {
 func (s *server) waitHealthy(t testing.TB, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	delay := 10 * time.Millisecond
+	c := s.anon(t)
 	for {
-		code, _, err := s.try(t, req{method: "GET", path: "/healthz"})
-		if err == nil && code == 200 {
+		if c.Healthy(t.Context()) {
 			return nil
 		}
 		select {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
+	"github.com/pitr-dev/pitr/client"
 	"github.com/pitr-dev/pitr/internal/damage"
 	"github.com/pitr-dev/pitr/manifest"
 	pminio "github.com/pitr-dev/pitr/store/minio"
@@ -32,13 +33,13 @@ func TestHistoryPruneGC(t *testing.T) {
 	st := newStore(t)
 	s := startServer(t, st, serveOpts{})
 	s.initSession(t)
-	s.put(t, "base", nodeIn{Type: "object", Data: []byte("base")})
+	s.put(t, "base", client.NodeInput{Type: "object", Data: []byte("base")})
 	const n = 6
 	var ids []string
 	graphs := map[string][]node{}
 	for i := range n {
-		s.put(t, "big", nodeIn{Type: "mesh", Deps: []string{"base"}, Data: randBytes(256<<10, uint64(100+i))})
-		s.put(t, fmt.Sprint("n", i), nodeIn{Type: "object", Data: []byte{byte(i)}})
+		s.put(t, "big", client.NodeInput{Type: "mesh", Deps: []string{"base"}, Data: randBytes(256<<10, uint64(100+i))})
+		s.put(t, fmt.Sprint("n", i), client.NodeInput{Type: "object", Data: []byte{byte(i)}})
 		r := s.saveNow(t)
 		if r.Unchanged {
 			t.Fatalf("save %d: %+v, want a new save", i, r)
@@ -128,9 +129,9 @@ func TestVerifyCorruptChunk(t *testing.T) {
 	st := newStore(t)
 	s := startServer(t, st, serveOpts{})
 	s.initSession(t)
-	s.put(t, "a", nodeIn{Type: "object", Data: []byte("a1")})
+	s.put(t, "a", client.NodeInput{Type: "object", Data: []byte("a1")})
 	a := s.saveNow(t)
-	s.put(t, "big", nodeIn{Type: "mesh", Deps: []string{"a"}, Data: randBytes(1<<20, 42)})
+	s.put(t, "big", client.NodeInput{Type: "mesh", Deps: []string{"a"}, Data: randBytes(1<<20, 42)})
 	b := s.saveNow(t)
 	s.stop(t)
 
@@ -221,7 +222,7 @@ func TestKillDuringSaveTakeover(t *testing.T) {
 	st := newStore(t)
 	s1 := startServer(t, st, serveOpts{})
 	s1.initSession(t)
-	s1.put(t, "root", nodeIn{Type: "scene", Data: []byte("root")})
+	s1.put(t, "root", client.NodeInput{Type: "scene", Data: []byte("root")})
 	first := s1.saveNow(t)
 	small := s1.graph(t)
 
@@ -229,10 +230,11 @@ func TestKillDuringSaveTakeover(t *testing.T) {
 	putMany(t, s1, nodes, size)
 	baseline := len(chunkObjects(listObjects(t, st)))
 	postDone := make(chan struct{})
+	adm, ctx := s1.admin(t), within(t, 2*time.Minute)
 	go func() {
 		defer close(postDone)
-		code, body, err := s1.try(t, req{method: "POST", path: "/v1/saves", admin: true, timeout: 2 * time.Minute})
-		t.Logf("POST /v1/saves interrupted by the kill: %d %.200s %v", code, body, err)
+		r, err := adm.Save(ctx)
+		t.Logf("POST /v1/saves interrupted by the kill: %+v %v", r, err)
 	}()
 	// Poll the bucket tightly: kill as soon as the save has uploaded chunks.
 	deadline := time.Now().Add(time.Minute)
@@ -286,7 +288,7 @@ func TestKillDuringSaveTakeover(t *testing.T) {
 	} else if in.NodeCount != nodes+1 {
 		t.Errorf("new server has %d nodes, want %d", in.NodeCount, nodes+1)
 	}
-	s2.put(t, "after", nodeIn{Type: "object"})
+	s2.put(t, "after", client.NodeInput{Type: "object"})
 	if r := s2.saveNow(t); r.Unchanged {
 		t.Errorf("save by the server that took over: %+v, want a new save", r)
 	}
@@ -301,7 +303,7 @@ func TestClaimReleasedOnCleanStop(t *testing.T) {
 	st := newStore(t)
 	s1 := startServer(t, st, serveOpts{})
 	s1.initSession(t)
-	s1.put(t, "x", nodeIn{Type: "object", Data: []byte("x")})
+	s1.put(t, "x", client.NodeInput{Type: "object", Data: []byte("x")})
 	s1.saveNow(t)
 	graph := s1.graph(t)
 	s1.stop(t)
@@ -318,7 +320,7 @@ func TestClaimReleasedOnCleanStop(t *testing.T) {
 		t.Errorf("the new server waited for a claim a clean stop should have released:\n%s", tail(s2.out.String(), 2000))
 	}
 	s2.requireGraph(t, "server after a clean stop", graph)
-	s2.put(t, "y", nodeIn{Type: "object"})
+	s2.put(t, "y", client.NodeInput{Type: "object"})
 	if r := s2.saveNow(t); r.Unchanged || r.NodeCount != 2 {
 		t.Errorf("save by the new server: %+v, want a new save of 2 nodes", r)
 	}
@@ -328,15 +330,15 @@ func TestClaimReleasedOnCleanStop(t *testing.T) {
 func putMany(t *testing.T, s *server, nodes, size int) {
 	t.Helper()
 	var wg sync.WaitGroup
+	adm := s.admin(t)
 	errs := make(chan string, nodes)
 	work := make(chan int)
 	for range 8 {
 		wg.Go(func() {
 			for i := range work {
-				in := nodeIn{Type: "mesh", Deps: []string{"root"}, Data: randBytes(size, uint64(1000+i))}
-				code, body, err := s.try(t, req{method: "PUT", path: fmt.Sprintf("/v1/nodes/bulk-%03d", i), body: in, admin: true})
-				if err != nil || code != 200 {
-					errs <- fmt.Sprintf("PUT bulk-%03d: %d %.200s %v", i, code, body, err)
+				in := client.NodeInput{Type: "mesh", Deps: []string{"root"}, Data: randBytes(size, uint64(1000+i))}
+				if _, err := adm.PutNode(t.Context(), fmt.Sprintf("bulk-%03d", i), in); err != nil {
+					errs <- fmt.Sprintf("PUT bulk-%03d: %.300v", i, err)
 				}
 			}
 		})

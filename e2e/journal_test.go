@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pitr-dev/pitr/client"
 )
 
 // TestKillLosesNoAcknowledgedEdit kills the server (SIGKILL) at a random
@@ -28,6 +32,7 @@ func TestKillLosesNoAcknowledgedEdit(t *testing.T) {
 		var mu sync.Mutex
 		count := 0
 		done := make(chan struct{})
+		adm := s.admin(t)
 		go func() {
 			defer close(done)
 			for k := 0; ; k++ {
@@ -36,8 +41,10 @@ func TestKillLosesNoAcknowledgedEdit(t *testing.T) {
 				mu.Lock()
 				inflight[id] = val
 				mu.Unlock()
-				code, _, err := s.try(t, req{method: "PUT", path: "/v1/nodes/" + id, body: nodeIn{Type: "object", Data: []byte(val)}, admin: true, timeout: 10 * time.Second})
-				if err != nil || code != 200 {
+				ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+				_, err := adm.PutNode(ctx, id, client.NodeInput{Type: "object", Data: []byte(val)})
+				cancel()
+				if err != nil {
 					return // the server is gone
 				}
 				mu.Lock()
@@ -46,8 +53,12 @@ func TestKillLosesNoAcknowledgedEdit(t *testing.T) {
 				count++
 				mu.Unlock()
 				if k%7 == 6 {
-					if _, _, err := s.try(t, req{method: "POST", path: "/v1/saves", admin: true, timeout: 10 * time.Second}); err != nil {
-						return
+					ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+					_, err := adm.Save(ctx)
+					cancel()
+					var ae *client.APIError
+					if err != nil && !errors.As(err, &ae) {
+						return // the server is gone
 					}
 				}
 			}
@@ -66,9 +77,7 @@ func TestKillLosesNoAcknowledgedEdit(t *testing.T) {
 			if !ok {
 				continue
 			}
-			var n node
-			s.ok(t, req{method: "GET", path: "/v1/nodes/" + id}, &n)
-			got := string(n.Data)
+			got := string(s.getNode(t, id).Data)
 			if got != want && got != inflight[id] {
 				t.Fatalf("round %d: node %s holds %q after kill -9 and restart, want the acknowledged %q (or the in-flight %q)",
 					round, id, got, want, inflight[id])

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pitr-dev/pitr/client"
 )
 
 // TestShowDiffRevert: one node as of an earlier save (pitr show), what
@@ -18,15 +20,15 @@ func TestShowDiffRevert(t *testing.T) {
 	s := startServer(t, st, serveOpts{})
 	s.initSession(t)
 	oldA := randBytes(300_000, 1) // large: cut inside, across chunks
-	s.put(t, "a", nodeIn{Type: "mesh", Data: oldA})
-	s.put(t, "b", nodeIn{Type: "object", Data: []byte("b1")})
+	s.put(t, "a", client.NodeInput{Type: "mesh", Data: oldA})
+	s.put(t, "b", client.NodeInput{Type: "object", Data: []byte("b1")})
 	for _, id := range []string{"k1", "k2", "k3"} {
-		s.put(t, id, nodeIn{Type: "object", Data: []byte(id)})
+		s.put(t, id, client.NodeInput{Type: "object", Data: []byte(id)})
 	}
 	s1 := s.saveNow(t)
-	s.put(t, "a", nodeIn{Type: "mesh", Data: randBytes(300_000, 2)})
-	s.ok(t, req{method: "DELETE", path: "/v1/nodes/b", admin: true}, nil)
-	s.put(t, "c", nodeIn{Type: "light", Data: []byte("c1")})
+	s.put(t, "a", client.NodeInput{Type: "mesh", Data: randBytes(300_000, 2)})
+	s.deleteNode(t, "b")
+	s.put(t, "c", client.NodeInput{Type: "light", Data: []byte("c1")})
 	s2 := s.saveNow(t)
 
 	// show: the node as it was, its data to a file.
@@ -72,9 +74,7 @@ func TestShowDiffRevert(t *testing.T) {
 	if r := revert("--dry-run", "--save", s1.ID, "a"); r.code != 0 || !strings.Contains(r.stdout, "would be put back") {
 		t.Fatalf("revert --dry-run: exit %d: %s%s", r.code, r.stdout, r.stderr)
 	}
-	var now node
-	s.ok(t, req{method: "GET", path: "/v1/nodes/a"}, &now)
-	if bytes.Equal(now.Data, oldA) {
+	if now := s.getNode(t, "a"); bytes.Equal(now.Data, oldA) {
 		t.Fatal("a dry run reverted the node")
 	}
 	for _, id := range []string{"a", "b", "c"} {
@@ -82,16 +82,14 @@ func TestShowDiffRevert(t *testing.T) {
 			t.Fatalf("revert %s: exit %d: %s%s", id, r.code, r.stdout, r.stderr)
 		}
 	}
-	s.ok(t, req{method: "GET", path: "/v1/nodes/a"}, &now)
-	if !bytes.Equal(now.Data, oldA) || now.Version <= 1 {
+	if now := s.getNode(t, "a"); !bytes.Equal(now.Data, oldA) || now.Version <= 1 {
 		t.Errorf("after revert, node a: version %d, %d bytes; want the old data as a new version", now.Version, len(now.Data))
 	}
-	var b node
-	s.ok(t, req{method: "GET", path: "/v1/nodes/b"}, &b)
-	if string(b.Data) != "b1" {
+	if b := s.getNode(t, "b"); string(b.Data) != "b1" {
 		t.Errorf("reverted deleted node b: %q", b.Data)
 	}
-	if code, _ := s.do(t, req{method: "GET", path: "/v1/nodes/c"}); code != 404 {
+	_, _, err := s.anon(t).GetNode(t.Context(), "c")
+	if code, _ := answer(t, err); code != 404 {
 		t.Errorf("node c, added after the save, after its revert: status %d, want 404", code)
 	}
 	// The reverts are edits like any other: the next save holds them.

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pitr-dev/pitr/client"
 )
 
 // TestNotifyAndPing: a server with --notify-url and --ping-url pings after
@@ -41,11 +43,12 @@ func TestNotifyAndPing(t *testing.T) {
 	st := newStore(t)
 	a := startServer(t, st, serveOpts{args: []string{"--notify-url", hook.URL + "/events", "--ping-url", hook.URL + "/ping/abc", "--ping-interval", "0s"}})
 	a.initSession(t)
-	a.put(t, "x", nodeIn{Type: "object"})
+	a.put(t, "x", client.NodeInput{Type: "object"})
 	a.saveNow(t)
 	waitFor(t, 30*time.Second, "a ping after the save", seen(&pings, "/ping/abc"))
 	b := startServer(t, st, serveOpts{args: []string{"--takeover"}})
-	a.do(t, req{method: "POST", path: "/v1/saves", admin: true}) // fails: fenced
+	_, err := a.admin(t).Save(t.Context())
+	answer(t, err) // fails: fenced (only a transport error fails the test)
 	waitFor(t, 30*time.Second, "a fenced event", seen(&events, "fenced@default"))
 	waitFor(t, 30*time.Second, "a failure ping", seen(&pings, "/ping/abc/fail"))
 	b.stop(t)

@@ -1,13 +1,15 @@
 package e2e
 
 import (
-	"encoding/json"
+	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pitr-dev/pitr/client"
 	"github.com/pitr-dev/pitr/internal/miniotest"
 )
 
@@ -20,21 +22,23 @@ func TestStoreOutage(t *testing.T) {
 	st := minioStore(srv, miniotest.Bucket(t), "")
 	s := startServer(t, st, serveOpts{})
 	s.initSession(t)
-	s.put(t, "base", nodeIn{Type: "mesh", Data: randBytes(200<<10, 7)})
+	s.put(t, "base", client.NodeInput{Type: "mesh", Data: randBytes(200<<10, 7)})
 	a := s.saveNow(t)
 
 	srv.Stop()
-	s.put(t, "base", nodeIn{Type: "mesh", Data: randBytes(200<<10, 8)})
-	s.put(t, "during-1", nodeIn{Type: "object", Deps: []string{"base"}, Data: []byte("edited while the store was down")})
-	code, body, err := s.try(t, req{method: "POST", path: "/v1/saves", admin: true, timeout: time.Minute})
+	s.put(t, "base", client.NodeInput{Type: "mesh", Data: randBytes(200<<10, 8)})
+	s.put(t, "during-1", client.NodeInput{Type: "object", Deps: []string{"base"}, Data: []byte("edited while the store was down")})
+	// wireCheck requires the failure's body to be {"error": ...}.
+	adm := s.admin(t)
+	failed, err := adm.Save(within(t, time.Minute))
+	var ae *client.APIError
 	switch {
-	case err != nil:
+	case err == nil:
+		t.Errorf("POST /v1/saves while the store is down: %+v, want a failure", failed)
+	case !errors.As(err, &ae):
 		t.Errorf("POST /v1/saves while the store is down: %v (want a prompt non-2xx answer)", err)
-	case code/100 == 2:
-		t.Errorf("POST /v1/saves while the store is down: %d %s, want a failure", code, body)
 	default:
-		requireKeys(t, "failed POST /v1/saves", body, []string{"error"})
-		checkSecrets(t, "failed POST /v1/saves", string(body), []string{st.secret})
+		checkSecrets(t, "failed POST /v1/saves", ae.Message, []string{st.secret})
 	}
 	waitFor(t, 30*time.Second, "GET /v1/session last_error to show the failing store", func() (bool, string) {
 		in := s.session(t)
@@ -45,20 +49,22 @@ func TestStoreOutage(t *testing.T) {
 	if in.State != "active" || in.NodeCount != 2 {
 		t.Errorf("session during the outage: %+v, want active with 2 nodes", in)
 	}
-	s.put(t, "during-2", nodeIn{Type: "object", Deps: []string{"during-1"}})
-	if code, b := s.do(t, req{method: "DELETE", path: "/v1/nodes/during-1", user: "zed"}); code != 200 {
-		t.Errorf("DELETE during the outage: %d %s", code, b)
+	s.put(t, "during-2", client.NodeInput{Type: "object", Deps: []string{"during-1"}})
+	if code, msg := answer(t, s.as(t, "zed").DeleteNode(t.Context(), "during-1")); code != 200 {
+		t.Errorf("DELETE during the outage: %d %s", code, msg)
 	}
-	s.put(t, "during-1", nodeIn{Type: "object", Data: []byte("put back")})
+	s.put(t, "during-1", client.NodeInput{Type: "object", Data: []byte("put back")})
 
 	srv.Restart()
-	var r saveResult
+	var r *client.SaveResult
 	waitFor(t, 90*time.Second, "POST /v1/saves to succeed once the store is back", func() (bool, string) {
-		code, b, err := s.try(t, req{method: "POST", path: "/v1/saves", admin: true, timeout: time.Minute})
-		if err != nil || code != 200 {
-			return false, fmt.Sprintf("%d %s %v", code, b, err)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		var err error
+		if r, err = adm.Save(ctx); err != nil {
+			return false, err.Error()
 		}
-		return json.Unmarshal(b, &r) == nil, string(b)
+		return true, ""
 	})
 	if r.ID == "" || r.ID == a.ID || r.NodeCount != 3 {
 		t.Errorf("save after the outage: %+v, want a new save (not %s) of 3 nodes", r, a.ID)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pitr-dev/pitr/client"
 	"github.com/pitr-dev/pitr/internal/miniotest"
 )
 
@@ -98,9 +99,9 @@ func TestRestoreByIDAndPastedTime(t *testing.T) {
 	st := newStore(t)
 	s := startServer(t, st, serveOpts{})
 	s.initSession(t)
-	s.put(t, "n", nodeIn{Type: "object", Data: []byte("a")})
+	s.put(t, "n", client.NodeInput{Type: "object", Data: []byte("a")})
 	a := s.saveNow(t)
-	s.put(t, "n", nodeIn{Type: "object", Data: []byte("b")})
+	s.put(t, "n", client.NodeInput{Type: "object", Data: []byte("b")})
 	b := s.saveNow(t)
 	s.stop(t)
 
@@ -139,7 +140,7 @@ func TestRestoreByIDAndPastedTime(t *testing.T) {
 	}
 
 	table := st.mustPitr(t, "saves").stdout
-	for _, want := range []saveResult{a, b} {
+	for _, want := range []client.SaveResult{a, b} {
 		pasted := savesTableTime(t, table, want.ID)
 		if !pasted.Equal(want.Time.Truncate(time.Millisecond)) {
 			t.Errorf("pitr saves prints %s at %s, the save was taken at %s", want.ID, pasted.Format(time.RFC3339Nano), want.Time.Format(time.RFC3339Nano))

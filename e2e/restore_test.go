@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pitr-dev/pitr/client"
 )
 
 // TestSaveKillRestoreRollback saves twice over the API, crashes the server,
@@ -20,11 +22,11 @@ func TestSaveKillRestoreRollback(t *testing.T) {
 	st := newStore(t)
 	s1 := startServer(t, st, serveOpts{})
 	s1.initSession(t)
-	s1.put(t, "big", nodeIn{Type: "mesh", Data: randBytes(1<<20, 2)})
-	s1.put(t, "a", nodeIn{Type: "object", Deps: []string{"big"}, Data: []byte("a1")})
-	s1.put(t, "b", nodeIn{Type: "object", Deps: []string{"a", "big"}, Data: []byte("b1")})
-	s1.put(t, "empty", nodeIn{Type: "marker"})
-	s1.ok(t, req{method: "POST", path: "/v1/nodes/b/owner", body: map[string]string{"owner": "dora"}, admin: true}, nil)
+	s1.put(t, "big", client.NodeInput{Type: "mesh", Data: randBytes(1<<20, 2)})
+	s1.put(t, "a", client.NodeInput{Type: "object", Deps: []string{"big"}, Data: []byte("a1")})
+	s1.put(t, "b", client.NodeInput{Type: "object", Deps: []string{"a", "big"}, Data: []byte("b1")})
+	s1.put(t, "empty", client.NodeInput{Type: "marker"})
+	s1.setOwner(t, "b", "dora")
 
 	started := time.Now()
 	a := s1.saveNow(t)
@@ -48,10 +50,10 @@ func TestSaveKillRestoreRollback(t *testing.T) {
 	// tA, a whole second, is at or after A and before B.
 	tA := a.Time.Truncate(time.Second).Add(time.Second)
 	waitPast(tA)
-	s1.put(t, "a", nodeIn{Type: "object", Deps: []string{"big"}, Data: []byte("a2")})
-	s1.ok(t, req{method: "DELETE", path: "/v1/nodes/empty", admin: true}, nil)
-	s1.put(t, "c", nodeIn{Type: "light", Deps: []string{"b"}, Data: randBytes(3000, 3)})
-	s1.ok(t, req{method: "POST", path: "/v1/nodes/b/owner", body: map[string]string{"owner": "COMMON"}, admin: true}, nil)
+	s1.put(t, "a", client.NodeInput{Type: "object", Deps: []string{"big"}, Data: []byte("a2")})
+	s1.deleteNode(t, "empty")
+	s1.put(t, "c", client.NodeInput{Type: "light", Deps: []string{"b"}, Data: randBytes(3000, 3)})
+	s1.setOwner(t, "b", "COMMON")
 	b := s1.saveNow(t)
 	if b.Unchanged || b.ID == a.ID || !b.Time.After(tA) || b.NodeCount != 4 || b.BytesUploaded <= 0 {
 		t.Errorf("second POST /v1/saves: %+v, want a new save of 4 nodes after %v", b, tA)
@@ -86,7 +88,7 @@ func TestSaveKillRestoreRollback(t *testing.T) {
 		t.Errorf("server on the restored dir: %+v, want state active with 4 nodes, without init", in)
 	}
 	s2.requireGraph(t, "server on the restore of A", graphA)
-	var saves []saveSummary
+	var saves []client.SaveSummary
 	waitFor(t, 30*time.Second, "the rollback save restored:"+a.ID+" as the newest", func() (bool, string) {
 		saves = s2.saves(t)
 		return len(saves) == 3 && saves[2].Reason == "restored:"+a.ID, fmtSaves(saves)
@@ -142,7 +144,7 @@ func TestSaveKillRestoreRollback(t *testing.T) {
 // checkAtSpellings restores by other spellings of times between saves a and
 // b (a fractional RFC 3339 time, a zone offset, a local time without zone)
 // and one after b (minute precision, local, with a space).
-func checkAtSpellings(t *testing.T, st *store, a, b saveResult, tA time.Time) {
+func checkAtSpellings(t *testing.T, st *store, a, b client.SaveResult, tA time.Time) {
 	t.Helper()
 	tzName, loc := "Asia/Kolkata", time.UTC
 	if l, err := time.LoadLocation(tzName); err == nil {
@@ -183,7 +185,7 @@ func TestRestoreAtErrors(t *testing.T) {
 	}
 	s := startServer(t, st, serveOpts{})
 	s.initSession(t)
-	s.put(t, "n", nodeIn{Type: "object", Data: []byte("x")})
+	s.put(t, "n", client.NodeInput{Type: "object", Data: []byte("x")})
 	a := s.saveNow(t)
 	s.stop(t)
 
@@ -231,7 +233,7 @@ func waitPast(ts time.Time) {
 }
 
 // listSaves is `pitr saves --json`.
-func listSaves(t testing.TB, st *store, args ...string) []saveSummary {
+func listSaves(t testing.TB, st *store, args ...string) []client.SaveSummary {
 	t.Helper()
 	r := st.mustPitr(t, "saves", append([]string{"--json"}, args...)...)
 	return decodeSaves(t, r.stdout)

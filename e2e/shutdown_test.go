@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/pitr-dev/pitr/client"
 )
 
 // TestShutdownSave checks that SIGTERM makes a final save (reason shutdown)
@@ -14,9 +16,9 @@ func TestShutdownSave(t *testing.T) {
 	st := newStore(t)
 	s := startServer(t, st, serveOpts{})
 	s.initSession(t)
-	s.put(t, "x", nodeIn{Type: "object", Data: []byte("x")})
+	s.put(t, "x", client.NodeInput{Type: "object", Data: []byte("x")})
 	a := s.saveNow(t)
-	s.put(t, "y", nodeIn{Type: "object", Deps: []string{"x"}})
+	s.put(t, "y", client.NodeInput{Type: "object", Deps: []string{"x"}})
 	graph := s.graph(t)
 	s.stop(t)
 
@@ -52,8 +54,8 @@ func TestSaveInterval(t *testing.T) {
 	s := startServer(t, st, serveOpts{args: []string{"--save-interval", "1s"}})
 	s.initSession(t)
 	for i := 1; i <= 2; i++ {
-		s.put(t, fmt.Sprint("n", i), nodeIn{Type: "object"})
-		var saves []saveSummary
+		s.put(t, fmt.Sprint("n", i), client.NodeInput{Type: "object"})
+		var saves []client.SaveSummary
 		waitFor(t, 20*time.Second, fmt.Sprintf("save %d to happen by itself", i), func() (bool, string) {
 			saves = s.saves(t)
 			return len(saves) == i && saves[i-1].NodeCount == i, fmtSaves(saves)

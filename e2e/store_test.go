@@ -12,6 +12,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/pitr-dev/pitr/client"
 	"github.com/pitr-dev/pitr/internal/miniotest"
 )
 
@@ -26,10 +27,10 @@ func TestEmptyDataDirS3Store(t *testing.T) {
 	mst := minioStore(srv, bucket, "")
 	s1 := startServer(t, mst, serveOpts{})
 	s1.initSession(t)
-	s1.put(t, "big", nodeIn{Type: "mesh", Data: randBytes(1<<20, 5)})
-	s1.put(t, "x", nodeIn{Type: "object", Deps: []string{"big"}, Owner: "eve"})
+	s1.put(t, "big", client.NodeInput{Type: "mesh", Data: randBytes(1<<20, 5)})
+	s1.put(t, "x", client.NodeInput{Type: "object", Deps: []string{"big"}, Owner: "eve"})
 	a := s1.saveNow(t)
-	s1.put(t, "y", nodeIn{Type: "object", Deps: []string{"x"}, Data: []byte("y")})
+	s1.put(t, "y", client.NodeInput{Type: "object", Deps: []string{"x"}, Data: []byte("y")})
 	graph := s1.graph(t)
 	s1.stop(t) // saves y with reason shutdown
 
@@ -49,7 +50,7 @@ func TestEmptyDataDirS3Store(t *testing.T) {
 	if out := s2.out.String(); strings.Contains(out, "DEBUG") {
 		t.Errorf("pitr serve with an s3:// store logs debug lines at the default log level (info):\n%s", tail(out, 1500))
 	}
-	s2.put(t, "z", nodeIn{Type: "object"})
+	s2.put(t, "z", client.NodeInput{Type: "object"})
 	c := s2.saveNow(t)
 	if c.Unchanged || c.NodeCount != 4 {
 		t.Errorf("save through the s3:// store: %+v, want a new save of 4 nodes", c)
@@ -72,15 +73,15 @@ func TestStoreLayout(t *testing.T) {
 	big := randBytes(1<<20, 6)
 	s1 := startServer(t, st, serveOpts{args: []string{"--session", "alpha"}})
 	s1.initSession(t)
-	s1.put(t, "big", nodeIn{Type: "mesh", Data: big})
-	s1.put(t, "n", nodeIn{Type: "object", Data: []byte("n1")})
+	s1.put(t, "big", client.NodeInput{Type: "mesh", Data: big})
+	s1.put(t, "n", client.NodeInput{Type: "object", Data: []byte("n1")})
 	a1 := s1.saveNow(t)
-	s1.put(t, "n", nodeIn{Type: "object", Data: []byte("n2")})
+	s1.put(t, "n", client.NodeInput{Type: "object", Data: []byte("n2")})
 	s1.saveNow(t)
 
 	s2 := startServer(t, st, serveOpts{args: []string{"--session", "beta"}})
 	s2.initSession(t)
-	s2.put(t, "big", nodeIn{Type: "mesh", Data: big})
+	s2.put(t, "big", client.NodeInput{Type: "mesh", Data: big})
 	b1 := s2.saveNow(t)
 	if b1.BytesUploaded >= a1.BytesUploaded/2 || b1.ChunksUploaded >= b1.ChunksTotal {
 		t.Errorf("session beta's first save uploaded %d bytes, %d of %d chunks; session alpha's uploaded %d: sessions in one store should share the 1 MiB node's chunks",
@@ -136,7 +137,7 @@ func TestSavesAndSessionsCommands(t *testing.T) {
 	s.initSession(t)
 	var ids []string
 	for i := range 3 {
-		s.put(t, "n", nodeIn{Type: "object", Data: randBytes(100+i, uint64(i))})
+		s.put(t, "n", client.NodeInput{Type: "object", Data: randBytes(100+i, uint64(i))})
 		ids = append(ids, s.saveNow(t).ID)
 	}
 	api := s.saves(t)
@@ -192,13 +193,13 @@ func TestBadCredentials(t *testing.T) {
 }
 
 // decodeSaves decodes `pitr saves --json`, checking every object's fields.
-func decodeSaves(t testing.TB, out string) []saveSummary {
+func decodeSaves(t testing.TB, out string) []client.SaveSummary {
 	t.Helper()
 	var raw []json.RawMessage
 	if err := json.Unmarshal([]byte(out), &raw); err != nil {
 		t.Fatalf("pitr saves --json: not a JSON array: %v\n%s", err, out)
 	}
-	saves := make([]saveSummary, len(raw))
+	saves := make([]client.SaveSummary, len(raw))
 	for i, o := range raw {
 		requireKeys(t, "pitr saves --json", o, saveSummaryKeys)
 		var tm struct {
@@ -214,7 +215,7 @@ func decodeSaves(t testing.TB, out string) []saveSummary {
 	return saves
 }
 
-func saveIDs(saves []saveSummary) []string {
+func saveIDs(saves []client.SaveSummary) []string {
 	ids := make([]string, len(saves))
 	for i, s := range saves {
 		ids[i] = s.ID

@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pitr-dev/pitr/client"
 )
 
 // TestOneWriter checks that a second server for a session another server is
@@ -17,7 +20,7 @@ func TestOneWriter(t *testing.T) {
 	st := newStore(t)
 	s1 := startServer(t, st, serveOpts{})
 	s1.initSession(t)
-	s1.put(t, "x", nodeIn{Type: "object"})
+	s1.put(t, "x", client.NodeInput{Type: "object"})
 	s1.saveNow(t)
 
 	o := serveOpts{dataDir: filepath.Join(t.TempDir(), "second")}
@@ -34,16 +37,17 @@ func TestOneWriter(t *testing.T) {
 
 	s2 := startServer(t, st, serveOpts{args: []string{"--takeover"}})
 	s2.requireGraph(t, "server that took over", s1.graph(t))
-	s1.put(t, "y", nodeIn{Type: "object"})
-	code, body, err := s1.try(t, req{method: "POST", path: "/v1/saves", admin: true, timeout: time.Minute})
-	if err != nil || code/100 == 2 {
-		t.Errorf("POST /v1/saves on the fenced server: %d %s %v, want a failure", code, body, err)
+	s1.put(t, "y", client.NodeInput{Type: "object"})
+	r, err := s1.admin(t).Save(within(t, time.Minute))
+	var ae *client.APIError
+	if !errors.As(err, &ae) {
+		t.Errorf("POST /v1/saves on the fenced server: %+v %v, want a failure answer", r, err)
 	}
 	waitFor(t, 30*time.Second, "the fenced server to say so in last_error", func() (bool, string) {
 		in := s1.session(t)
 		return in.LastError != nil && strings.Contains(strings.ToLower(*in.LastError), "fenc"), fmt.Sprintf("%+v", in)
 	})
-	s2.put(t, "z", nodeIn{Type: "object"})
+	s2.put(t, "z", client.NodeInput{Type: "object"})
 	if r := s2.saveNow(t); r.Unchanged || r.NodeCount != 2 {
 		t.Errorf("save by the new holder: %+v, want a new save of 2 nodes", r)
 	}

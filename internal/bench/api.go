@@ -33,7 +33,10 @@ func (c *apiClient) healthy(ctx context.Context) bool {
 	return c.cl.Healthy(ctx)
 }
 
-func (c *apiClient) initSession(ctx context.Context) error { return c.cl.InitSession(ctx) }
+func (c *apiClient) initSession(ctx context.Context) error {
+	_, err := c.cl.InitSession(ctx)
+	return err
+}
 
 func (c *apiClient) nodeCount(ctx context.Context) (int, error) {
 	in, err := c.cl.Session(ctx)
