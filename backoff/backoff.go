@@ -49,7 +49,7 @@ func Retryable(err error) bool {
 // (unwrapped from Permanent), or ctx's error joined to it once ctx ends.
 func (p Policy) Do(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
 	p = p.withDefaults()
-	wait := p.Min
+	delays := p.Delays()
 	for {
 		err := fn()
 		if err == nil {
@@ -62,16 +62,40 @@ func (p Policy) Do(ctx context.Context, log *slog.Logger, what string, fn func()
 			}
 			return err
 		}
-		d := Jitter(wait)
+		d := delays.Next()
 		log.Warn(what+"; retrying", slog.Duration("in", d.Round(time.Millisecond)), slog.String("error", err.Error()))
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
 		case <-p.Clock.After(d):
 		}
-		wait = min(2*wait, p.Max)
 	}
 }
+
+// Delays is the policy's sequence of waits between attempts: Min,
+// doubling up to Max, each jittered into its upper half (Jitter). Every
+// retry loop in pitr waits by one: Do, the saver's retries of failed
+// saves, the claim's waits on a failing store.
+type Delays struct {
+	p    Policy
+	base time.Duration // the next wait before jitter; 0: Min
+}
+
+// Delays returns the policy's waits, starting at Min.
+func (p Policy) Delays() *Delays { return &Delays{p: p.withDefaults()} }
+
+// Next returns the next wait, jittered.
+func (d *Delays) Next() time.Duration {
+	if d.base == 0 {
+		d.base = d.p.Min
+	}
+	w := d.base
+	d.base = min(2*d.base, d.p.Max)
+	return Jitter(w)
+}
+
+// Reset starts the waits again at Min (after a success).
+func (d *Delays) Reset() { d.base = 0 }
 
 func (p Policy) withDefaults() Policy {
 	if p.Min <= 0 {

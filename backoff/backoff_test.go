@@ -101,3 +101,21 @@ func TestDoCanceled(t *testing.T) {
 		t.Fatalf("Do = %v, want both the last error and context.Canceled", err)
 	}
 }
+
+// Delays double from Min to Max, jittered into their upper half, and start
+// again at Min after Reset.
+func TestDelays(t *testing.T) {
+	d := Policy{Min: 100 * time.Millisecond, Max: 800 * time.Millisecond}.Delays()
+	check := func(bases ...time.Duration) {
+		t.Helper()
+		for i, b := range bases {
+			b *= time.Millisecond
+			if got := d.Next(); got < b/2 || got > b {
+				t.Errorf("wait %d = %v, want within [%v, %v]", i, got, b/2, b)
+			}
+		}
+	}
+	check(100, 200, 400, 800, 800)
+	d.Reset()
+	check(100, 200)
+}

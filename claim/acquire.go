@@ -66,7 +66,7 @@ type acquirer struct {
 
 	errSince  time.Time // start of a run of store failures
 	errLogged time.Time
-	errWait   time.Duration
+	errWaits  *backoff.Delays // waits between attempts on a failing store
 }
 
 // step reads the claim and acts on it once: it returns the claim when it
@@ -91,7 +91,7 @@ func (a *acquirer) step(ctx context.Context) (*Claim, time.Duration, error) {
 	if !a.errSince.IsZero() {
 		a.opts.Logger.Info("the store answers again", slog.String("session", a.session))
 	}
-	a.errSince, a.errWait = time.Time{}, 0
+	a.errSince, a.errWaits = time.Time{}, nil
 	now := a.opts.Clock.Now()
 	switch {
 	case cur == nil:
@@ -186,8 +186,10 @@ func (a *acquirer) failed(err error) (*Claim, time.Duration, error) {
 			slog.String("session", a.session), slog.Duration("failing_for", now.Sub(a.errSince).Round(time.Second)),
 			slog.String("error", err.Error()))
 	}
-	a.errWait = min(max(a.errWait*2, a.opts.Poll), a.opts.TTL/6)
-	return nil, backoff.Jitter(a.errWait), nil
+	if a.errWaits == nil {
+		a.errWaits = backoff.Policy{Min: min(a.opts.Poll, a.opts.TTL/6), Max: a.opts.TTL / 6}.Delays()
+	}
+	return nil, a.errWaits.Next(), nil
 }
 
 // claim returns the held claim and starts renewing it.

@@ -13,7 +13,7 @@ import (
 // failure. It does not make the final save; the caller does that with Save.
 // Its timers run on Config.Clock.
 func (s *Saver) Run(ctx context.Context) {
-	r := &runner{s: s}
+	r := &runner{s: s, retries: backoff.Policy{Min: min(s.cfg.RetryMin, s.cfg.RetryMax), Max: s.cfg.RetryMax, Clock: s.cfg.Clock}.Delays()}
 	defer r.stop()
 	for {
 		select {
@@ -37,11 +37,11 @@ func (s *Saver) Run(ctx context.Context) {
 // runner is what Run keeps between events: its one timer (the interval
 // after a change, or the wait before a retry) and the retry's state.
 type runner struct {
-	s         *Saver
-	timer     clock.Timer
-	timerC    <-chan time.Time // nil while no timer is armed
-	retryWait time.Duration
-	pending   string // reason of a save that failed and awaits retry
+	s       *Saver
+	timer   clock.Timer
+	timerC  <-chan time.Time // nil while no timer is armed
+	retries *backoff.Delays  // waits between retries of a failed save
+	pending string           // reason of a save that failed and awaits retry
 }
 
 func (r *runner) arm(d time.Duration) {
@@ -65,7 +65,8 @@ func (r *runner) attempt(ctx context.Context, reason string) {
 	if _, err := r.s.Save(ctx, reason); err != nil {
 		return // Save queued the reason on s.retry
 	}
-	r.retryWait, r.pending = 0, ""
+	r.retries.Reset()
+	r.pending = ""
 	if r.s.sess.Gen() != r.s.savedGen() {
 		r.arm(r.s.cfg.Interval) // changes arrived during the save
 	}
@@ -76,11 +77,10 @@ func (r *runner) retryLater(ctx context.Context, reason string) {
 	if ctx.Err() != nil {
 		return
 	}
-	r.retryWait = min(max(r.retryWait*2, r.s.cfg.RetryMin), r.s.cfg.RetryMax)
 	if r.pending == "" {
 		r.pending = reason
 	}
-	r.arm(backoff.Jitter(r.retryWait)) // savers retrying one store do not retry in step
+	r.arm(r.retries.Next()) // jittered: savers retrying one store do not retry in step
 }
 
 // timerReason is the reason of the save the timer starts: a failed save's
