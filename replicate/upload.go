@@ -269,10 +269,17 @@ func (u *uploaded) findForeign(base based) {
 // save still uses of them, each tier tierFanout times the one below,
 // starting at tierUnit; when tierMax packs share a tier, the save moves all
 // their chunks into its own pack, which lands a tier up.
+//
+// tierMax bounds a restore's requests: a save references at most
+// tierMax−1 packs in each of the tiers below half a pack (three, for 16 MiB
+// packs), its own pack and the packs too large for any tier. Measured over
+// 1,000 saves of 1 % changes to a 2,000-node graph (BENCHMARKS.md), 5
+// against 8 cut the GETs of a restore from 19 to 10 for 17 % more bytes
+// uploaded per save.
 const (
 	tierUnit   = 256 << 10
 	tierFanout = 8
-	tierMax    = 8
+	tierMax    = 5
 )
 
 // chooseRewrites picks the packs whose chunks this save moves into its own
