@@ -86,6 +86,10 @@ type readOpts struct {
 	cache    *spans                    // ranges kept across batches (nil: none)
 	sizes    map[manifest.PackID]int64 // pack sizes, when known
 	window   int64                     // extend each range this far back (tree nodes)
+	// into, if set, gives the place to decompress ref i into (exactly
+	// its size), instead of a new buffer: restore decodes each chunk
+	// straight into the graph.
+	into func(i int) []byte
 }
 
 // plan groups refs into reads: format 1 chunks one object each, pack chunks
@@ -178,10 +182,7 @@ func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn fu
 	var index []int // todo[j] is refs[index[j]]
 	for i, r := range refs {
 		if frame := o.cache.get(r.Loc); frame != nil {
-			raw, err := chunker.Decode(r.ID, frame)
-			if err != nil {
-				err = &ChunkError{Ref: r, Err: err}
-			}
+			raw, err := decode(r, frame, o.into, i)
 			if err := fn(i, raw, err); err != nil {
 				return err
 			}
@@ -197,7 +198,13 @@ func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn fu
 			break
 		}
 		g.Go(func() error {
-			return doRead(gctx, st, todo, rd, o.cache, func(j int, raw []byte, err error) error { return fn(index[j], raw, err) })
+			return doRead(gctx, st, todo, rd, o.cache, func(j int, frame []byte, err error) error {
+				var raw []byte
+				if err == nil {
+					raw, err = decode(todo[j], frame, o.into, index[j])
+				}
+				return fn(index[j], raw, err)
+			})
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -206,6 +213,25 @@ func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn fu
 	return ctx.Err()
 }
 
+// decode decompresses and checks ref r's frame, the chunk at index i,
+// into into(i) when into is set; a failure is a *ChunkError.
+func decode(r Ref, frame []byte, into func(int) []byte, i int) ([]byte, error) {
+	var raw []byte
+	var err error
+	if into != nil {
+		raw = into(i)
+		err = chunker.DecodeInto(r.ID, frame, raw)
+	} else {
+		raw, err = chunker.Decode(r.ID, frame)
+	}
+	if err != nil {
+		return nil, &ChunkError{Ref: r, Err: err}
+	}
+	return raw, nil
+}
+
+// doRead makes read rd and calls fn with the frame of each of its refs
+// (not yet decoded), or with the read's error.
 func doRead(ctx context.Context, st store.Store, refs []Ref, rd read, cache *spans, fn func(int, []byte, error) error) error {
 	var body []byte
 	var err error
@@ -240,11 +266,7 @@ func doRead(ctx context.Context, st store.Store, refs []Ref, rd read, cache *spa
 			start := r.Loc.Offset - rd.off
 			frame = body[start : start+r.Loc.Length]
 		}
-		raw, err := chunker.Decode(r.ID, frame)
-		if err != nil {
-			err = &ChunkError{Ref: r, Err: err}
-		}
-		if err := fn(i, raw, err); err != nil {
+		if err := fn(i, frame, nil); err != nil {
 			return err
 		}
 	}

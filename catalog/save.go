@@ -230,7 +230,10 @@ func Graph(ctx context.Context, st store.Store, m *manifest.Manifest, parallel i
 	}
 	var mu sync.Mutex
 	var done int64
-	err = readRefs(ctx, st, l.Refs(), readOpts{parallel: parallel, cache: sp, sizes: m.Packs}, func(i int, raw []byte, err error) error {
+	// Each chunk is decompressed straight into its first place in the
+	// graph, then copied to the others.
+	into := func(i int) []byte { return graph[l.Offsets[i] : l.Offsets[i]+entries[i].Size] }
+	err = readRefs(ctx, st, l.Refs(), readOpts{parallel: parallel, cache: sp, sizes: m.Packs, into: into}, func(i int, raw []byte, err error) error {
 		if err != nil {
 			return err
 		}

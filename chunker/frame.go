@@ -2,6 +2,7 @@ package chunker
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 
@@ -50,6 +51,38 @@ func blockSize(n int) lz4.BlockSize {
 		}
 	}
 	return lz4.Block4Mb
+}
+
+// DecodeInto decompresses a chunk body into dst, which must be exactly
+// the chunk's size, and checks that it hashes to id: Decode without
+// allocating the chunk. Errors wrap ErrCorrupt and name the chunk, as
+// Decode's, and for a body that decompresses to another size than
+// len(dst). On error dst holds whatever was decompressed.
+func DecodeInto(id ID, body, dst []byte) error {
+	if len(body) == 0 {
+		return fmt.Errorf("chunk %s: %w: empty object", id, ErrCorrupt)
+	}
+	zr := lz4.NewReader(bytes.NewReader(body))
+	if err := zr.Apply(lz4.ConcurrencyOption(1)); err != nil {
+		return fmt.Errorf("chunk %s: lz4 options: %w", id, err)
+	}
+	if n, err := io.ReadFull(zr, dst); errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return fmt.Errorf("chunk %s: %w: decompresses to %d bytes, want %d", id, ErrCorrupt, n, len(dst))
+	} else if err != nil {
+		return fmt.Errorf("chunk %s: %w: lz4: %w", id, ErrCorrupt, err)
+	}
+	// Read to the frame's end: it must end here, and its checksum is
+	// checked there.
+	var one [1]byte
+	if n, err := io.ReadFull(zr, one[:]); n > 0 {
+		return fmt.Errorf("chunk %s: %w: decompresses to more than %d bytes", id, ErrCorrupt, len(dst))
+	} else if !errors.Is(err, io.EOF) {
+		return fmt.Errorf("chunk %s: %w: lz4: %w", id, ErrCorrupt, err)
+	}
+	if got := Sum(dst); got != id {
+		return fmt.Errorf("chunk %s: %w: hash mismatch (content hashes to %s)", id, ErrCorrupt, got)
+	}
+	return nil
 }
 
 // Decode decompresses a chunk body and checks that it hashes to id. Errors

@@ -110,7 +110,32 @@ func TestDecodeBad(t *testing.T) {
 			if !strings.Contains(err.Error(), "chunk "+tc.id.String()) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q should name the chunk and say %q", err, tc.want)
 			}
+			// DecodeInto, given the size the chunk should have, refuses the
+			// same bodies (its words may differ where it stops early).
+			if err := DecodeInto(tc.id, tc.body, make([]byte, len(raw))); !errors.Is(err, ErrCorrupt) ||
+				!strings.Contains(err.Error(), "chunk "+tc.id.String()) {
+				t.Errorf("DecodeInto: %v; want ErrCorrupt naming the chunk", err)
+			}
 		})
+	}
+}
+
+func TestDecodeInto(t *testing.T) {
+	raw := testData(100_000, 9)
+	id := Sum(raw)
+	body, err := Compress(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := make([]byte, len(raw))
+	if err := DecodeInto(id, body, dst); err != nil || !bytes.Equal(dst, raw) {
+		t.Fatalf("DecodeInto: %v (equal %v)", err, bytes.Equal(dst, raw))
+	}
+	for _, size := range []int{0, len(raw) - 1, len(raw) + 1} {
+		err := DecodeInto(id, body, make([]byte, size))
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "chunk "+id.String()) {
+			t.Errorf("DecodeInto into %d bytes of a %d-byte chunk: %v; want ErrCorrupt naming it", size, len(raw), err)
+		}
 	}
 }
 
@@ -173,6 +198,13 @@ func FuzzDecode(f *testing.F) {
 		}
 		if back, err := Decode(id, body2); err != nil || !bytes.Equal(back, data) {
 			t.Fatalf("re-encoded chunk does not decode: %v", err)
+		}
+		into := make([]byte, len(data))
+		if err := DecodeInto(id, body, into); err != nil || !bytes.Equal(into, data) {
+			t.Fatalf("DecodeInto of a body Decode accepts: %v", err)
+		}
+		if err := DecodeInto(id, body, make([]byte, len(data)+1)); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("DecodeInto into one byte too many: %v", err)
 		}
 	})
 }
