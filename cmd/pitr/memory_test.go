@@ -13,12 +13,12 @@ func TestMemoryTuning(t *testing.T) {
 
 	t.Setenv("GOMEMLIMIT", "")
 	limitMemory(100<<20, 1.5)
-	if got, want := debug.SetMemoryLimit(-1), int64(150<<20+128<<20); got != want {
+	if got, want := debug.SetMemoryLimit(-1), int64(150<<20+96<<20); got != want {
 		t.Errorf("memory limit %d, want %d", got, want)
 	}
 	t.Setenv("GOMEMLIMIT", "1GiB")
 	limitMemory(1<<20, 1)
-	if got := debug.SetMemoryLimit(-1); got != int64(150<<20+128<<20) {
+	if got := debug.SetMemoryLimit(-1); got != int64(150<<20+96<<20) {
 		t.Errorf("GOMEMLIMIT set, yet the limit changed to %d", got)
 	}
 
