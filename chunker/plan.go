@@ -1,6 +1,9 @@
 package chunker
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // RecordSource is the sequence of records a save cuts: for a save, the
 // header record, one record per node in id order, the trailer record.
@@ -58,6 +61,9 @@ type Planner struct {
 	// is found without a map lookup.
 	keys []any
 	recs []*plannedRecord
+	// spareKeys and spareRecs are the plan's before those, reused.
+	spareKeys []any
+	spareRecs []*plannedRecord
 }
 
 // plannedRecord is what a Planner remembers of one record.
@@ -110,8 +116,8 @@ func (p *Planner) Plan(src RecordSource) []PlannedChunk {
 		pl:   p,
 		src:  src,
 		p:    p.cutParams(),
-		recs: make([]*plannedRecord, n),
-		keys: make([]any, n),
+		recs: slices.Grow(p.spareRecs[:0], n)[:n],
+		keys: slices.Grow(p.spareKeys[:0], n)[:n],
 		out:  make([]PlannedChunk, 0, p.chunks+p.chunks/8+16),
 	}
 	cutRecords(n, r.p, &r)
@@ -131,6 +137,7 @@ func (p *Planner) Plan(src RecordSource) []PlannedChunk {
 		}
 	}
 	p.chunks = len(r.out)
+	p.spareKeys, p.spareRecs = p.keys, p.recs
 	p.keys, p.recs = r.keys, r.recs
 	return r.out
 }

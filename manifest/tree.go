@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/pitr-dev/pitr/chunker"
@@ -307,7 +308,7 @@ type Placer func(id chunker.ID, raw []byte) (Loc, error)
 // reference to it. Every entry must be valid for a leaf (size in
 // 1..chunker.MaxChunkSize, a pack location, keys increasing).
 func BuildTree(entries []Entry, place Placer) (TreeRef, error) {
-	return buildTree(entries, place, encodeNode)
+	return buildTree(entries, place, encodeNode, nil)
 }
 
 // encodeNode returns the id and bytes of a tree node at level lv.
@@ -316,13 +317,24 @@ func encodeNode(lv int, es []TreeEntry) (chunker.ID, []byte) {
 	return chunker.Sum(raw), raw
 }
 
-// buildTree is BuildTree with the node encoding given (see TreeCache).
-func buildTree(entries []Entry, place Placer, encode func(lv int, es []TreeEntry) (chunker.ID, []byte)) (TreeRef, error) {
+// treeScratch is the leaf level of a build, kept for the next (TreeCache).
+type treeScratch struct {
+	level []TreeEntry
+	lasts []uint64
+}
+
+// buildTree is BuildTree with the node encoding given (see TreeCache) and,
+// if not nil, the scratch space to build the leaf level in.
+func buildTree(entries []Entry, place Placer, encode func(lv int, es []TreeEntry) (chunker.ID, []byte), scratch *treeScratch) (TreeRef, error) {
 	if len(entries) == 0 {
 		return TreeRef{}, fmt.Errorf("build chunk tree: %w: no chunks", ErrInvalid)
 	}
-	level := make([]TreeEntry, len(entries))
-	lasts := make([]uint64, len(entries)) // h of the last data chunk under each entry
+	if scratch == nil {
+		scratch = &treeScratch{}
+	}
+	level := slices.Grow(scratch.level[:0], len(entries))[:len(entries)]
+	lasts := slices.Grow(scratch.lasts[:0], len(entries))[:len(entries)] // h of the last data chunk under each entry
+	scratch.level, scratch.lasts = level, lasts
 	for i, e := range entries {
 		level[i] = TreeEntry{Entry: e}
 		lasts[i] = boundaryHash(e.ID)

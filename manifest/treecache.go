@@ -13,8 +13,9 @@ import (
 // bytes per tree node). The zero value is ready to use; a TreeCache is not
 // safe for concurrent use.
 type TreeCache struct {
-	nodes map[treeCacheKey]*cachedNode
-	gen   uint64
+	nodes   map[treeCacheKey]*cachedNode
+	gen     uint64
+	scratch treeScratch
 }
 
 // treeCacheKey finds a candidate for a node: its level, first entry and
@@ -40,7 +41,7 @@ func (c *TreeCache) Build(entries []Entry, place Placer) (TreeRef, error) {
 		c.nodes = map[treeCacheKey]*cachedNode{}
 	}
 	c.gen++
-	ref, err := buildTree(entries, place, c.encode)
+	ref, err := buildTree(entries, place, c.encode, &c.scratch)
 	for k, n := range c.nodes {
 		if n.gen != c.gen {
 			delete(c.nodes, k)
