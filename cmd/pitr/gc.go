@@ -80,7 +80,14 @@ func refuseShortGrace(ctx context.Context, st store.Store, grace gcsafety.Grace,
 }
 
 func printGC(w io.Writer, rep gc.Report, grace gcsafety.Grace) {
-	fmt.Fprintf(w, "%s in %s reference %s\n", plural(rep.Saves, "save"), plural(rep.Sessions, "session"), plural(rep.Referenced, "chunk"))
+	refs := plural(rep.Referenced, "chunk") // format 1 saves: chunk objects
+	switch {
+	case rep.ReferencedPacks > 0 && rep.Referenced > 0:
+		refs = plural(rep.ReferencedPacks, "pack") + " and " + plural(rep.Referenced, "chunk object") + " of format 1 saves"
+	case rep.ReferencedPacks > 0:
+		refs = plural(rep.ReferencedPacks, "pack")
+	}
+	fmt.Fprintf(w, "%s in %s reference %s\n", plural(rep.Saves, "save"), plural(rep.Sessions, "session"), refs)
 	fmt.Fprintf(w, "%s in the store (%s)\n", plural(rep.Scanned, "chunk"), humanBytes(rep.ScannedBytes))
 	if rep.DryRun {
 		fmt.Fprintf(w, "would delete %s older than %s, would free %s (dry run: nothing deleted)\n",

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +91,9 @@ func TestGCCommand(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry run output lacks %q:\n%s", want, out)
 		}
+	}
+	if !regexp.MustCompile(`2 saves in 1 session reference [1-9]\d* packs?\n`).MatchString(out) {
+		t.Errorf("dry run output does not count the packs the saves reference:\n%s", out)
 	}
 	if !has(t, st, old) {
 		t.Fatal("dry run deleted a chunk")

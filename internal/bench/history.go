@@ -106,8 +106,9 @@ type histSave struct {
 	durMS   int64 // the saver's duration
 	changed int   // nodes changed before it (0 for the first)
 	changeB int   // data bytes those changes differ by
-	// filled for the saves the benchmark restores
-	listChunks, dataChunks int
+	// filled for the saves the benchmark restores: list chunks (format 1)
+	// or tree nodes and packs (format 2), distinct data chunks
+	listChunks, treeNodes, packs, dataChunks int
 }
 
 // histStore is one store holding one history.
@@ -457,7 +458,10 @@ func describeSave(ctx context.Context, env *benchEnv, s *histSave) error {
 	for _, e := range entries {
 		distinct[e.ID] = true
 	}
-	s.listChunks, s.dataChunks = len(m.ChunkList.Chunks), len(distinct)
+	s.listChunks, s.dataChunks, s.packs = len(m.ChunkList.Chunks), len(distinct), len(m.Packs)
+	if m.Tree != nil {
+		s.treeNodes = int(m.Tree.Nodes)
+	}
 	return nil
 }
 

@@ -279,15 +279,15 @@ func (r *results) writeSaves(p func(string, ...any)) {
 	p("")
 	p("Full save (the first save of the loaded graph): the encoded graph is %s B; the save uploaded %s B (lz4) in %s",
 		num(f.answer.BytesTotal), num(f.answer.BytesUploaded), num(int64(f.answer.ChunksUploaded)))
-	p("chunks (%s data and list chunks referenced), plus a %s B manifest; the bucket gained %s objects, %s B.",
+	p("chunks (%s data chunks and tree nodes referenced), plus a %s B manifest; the bucket gained %s objects, %s B.",
 		num(int64(f.answer.ChunksTotal)), num(f.manifestBytes), num(int64(f.newObjects)), num(f.newBytes))
 	p("")
 	p("It ran %d times, each on a fresh `pitr serve`, data dir and bucket (run 1 is the one the changes below build on;", len(r.fulls))
-	p("every run uploaded the same bytes), alternating with two baselines: the same %s chunk objects (%s B, read back",
+	p("every run uploaded the same bytes), alternating with two baselines: the same %s objects (its packs, %s B, read back",
 		num(int64(pb.objects)), num(pb.bytes))
 	p("from the bucket) PUT by minio-go straight into a fresh bucket, %d at a time like the saver and with its PUT", pb.parallel)
-	p("options, and the same with a HEAD (404) before each PUT, as the saver checks every chunk its last save does not")
-	p("reference. The MB/s are bytes uploaded per second.")
+	p("options, and the same with a HEAD (404) before each PUT (what the saver did per chunk before packs; it makes no")
+	p("HEAD now). The MB/s are bytes uploaded per second.")
 	p("")
 	p("| run | full save (server `duration_ms`) | full save (client wall) | plain PUT | HEAD + PUT |")
 	p("|---|---|---|---|---|")
@@ -355,12 +355,13 @@ func (r *results) writeRestore(p func(string, ...any)) {
 	rr := r.restore
 	p("## Restore")
 	p("")
-	p("`pitr restore --at latest --data-dir NEW` (a child process, wall time from start to exit: choose the save, read")
-	p("its list chunks, fetch and check %d data chunks %d at a time, check the graph, install the data dir with fsync)",
-		rr.dataChunks, rr.parallel)
-	p("against a plain parallel GET of exactly the objects it reads — the manifest, %d list chunks and %d distinct data",
-		rr.listChunks, rr.dataChunks)
-	p("chunks, %s objects, %s B stored — with minio-go (`GetObject` + `io.ReadAll`, %d workers, a fresh client", num(int64(rr.objects)), num(rr.objectBytes), rr.parallel)
+	p("`pitr restore --at latest --data-dir NEW` (a child process, wall time from start to exit: open the store, choose")
+	p("the save, read its chunk tree (or list chunks), fetch and check %d data chunks, check the graph, install the data dir",
+		rr.dataChunks)
+	p("with fsync) against a plain parallel GET of the objects it reads — the manifest and the packs holding its %d tree",
+		rr.listChunks)
+	p("nodes and %d distinct data chunks, whole: %s objects, %s B stored — with minio-go (`GetObject` + `io.ReadAll`, %d workers, a fresh client",
+		rr.dataChunks, num(int64(rr.objects)), num(rr.objectBytes), rr.parallel)
 	p("per run, its transport tuned as pitr's store). One untimed GET pass first (%s) warms MinIO; then the two", ms(rr.warmup))
 	p("alternate. Speed ratio = plain GET time ÷ restore time of each run's pair (measured back to back, so under the")
 	p("same load), median over the runs.")
