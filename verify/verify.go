@@ -105,8 +105,9 @@ type Options struct {
 type Report struct {
 	Session    string
 	Saves      int // saves checked
-	Chunks     int // distinct chunks checked: ListChunks + DataChunks
-	ListChunks int
+	Chunks     int // distinct chunks checked: ListChunks + TreeNodes + DataChunks
+	ListChunks int // chunk list chunks of format 1 saves
+	TreeNodes  int // chunk tree nodes of format 2 saves
 	DataChunks int
 	Read       int   // distinct data chunks downloaded and hash-checked
 	Downloads  int   // data chunk downloads (≥ Read: see the package comment)
@@ -167,7 +168,7 @@ func Run(ctx context.Context, st store.Store, session string, opts Options) (Rep
 	if err != nil {
 		return rep, err
 	}
-	rep.Chunks = rep.ListChunks + rep.DataChunks
+	rep.Chunks = rep.ListChunks + rep.TreeNodes + rep.DataChunks
 	for _, s := range saves {
 		rep.Problems = append(rep.Problems, s.probs...)
 	}
@@ -331,7 +332,7 @@ func checkTrees(ctx context.Context, st store.Store, saves []*save, rep *Report)
 		}
 		s.entries = entries
 	}
-	rep.ListChunks += len(cache)
+	rep.TreeNodes += len(cache)
 	return nil
 }
 

@@ -152,7 +152,7 @@ func assertProblems(t *testing.T, rep verify.Report, saves []string, id chunker.
 func TestCleanStorePasses(t *testing.T) {
 	f := newFixture(t)
 	rep := run(t, f.st, verify.Options{})
-	if !rep.OK() || rep.Saves != 3 || rep.ListChunks == 0 || rep.Read != 0 || rep.Decoded != 0 {
+	if !rep.OK() || rep.Saves != 3 || rep.TreeNodes == 0 || rep.Read != 0 || rep.Decoded != 0 {
 		t.Fatalf("existence check: %+v", rep)
 	}
 	full := run(t, f.st, verify.Options{ReadData: true})
@@ -161,7 +161,7 @@ func TestCleanStorePasses(t *testing.T) {
 	}
 	// every distinct chunk downloaded once: later saves reuse what the
 	// previous one downloaded
-	if full.Read != full.DataChunks || full.Downloads != full.DataChunks || full.Chunks != full.DataChunks+full.ListChunks {
+	if full.Read != full.DataChunks || full.Downloads != full.DataChunks || full.Chunks != full.DataChunks+full.TreeNodes+full.ListChunks {
 		t.Fatalf("read %d, downloads %d, of %d data chunks", full.Read, full.Downloads, full.DataChunks)
 	}
 }

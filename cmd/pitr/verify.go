@@ -67,8 +67,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func printVerify(w io.Writer, rep *verify.Report, opts verify.Options, subset bool) {
+	meta := plural(rep.TreeNodes, "tree node")
+	if rep.ListChunks > 0 {
+		meta += ", " + plural(rep.ListChunks, "list chunk")
+	}
 	fmt.Fprintf(w, "session %s: %s, %s (%s, read and hash-checked; %s)\n", rep.Session, plural(rep.Saves, "save"),
-		plural(rep.Chunks, "chunk"), plural(rep.ListChunks, "list chunk"), plural(rep.DataChunks, "data chunk"))
+		plural(rep.Chunks, "chunk"), meta, plural(rep.DataChunks, "data chunk"))
 	switch {
 	case opts.ReadData:
 		fmt.Fprintf(w, "read %s (%s in %s) and checked their hashes; decoded %d of %s\n",

@@ -129,7 +129,7 @@ func secs(d time.Duration) string {
 func mbf(n int64) string { return fmt.Sprintf("%.1f", float64(n)/1e6) }
 
 var (
-	reVerify = regexp.MustCompile(`(\d+) saves?, (\d+) chunks? \((\d+) list chunks?.*; (\d+) data chunks?\)`)
+	reVerify = regexp.MustCompile(`(\d+) saves?, (\d+) chunks? \((\d+) (?:tree nodes?|list chunks?).*; (\d+) data chunks?\)`)
 	reSubset = regexp.MustCompile(`read (\d+) of (\d+) data chunks`)
 	rePrune  = regexp.MustCompile(`(?m)^kept (\d+), (?:would remove|removed) (\d+)`)
 	reGCRefs = regexp.MustCompile(`(\d+) saves? in (\d+) sessions? reference (\d+) (?:packs?|chunks?)`)
@@ -261,9 +261,9 @@ func (r *historyResults) writeBuild(p func(string, ...any)) {
 		secs(bd.wall), median(durs).Milliseconds())
 	p("below were saved alongside). The first save uploaded %s B in %s chunks; the others uploaded %s B median, %s B",
 		num(first.up), num(int64(first.chunks)), num(medianInt64(up)), num(slices.Max(up)))
-	p("the largest (lz4 data and list chunks). The bucket then held %s objects, %s B: %s manifests and %s chunk",
+	p("the largest (lz4 data chunks and tree nodes, in packs). The bucket then held %s objects, %s B: %s manifests and %s",
 		num(int64(m.objects)), num(m.bytes), num(int64(manifests)), num(int64(m.chunkObjects)))
-	p("objects. The saver made %s PUTs and %s HEADs (store `Stat`, of chunks its previous save did not have) to build it.",
+	p("packs under chunks/. The saver made %s PUTs and %s HEADs (store `Stat`) to build it.",
 		num(c.Puts), num(c.Stats))
 	p("")
 	p("The saver is given a gc grace of %.0fh for the build instead of the default 1h. Its GC-safety rule relies on a", historyGrace.Hours())
@@ -412,13 +412,13 @@ func (r *historyResults) writeObservations(p func(string, ...any)) {
 	if g := r.find("gc --grace 0s --dry-run", "before"); g != nil && pr != nil {
 		c := g.counted.counts
 		manifestPages := pr.counted.counts.List
-		p("* **gc** marks from every manifest of every session and every distinct list chunk (GET %s before prune: %s",
-			num(c.Get), num(int64(m.length)))
-		p("  manifests + the distinct list chunks), then lists the chunk objects: LIST %s = 1 for the sessions + %s for the",
-			num(c.List), num(manifestPages))
+		p("* **gc** marks from every manifest of every session (a format 2 manifest lists its packs; a format 1 save's list")
+		p("  chunks are read too: GET %s before prune for %s manifests), then lists the chunk objects: LIST %s = 1 for the",
+			num(c.Get), num(int64(m.length)), num(c.List))
+		p("  sessions + %s for the", num(manifestPages))
 		p("  manifest keys + %s pages of chunk keys (%s chunk objects, 1,000 a page). A dry run HEADs nothing. So gc",
 			num(c.List-1-manifestPages), num(int64(m.chunkObjects)))
-		p("  costs O(saves + distinct list chunks + chunk objects / 1,000), plus the sweep's requests (below).")
+		p("  costs O(saves + chunk objects / 1,000), plus the sweep's requests (below).")
 	}
 	var prReal *opResult
 	for i := range r.ops {
