@@ -475,11 +475,13 @@ func (r *historyResults) writeVerifyObservations(p func(string, ...any), m *hist
 	if v := r.find("verify", " saves"); v != nil {
 		if x := ints(reVerify, v.direct.out); x != nil {
 			c := v.counted.counts
-			p("* **verify** reads every manifest and every distinct list chunk once (GET: %s manifests + %s list chunks = %s;",
-				num(x[0]), num(x[2]), num(x[0]+x[2]))
-			p("  measured %s) and HEADs every distinct data chunk once (%s; measured %s). So it costs O(saves + distinct",
-				num(c.Get), num(x[3]), num(c.Head))
-			p("  chunks of the whole history), not O(saves × chunks per save): %s saves of ~%s chunks each would be %s",
+			p("* **verify** reads every manifest and every distinct tree node (or format 1 list chunk) once (%s manifests,",
+				num(x[0]))
+			p("  %s nodes: GET %s, tree nodes read by ranges of their packs) and checks once that the object holding each",
+				num(x[2]), num(c.Get))
+			p("  distinct data chunk exists (%s data chunks: HEAD %s, one per pack). So it costs O(saves + distinct",
+				num(x[3]), num(c.Head))
+			p("  objects of the whole history), not O(saves × chunks per save): %s saves of ~%s chunks each would be %s",
 				num(x[0]), num(int64(m.saves[0].chunks)), num(x[0]*int64(m.saves[0].chunks)))
 			p("  checks without the de-duplication. Wall time %s, about %s requests/s at 16 in flight.",
 				secs(v.direct.wall), num(int64(float64(c.Total())/v.direct.wall.Seconds()/100)*100))
@@ -492,10 +494,10 @@ func (r *historyResults) writeVerifyObservations(p func(string, ...any), m *hist
 			if c.Total() != plain.counted.counts.Total() {
 				same = fmt.Sprintf("%s requests against plain verify's %s", num(c.Total()), num(plain.counted.counts.Total()))
 			}
-			p("* **verify --read-data-subset %s** GETs the chosen %s data chunks instead of HEADing them (GET %s = manifests",
-				subsetPercent, num(sub[0]), num(c.Get))
-			p("  + list chunks + %s; HEAD %s = %s − %s): %s, %s MB more read.",
-				num(sub[0]), num(c.Head), num(x[3]), num(sub[0]), same, mbf(c.BytesIn-plain.counted.counts.BytesIn))
+			p("* **verify --read-data-subset %s** reads the chosen %s data chunks (by ranges of their packs) besides the",
+				subsetPercent, num(sub[0]))
+			p("  checks of plain verify (GET %s, HEAD %s): %s, %s MB more read.",
+				num(c.Get), num(c.Head), same, mbf(c.BytesIn-plain.counted.counts.BytesIn))
 		}
 	}
 }
