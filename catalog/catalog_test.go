@@ -209,3 +209,29 @@ func TestSpans(t *testing.T) {
 		}
 	}
 }
+
+// A chunk that appears many times in a save is decoded once and copied to
+// each of its places; progress counts each place once.
+func TestGraphRepeatedChunks(t *testing.T) {
+	fst, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	datas := randomChunks(100)
+	same := bytes.Repeat([]byte("the same chunk "), 300)
+	for i := range 300 {
+		datas = append(datas[:i%len(datas)], append([][]byte{same}, datas[i%len(datas):]...)...)
+	}
+	m, want := saveOf(t, fst, datas)
+	var done, total int64
+	got, entries, err := Graph(context.Background(), fst, m, 4, func(d, t int64) { done, total = d, t })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) || len(entries) != len(datas) {
+		t.Fatalf("graph of %d bytes, %d entries; want %d bytes, %d", len(got), len(entries), len(want), len(datas))
+	}
+	if done != total || total != int64(len(want)) {
+		t.Errorf("progress ended at %d of %d, want %d of %d", done, total, len(want), len(want))
+	}
+}

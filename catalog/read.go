@@ -174,18 +174,24 @@ func ReadEach(ctx context.Context, st store.Store, refs []Ref, parallel int, fn 
 	return readRefs(ctx, st, refs, readOpts{parallel: parallel}, fn)
 }
 
+// decodeBatch is how many cached frames one goroutine decodes at a time.
+const decodeBatch = 64
+
 func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn func(i int, raw []byte, err error) error) error {
 	if o.parallel <= 0 {
 		o.parallel = DefaultParallel
 	}
+	var cached []int // indices of refs whose frame o.cache holds
 	var todo []Ref
 	var index []int // todo[j] is refs[index[j]]
+	seen := make(map[chunker.ID]bool, len(refs))
 	for i, r := range refs {
-		if frame := o.cache.get(r.Loc); frame != nil {
-			raw, err := decode(r, frame, o.into, i)
-			if err := fn(i, raw, err); err != nil {
-				return err
-			}
+		if seen[r.ID] {
+			continue // each distinct id once, at its first index
+		}
+		seen[r.ID] = true
+		if o.cache.get(r.Loc) != nil {
+			cached = append(cached, i)
 			continue
 		}
 		todo = append(todo, r)
@@ -193,6 +199,20 @@ func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn fu
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.parallel)
+	// Frames already read are decoded on the group too, a batch each, so
+	// that a save read whole beforehand (prefetch) decodes on every core.
+	for start := 0; start < len(cached) && gctx.Err() == nil; start += decodeBatch {
+		batch := cached[start:min(start+decodeBatch, len(cached))]
+		g.Go(func() error {
+			for _, i := range batch {
+				raw, err := decode(refs[i], o.cache.get(refs[i].Loc), o.into, i)
+				if err := fn(i, raw, err); err != nil {
+					return err
+				}
+			}
+			return gctx.Err()
+		})
+	}
 	for _, rd := range plan(todo, o) {
 		if gctx.Err() != nil {
 			break

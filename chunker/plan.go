@@ -137,8 +137,13 @@ func (p *Planner) Plan(src RecordSource) []PlannedChunk {
 		}
 	}
 	p.chunks = len(r.out)
-	p.spareKeys, p.spareRecs = p.keys, p.recs
+	// The previous plan's slices become the spares, emptied: kept, they
+	// would hold deleted and replaced nodes alive.
+	oldKeys, oldRecs := p.keys, p.recs
 	p.keys, p.recs = r.keys, r.recs
+	clear(oldKeys[:cap(oldKeys)])
+	clear(oldRecs[:cap(oldRecs)])
+	p.spareKeys, p.spareRecs = oldKeys[:0], oldRecs[:0]
 	return r.out
 }
 

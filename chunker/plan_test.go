@@ -3,8 +3,10 @@ package chunker
 import (
 	"bytes"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
+	"weak"
 
 	"github.com/pitr-dev/pitr/internal/graphgen"
 )
@@ -536,3 +538,39 @@ type benchSource struct {
 func (s *benchSource) Len() int           { return len(s.recs) }
 func (s *benchSource) Key(i int) any      { return s.keys[i] }
 func (s *benchSource) Bytes(i int) []byte { s.reads++; return s.recs[i] }
+
+// A Planner does not keep the records of earlier plans alive: after the
+// graph shrinks, the keys (nodes, in a save) it no longer has can be
+// collected.
+func TestPlanForgetsDroppedKeys(t *testing.T) {
+	type node struct{ data []byte }
+	rng := rand.New(rand.NewPCG(3, 4))
+	nodes := make([]*node, 1000)
+	dropped := make([]weak.Pointer[node], 0, len(nodes))
+	src := &benchSource{}
+	for i := range nodes {
+		nodes[i] = &node{data: randBytes(rng, 100+rng.IntN(1000))}
+		src.recs, src.keys = append(src.recs, nodes[i].data), append(src.keys, nodes[i])
+		if i >= 2 {
+			dropped = append(dropped, weak.Make(nodes[i]))
+		}
+	}
+	var p Planner
+	p.Plan(src)
+	nodes, src = nil, &benchSource{recs: slices.Clone(src.recs[:2]), keys: slices.Clone(src.keys[:2])}
+	for range 3 {
+		p.Plan(src)
+	}
+	runtime.GC()
+	runtime.GC()
+	alive := 0
+	for _, w := range dropped {
+		if w.Value() != nil {
+			alive++
+		}
+	}
+	if alive != 0 {
+		t.Errorf("%d of %d dropped keys still reachable after the plans that no longer have them", alive, len(dropped))
+	}
+	runtime.KeepAlive(&p)
+}

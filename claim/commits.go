@@ -29,12 +29,38 @@ type Commits struct {
 // Commits returns the commit record of r. A nil record, or one of
 // generation 0, gives nil, which accepts every manifest.
 func (r *Record) Commits() *Commits {
-	if r == nil || r.Generation == 0 {
+	if r == nil {
 		return nil
 	}
-	c := &Commits{gen: r.Generation, last: r.LastSave, eras: make(map[uint64]string, len(r.History))}
+	f := commitFields{Generation: r.Generation, LastSave: r.LastSave}
 	for _, e := range r.History {
-		if e.Generation < r.Generation {
+		f.History = append(f.History, eraCommit{Generation: e.Generation, LastSave: e.LastSave})
+	}
+	return f.commits()
+}
+
+// commitFields are the fields of a Record (same JSON names) that make its
+// commit record. ReadCommits decodes only these, so that a claim whose
+// other fields do not parse (a newer writer's, a damaged one) still tells
+// committed saves from a fenced writer's.
+type commitFields struct {
+	Generation uint64      `json:"generation"`
+	LastSave   string      `json:"last_save"`
+	History    []eraCommit `json:"history"`
+}
+
+type eraCommit struct {
+	Generation uint64 `json:"generation"`
+	LastSave   string `json:"last_save"`
+}
+
+func (f commitFields) commits() *Commits {
+	if f.Generation == 0 {
+		return nil
+	}
+	c := &Commits{gen: f.Generation, last: f.LastSave, eras: make(map[uint64]string, len(f.History))}
+	for _, e := range f.History {
+		if e.Generation < f.Generation {
 			c.eras[e.Generation] = e.LastSave
 		}
 	}
@@ -42,12 +68,12 @@ func (r *Record) Commits() *Commits {
 }
 
 // ReadCommits reads the commit record of session's claim from st. A
-// missing claim, or one that is not JSON of a record, gives nil, which
-// accepts every manifest: the claim is not where saves live, and an
-// unreadable one must not hide them. Only the generation, last_save and
-// history are used; the rest of the record is not checked (unlike
-// Acquire, which refuses a claim it cannot fully read). A store error is
-// returned, wrapped.
+// missing claim, or one whose generation, last_save and history do not
+// parse, gives nil, which accepts every manifest: the claim is not where
+// saves live, and an unreadable one must not hide them. Only those fields
+// are decoded; the rest of the record is not looked at (unlike Acquire,
+// which refuses a claim it cannot fully read). A store error is returned,
+// wrapped.
 func ReadCommits(ctx context.Context, st store.Store, session string) (*Commits, error) {
 	b, err := st.Get(ctx, Key(session))
 	if errors.Is(err, store.ErrNotFound) {
@@ -56,11 +82,11 @@ func ReadCommits(ctx context.Context, st store.Store, session string) (*Commits,
 	if err != nil {
 		return nil, fmt.Errorf("read writer claim of session %q: %w", session, err)
 	}
-	var r Record
-	if json.Unmarshal(b, &r) != nil {
+	var f commitFields
+	if json.Unmarshal(b, &f) != nil {
 		return nil, nil
 	}
-	return r.Commits(), nil
+	return f.commits(), nil
 }
 
 // LastCommitted returns the id of the newest save the claim's current

@@ -126,9 +126,15 @@ func TestCommitsAcceptEverythingWithoutAClaim(t *testing.T) {
 // generation, last_save and history count.
 func TestCommitsReadOnlyTheCommitFields(t *testing.T) {
 	ms := savesOfGenerations(4, 4)
-	c := readCommitsOf(t, fmt.Sprintf(`{"generation": 4, "last_save": %q}`, ms[0].ID))
-	if !c.Committed(ms[0]) || c.Committed(ms[1]) {
-		t.Errorf("committed %v %v, want true false", c.Committed(ms[0]), c.Committed(ms[1]))
+	for name, extra := range map[string]string{
+		"bare":                   ``,
+		"a pin that is no pack":  `, "pinned": ["not-a-pack"]`,
+		"a time that is no time": `, "renewed_at": "yesterday", "holder": {"pid": "one"}`,
+	} {
+		c := readCommitsOf(t, fmt.Sprintf(`{"generation": 4, "last_save": %q%s}`, ms[0].ID, extra))
+		if !c.Committed(ms[0]) || c.Committed(ms[1]) {
+			t.Errorf("%s: committed %v %v, want true false", name, c.Committed(ms[0]), c.Committed(ms[1]))
+		}
 	}
 }
 
