@@ -28,7 +28,7 @@ func TestChooseRewrites(t *testing.T) {
 	const c = 10 << 10
 	b, entries := baseOf(map[manifest.PackID]int64{full: 100 * c, sparse: 100 * c},
 		map[manifest.PackID]int{full: 60, sparse: 40}, c)
-	if got := chooseRewrites(entries, b, DefaultPackSize); !got[sparse] || got[full] || len(got) != 1 {
+	if got := chooseRewrites(entries, baseLocs(entries, b), b, DefaultPackSize); !got[sparse] || got[full] || len(got) != 1 {
 		t.Errorf("a 40 %% live pack and a 60 %% one: rewrites %v, want only the sparse one", got)
 	}
 	for _, n := range []int{tierMax - 1, tierMax} {
@@ -38,7 +38,7 @@ func TestChooseRewrites(t *testing.T) {
 			packs[p], chunks[p] = 10*c, 10 // whole, small: tier 0
 		}
 		b, entries := baseOf(packs, chunks, c)
-		got := chooseRewrites(entries, b, DefaultPackSize)
+		got := chooseRewrites(entries, baseLocs(entries, b), b, DefaultPackSize)
 		if want := n >= tierMax; (len(got) == n) != want || (len(got) != 0) != want {
 			t.Errorf("%d small packs in one tier: rewrites %d of them, want all: %v", n, len(got), want)
 		}
@@ -54,7 +54,7 @@ func TestChooseRewritesLeavesFullPacks(t *testing.T) {
 		packs[p], chunks[p] = DefaultPackSize, DefaultPackSize/(64<<10)
 	}
 	b, entries := baseOf(packs, chunks, 64<<10)
-	if got := chooseRewrites(entries, b, DefaultPackSize); len(got) != 0 {
+	if got := chooseRewrites(entries, baseLocs(entries, b), b, DefaultPackSize); len(got) != 0 {
 		t.Errorf("%d full packs: rewrites %d of them", len(packs), len(got))
 	}
 }

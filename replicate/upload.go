@@ -148,11 +148,12 @@ func (s *Saver) plan(snap *session.Graph) (records, []chunker.PlannedChunk, []ma
 // not have, in new packs, and moves the live chunks of sparse packs along
 // (chooseRewrites). It makes no request but the pack PUTs.
 func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.PlannedChunk, entries []manifest.Entry, base based) (uploaded, error) {
-	rewrite := chooseRewrites(entries, base, s.cfg.PackSize)
+	at := baseLocs(entries, base)
+	rewrite := chooseRewrites(entries, at, base, s.cfg.PackSize)
 	pw := newPackWriter(ctx, s.cfg.Store, s.cfg.PackSize)
 	u := uploaded{entries: entries, trees: &s.trees, next: based{data: make(map[chunker.ID]manifest.Loc, len(chunks)),
 		nodes: make(map[chunker.ID]manifest.Loc, len(base.nodes)+8)}}
-	todo := u.chooseChunks(chunks, base, rewrite)
+	todo := u.chooseChunks(chunks, at, rewrite)
 	err := u.putChunks(ctx, pw, src, chunks, todo)
 	if err == nil {
 		err = u.putTree(pw, base, rewrite)
@@ -171,17 +172,34 @@ func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.Planne
 	return u, nil
 }
 
+// baseLoc is where the base has a save's chunk, if it has it.
+type baseLoc struct {
+	loc manifest.Loc
+	ok  bool
+}
+
+// baseLocs looks up each entry's chunk in the base, once for the whole
+// upload.
+func baseLocs(entries []manifest.Entry, base based) []baseLoc {
+	at := make([]baseLoc, len(entries))
+	for i, e := range entries {
+		at[i].loc, at[i].ok = base.data[e.ID]
+	}
+	return at
+}
+
 // chooseChunks returns which chunks to store: those the base lacks, and
 // those of packs being rewritten; each distinct chunk once. The others are
-// located where the base has them.
-func (u *uploaded) chooseChunks(chunks []chunker.PlannedChunk, base based, rewrite map[manifest.PackID]bool) (todo []int) {
+// located where the base has them (at).
+func (u *uploaded) chooseChunks(chunks []chunker.PlannedChunk, at []baseLoc, rewrite map[manifest.PackID]bool) (todo []int) {
 	queued := map[chunker.ID]bool{}
 	for i, c := range chunks {
-		l, ok := base.data[c.ID]
+		l, ok := at[i].loc, at[i].ok
 		switch {
-		case queued[c.ID]:
 		case ok && !rewrite[l.Pack]:
 			u.next.data[c.ID] = l
+			u.entries[i].Loc = l
+		case queued[c.ID]: // a repeat of a chunk being stored: located by putChunks
 		default:
 			queued[c.ID] = true
 			todo = append(todo, i)
@@ -199,13 +217,16 @@ func (u *uploaded) putChunks(ctx context.Context, pw *packWriter, src records, c
 	err := compressAll(ctx, src, chunks, todo, func(i int, frame []byte) error {
 		l, err := pw.addFrame(frame)
 		u.next.data[chunks[i].ID] = l
+		u.entries[i].Loc = l
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	for i, c := range chunks {
-		u.entries[i].Loc = u.next.data[c.ID]
+		if !u.entries[i].Loc.InPack() { // a repeat of a chunk stored above
+			u.entries[i].Loc = u.next.data[c.ID]
+		}
 	}
 	return nil
 }
@@ -235,14 +256,22 @@ func (u *uploaded) putTree(pw *packWriter, base based, rewrite map[manifest.Pack
 // wrote, and the base's.
 func (u *uploaded) listPacks(written map[manifest.PackID]int64, base based) {
 	u.packs = map[manifest.PackID]int64{}
-	for _, m := range []map[chunker.ID]manifest.Loc{u.next.data, u.next.nodes} {
-		for _, l := range m {
-			size, ok := written[l.Pack]
-			if !ok {
-				size = base.packs[l.Pack]
-			}
-			u.packs[l.Pack] = size
+	add := func(p manifest.PackID) {
+		size, ok := written[p]
+		if !ok {
+			size = base.packs[p]
 		}
+		u.packs[p] = size
+	}
+	var last manifest.PackID
+	for i, e := range u.entries { // neighbours mostly share a pack
+		if i == 0 || e.Loc.Pack != last {
+			last = e.Loc.Pack
+			add(last)
+		}
+	}
+	for _, l := range u.next.nodes {
+		add(l.Pack)
 	}
 	u.next.packs = u.packs
 }
@@ -298,13 +327,13 @@ const (
 //     copy them.
 //
 // Packs of unknown size are never rewritten for sparseness.
-func chooseRewrites(entries []manifest.Entry, base based, packSize int) map[manifest.PackID]bool {
+func chooseRewrites(entries []manifest.Entry, at []baseLoc, base based, packSize int) map[manifest.PackID]bool {
 	if packSize <= 0 {
 		packSize = DefaultPackSize
 	}
 	rewrite := map[manifest.PackID]bool{}
 	tiers := map[int][]manifest.PackID{}
-	for p, n := range liveBytes(entries, base) {
+	for p, n := range liveBytes(entries, at, base) {
 		if size, ok := base.packs[p]; ok && 2*n < size {
 			rewrite[p] = true
 			continue
@@ -335,17 +364,16 @@ var seenMaps = sync.Pool{New: func() any { return map[chunker.ID]bool{} }}
 
 // liveBytes returns, for each pack of the base, the bytes of it the save
 // would use: its distinct chunks and the base's tree nodes.
-func liveBytes(entries []manifest.Entry, base based) map[manifest.PackID]int64 {
+func liveBytes(entries []manifest.Entry, at []baseLoc, base based) map[manifest.PackID]int64 {
 	live := map[manifest.PackID]int64{}
 	seen := seenMaps.Get().(map[chunker.ID]bool)
 	defer func() { clear(seen); seenMaps.Put(seen) }()
-	for _, e := range entries {
-		l, ok := base.data[e.ID]
-		if !ok || seen[e.ID] {
+	for i, e := range entries {
+		if !at[i].ok || seen[e.ID] {
 			continue
 		}
 		seen[e.ID] = true
-		live[l.Pack] += l.Length
+		live[at[i].loc.Pack] += at[i].loc.Length
 	}
 	for _, l := range base.nodes {
 		live[l.Pack] += l.Length
