@@ -2,6 +2,7 @@ package claim_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/store"
 	"github.com/pitr-dev/pitr/store/faulty"
+	"github.com/pitr-dev/pitr/store/mem"
 )
 
 // savesOfGenerations returns one manifest per generation entry, a minute
@@ -164,4 +166,38 @@ func TestReadCommitsStoreError(t *testing.T) {
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), session) || c != nil {
 		t.Errorf("ReadCommits on a failing store: %v, %v; want an error wrapping the store's, naming the session", c, err)
 	}
+}
+
+// ReadCommits never fails on what a claim object holds, and whenever the
+// whole claim decodes as a record, it reads the commit record the record
+// itself gives.
+func FuzzReadCommits(f *testing.F) {
+	ms := savesOfGenerations(0, 1, 2, 2, 3)
+	f.Add(fmt.Sprintf(`{"generation": 2, "last_save": %q, "history": [{"generation": 1, "last_save": %q}]}`, ms[2].ID, ms[1].ID))
+	f.Add(`{"generation": 3, "pinned": ["x"]}`)
+	f.Add(`{not json`)
+	f.Add(`{"generation": "two"}`)
+	f.Fuzz(func(t *testing.T, claimJSON string) {
+		st := mem.New(mem.Options{})
+		if err := st.Put(context.Background(), claim.Key(session), []byte(claimJSON)); err != nil {
+			t.Skip() // not a claim the store takes
+		}
+		c, err := claim.ReadCommits(context.Background(), st, session)
+		if err != nil {
+			t.Fatalf("ReadCommits on a readable store: %v", err)
+		}
+		var r claim.Record
+		if json.Unmarshal([]byte(claimJSON), &r) != nil {
+			return
+		}
+		want := r.Commits()
+		if c.LastCommitted() != want.LastCommitted() {
+			t.Fatalf("LastCommitted %q, the record's %q", c.LastCommitted(), want.LastCommitted())
+		}
+		for _, m := range ms {
+			if c.Committed(m) != want.Committed(m) {
+				t.Fatalf("save of generation %d: committed %v, the record says %v", m.Writer.Generation, c.Committed(m), want.Committed(m))
+			}
+		}
+	})
 }
