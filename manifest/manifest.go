@@ -174,7 +174,17 @@ func Encode(m *Manifest) ([]byte, error) {
 		}
 		w.ChunkList = &cl
 	}
-	out, err := json.MarshalIndent(w, "", "  ")
+	// Format 2 manifests are compact JSON: a 1-node save uploads one, and
+	// indentation was a quarter of its bytes. Format 1 ones (written only
+	// by tests now) keep the indented form they always had; Decode reads
+	// both.
+	var out []byte
+	var err error
+	if m.FormatVersion == FormatList {
+		out, err = json.MarshalIndent(w, "", "  ")
+	} else {
+		out, err = json.Marshal(w)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("encode manifest %s: %w", m.ID, err)
 	}

@@ -3,6 +3,7 @@ package manifest
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -301,11 +302,38 @@ func TestGoldenV2(t *testing.T) {
 	}
 }
 
-func TestDecodeBadV2(t *testing.T) {
-	good, err := Encode(sampleV2())
+// A format 2 manifest stored indented (as written before 2026-11-29)
+// decodes to the same manifest.
+func TestDecodeIndentedV2(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "manifest-v2-indented.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	m, err := Decode(b)
+	if err != nil || !reflect.DeepEqual(m, sampleV2()) {
+		t.Fatalf("Decode(indented) = %+v, %v; want %+v", m, err, sampleV2())
+	}
+	compact, err := Encode(sampleV2())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(compact) >= len(b) {
+		t.Errorf("compact manifest %d bytes, indented %d", len(compact), len(b))
+	}
+}
+
+func TestDecodeBadV2(t *testing.T) {
+	enc, err := Encode(sampleV2())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Edited in the indented form manifests had before 2026-11-29, which
+	// Decode reads as well.
+	var indented bytes.Buffer
+	if err := json.Indent(&indented, enc, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	good := indented.Bytes()
 	edit := func(old, new string) []byte {
 		if !bytes.Contains(good, []byte(old)) {
 			t.Fatalf("%q not in the v2 sample", old)
