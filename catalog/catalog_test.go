@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +30,6 @@ func TestPlanMergesRangesOfAPack(t *testing.T) {
 		ref(q, 0, MaxRead), ref(q, MaxRead, 10), // past MaxRead: a new read
 		{ID: chunker.Sum([]byte("own"))}, // a format 1 chunk: its own object
 	}
-	refs = append(refs, refs[0]) // a repeated chunk is read once
 	reads := plan(refs, readOpts{})
 	var shapes [][3]int64
 	for _, r := range reads {
@@ -233,5 +233,48 @@ func TestGraphRepeatedChunks(t *testing.T) {
 	}
 	if done != total || total != int64(len(want)) {
 		t.Errorf("progress ended at %d of %d, want %d of %d", done, total, len(want), len(want))
+	}
+}
+
+// ReadChunks gives each distinct id to fn once, at its first index, and
+// reads it once, however often refs repeat it.
+func TestReadChunksRepeatedRefs(t *testing.T) {
+	fst, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := saveOf(t, fst, randomChunks(50))
+	entries, err := Entries(context.Background(), fst, m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []Ref
+	for range 3 {
+		for _, e := range entries {
+			refs = append(refs, Ref{ID: e.ID, Loc: e.Loc})
+		}
+	}
+	st := counting.New(fst)
+	var mu sync.Mutex
+	calls := map[int]int{}
+	err = ReadChunks(context.Background(), st, refs, 4, func(i int, raw []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls[i]++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != len(entries) {
+		t.Errorf("fn called at %d indices, want %d (each distinct chunk once)", len(calls), len(entries))
+	}
+	for i, n := range calls {
+		if i >= len(entries) || n != 1 {
+			t.Errorf("fn called %d times at index %d; want once, at a first occurrence", n, i)
+		}
+	}
+	if got := st.Snapshot().BytesGot; got > m.Packs[m.Tree.RootLoc.Pack] {
+		t.Errorf("read %d bytes of a %d-byte pack", got, m.Packs[m.Tree.RootLoc.Pack])
 	}
 }

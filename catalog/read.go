@@ -95,17 +95,11 @@ type readOpts struct {
 // plan groups refs into reads: format 1 chunks one object each, pack chunks
 // merged into ranges of at most MaxRead bytes with gaps of at most MaxGap,
 // or, with a cache, a small pack whole, and ranges extended back by the
-// window. Refs with the same id are read once (the first index stands for
-// all).
+// window. refs hold distinct ids (readRefs drops repeats before).
 func plan(refs []Ref, o readOpts) []read {
 	var reads []read
 	byPack := map[manifest.PackID][]int{}
-	seen := map[chunker.ID]bool{}
 	for i, r := range refs {
-		if seen[r.ID] {
-			continue
-		}
-		seen[r.ID] = true
 		if !r.Loc.InPack() {
 			reads = append(reads, read{key: r.Loc.Key(r.ID), refs: []int{i}})
 			continue
@@ -147,9 +141,6 @@ func plan(refs []Ref, o readOpts) []read {
 	}
 	return reads
 }
-
-// Requests is how many store requests ReadChunks makes for refs.
-func Requests(refs []Ref) int { return len(plan(refs, readOpts{})) }
 
 // ReadChunks reads the chunks refs name, checks each against its id and
 // calls fn with its index in refs and its raw bytes. Each distinct id is
