@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/pitr-dev/pitr/internal/miniotest"
 )
 
 // benchBinary makes a temporary directory for a benchmark and the pitr
@@ -42,7 +44,7 @@ type fileServe struct {
 // startFileServe starts bin serve on a file store under dir with args
 // added, waits until it answers and initializes the session.
 func startFileServe(ctx context.Context, bin, dir string, args ...string) (*fileServe, error) {
-	port, err := freePort()
+	port, err := miniotest.FreePort()
 	if err != nil {
 		return nil, err
 	}

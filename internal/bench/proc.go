@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -109,7 +108,7 @@ type serveProc struct {
 // startServe starts pitr serve on a fresh data dir and a free port, with
 // extra arguments added, and waits until /healthz answers.
 func (e *benchEnv) startServe(ctx context.Context, extra ...string) (*serveProc, error) {
-	port, err := freePort()
+	port, err := miniotest.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -184,15 +183,6 @@ func (sp *serveProc) stop() (time.Duration, error) {
 func (sp *serveProc) kill() {
 	_ = sp.cmd.Process.Kill()
 	<-sp.done
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func tail(path string) string {

@@ -94,7 +94,7 @@ func Launch(dir string) (*Server, error) {
 	// Another process may take the free port before MinIO binds it; pick
 	// another one then.
 	for attempt := 0; ; attempt++ {
-		port, err := freePort()
+		port, err := FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -318,7 +318,8 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func freePort() (int, error) {
+// FreePort returns a TCP port on 127.0.0.1 that is free now.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
