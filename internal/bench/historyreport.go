@@ -57,9 +57,6 @@ func sectionBlock(doc, name string) (block string, start, end int) {
 	return doc[start:end], start, end
 }
 
-// historyBlock is sectionBlock of the history section.
-func historyBlock(doc string) (string, int, int) { return sectionBlock(doc, "history") }
-
 // writeHistorySection puts section into the file at path in place of its
 // history section, or at its end when it has none (creating the file).
 func writeHistorySection(path, section string) error { return writeSection(path, "history", section) }
