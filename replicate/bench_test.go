@@ -15,8 +15,8 @@ import (
 	"github.com/pitr-dev/pitr/session"
 )
 
-// BenchmarkSaveOneNode measures a save after one node changed, on graphs
-// of 2,000 and 20,000 nodes, with a journal as pitr serve has (a file
+// BenchmarkSaveOneNode measures a save after one small node changed, on
+// graphs of 2,000 and 20,000 nodes, with a journal as pitr serve has (a file
 // store: no network).
 func BenchmarkSaveOneNode(b *testing.B) {
 	for _, n := range []int{2000, 20000} {
@@ -41,9 +41,16 @@ func BenchmarkSaveOneNode(b *testing.B) {
 			if _, err := sv.Save(ctx, "api"); err != nil {
 				b.Fatal(err)
 			}
+			// Like the scale benchmark's 1-node saves: small nodes only.
+			var small []graphgen.Node
+			for _, nd := range nodes {
+				if len(nd.Data) <= graphgen.SmallNode {
+					small = append(small, nd)
+				}
+			}
 			b.ResetTimer()
 			for i := range b.N {
-				nd := nodes[i%len(nodes)]
+				nd := small[(i*7919)%len(small)]
 				if _, err := s.Put(admin, nd.ID, session.NodeInput{Type: nd.Type, Data: append([]byte{byte(i)}, nd.Data...)}); err != nil {
 					b.Fatal(err)
 				}

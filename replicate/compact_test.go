@@ -11,12 +11,12 @@ import (
 // baseOf returns a base of packs holding n chunks of size bytes each,
 // every pack sized as given, and the entries of a save that reuses them.
 func baseOf(packs map[manifest.PackID]int64, chunks map[manifest.PackID]int, size int64) (based, []manifest.Entry) {
-	b := based{data: map[chunker.ID]manifest.Loc{}, packs: packs}
+	b := based{idx: chunkIndex{locs: map[chunker.ID]manifest.Loc{}}, packs: packs}
 	var entries []manifest.Entry
 	for p, n := range chunks {
 		for i := range n {
 			id := chunker.Sum(fmt.Appendf(nil, "%s %d", p, i))
-			b.data[id] = manifest.Loc{Pack: p, Offset: int64(i) * size, Length: size}
+			b.idx.locs[id] = manifest.Loc{Pack: p, Offset: int64(i) * size, Length: size}
 			entries = append(entries, manifest.Entry{ID: id, Size: size})
 		}
 	}
@@ -28,7 +28,7 @@ func TestChooseRewrites(t *testing.T) {
 	const c = 10 << 10
 	b, entries := baseOf(map[manifest.PackID]int64{full: 100 * c, sparse: 100 * c},
 		map[manifest.PackID]int{full: 60, sparse: 40}, c)
-	if got := chooseRewrites(entries, baseLocs(entries, b), b, DefaultPackSize); !got[sparse] || got[full] || len(got) != 1 {
+	if got := chooseRewrites(liveOf(b, entries), b, DefaultPackSize); !got[sparse] || got[full] || len(got) != 1 {
 		t.Errorf("a 40 %% live pack and a 60 %% one: rewrites %v, want only the sparse one", got)
 	}
 	for _, n := range []int{tierMax - 1, tierMax} {
@@ -38,7 +38,7 @@ func TestChooseRewrites(t *testing.T) {
 			packs[p], chunks[p] = 10*c, 10 // whole, small: tier 0
 		}
 		b, entries := baseOf(packs, chunks, c)
-		got := chooseRewrites(entries, baseLocs(entries, b), b, DefaultPackSize)
+		got := chooseRewrites(liveOf(b, entries), b, DefaultPackSize)
 		if want := n >= tierMax; (len(got) == n) != want || (len(got) != 0) != want {
 			t.Errorf("%d small packs in one tier: rewrites %d of them, want all: %v", n, len(got), want)
 		}
@@ -54,7 +54,14 @@ func TestChooseRewritesLeavesFullPacks(t *testing.T) {
 		packs[p], chunks[p] = DefaultPackSize, DefaultPackSize/(64<<10)
 	}
 	b, entries := baseOf(packs, chunks, 64<<10)
-	if got := chooseRewrites(entries, baseLocs(entries, b), b, DefaultPackSize); len(got) != 0 {
+	if got := chooseRewrites(liveOf(b, entries), b, DefaultPackSize); len(got) != 0 {
 		t.Errorf("%d full packs: rewrites %d of them", len(packs), len(got))
 	}
+}
+
+// liveOf is what chooseRewrites is given for a save of entries on base b
+// loaded from the store.
+func liveOf(b based, entries []manifest.Entry) map[manifest.PackID]int64 {
+	found := b.locate(entries, nil)
+	return found.liveBytes(b)
 }

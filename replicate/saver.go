@@ -106,6 +106,12 @@ type Saver struct {
 	// until loaded (loadBase). baseM is the base save's manifest.
 	reuse *based
 	baseM *manifest.Manifest
+	// spare are buffers for the next save's entries and positions: those
+	// of the save before the base, once a save is committed.
+	spare struct {
+		entries []manifest.Entry
+		pos     []chunkPos
+	}
 	// localFile is the data dir's graph file as this saver last wrote or
 	// read it (nil: not yet known).
 	localFile *datadir.File
@@ -114,6 +120,7 @@ type Saver struct {
 	noForeign bool
 	lastGen   uint64
 	lastSHA   string
+	lastMoved int // chunks the last save moved out of packs it rewrote
 	force     bool // the next save writes a manifest even if nothing changed
 	// base is the save the session's content was last written to the
 	// store as (Prime, or this saver's last commit): what the data dir

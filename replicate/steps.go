@@ -27,6 +27,7 @@ type attempt struct {
 	src     records
 	chunks  []chunker.PlannedChunk
 	entries []manifest.Entry
+	pos     []chunkPos
 	content string // manifest.ContentSHA256(entries)
 	localOK bool   // the data dir holds the snapshot
 	fenced  func() (uint64, error)
@@ -63,7 +64,7 @@ func (s *Saver) sameGeneration(a *attempt) (Result, bool) {
 
 // cut cuts the snapshot into chunks, reusing the planner's cache.
 func (s *Saver) cut(a *attempt) {
-	a.src, a.chunks, a.entries = s.plan(a.snap)
+	a.src, a.chunks, a.entries, a.pos = s.plan(a.snap)
 	a.content = manifest.ContentSHA256(a.entries)
 }
 
@@ -85,7 +86,7 @@ func (s *Saver) sameContent(a *attempt) (Result, bool) {
 // writer claim is confirmed (startFence).
 func (s *Saver) uploadAll(ctx context.Context, a *attempt) error {
 	a.fenced = s.startFence(ctx)
-	u, err := s.upload(ctx, a.src, a.chunks, a.entries, s.loadBase(ctx))
+	u, err := s.upload(ctx, a.src, a.chunks, a.entries, a.pos, s.loadBase(ctx))
 	if err == nil {
 		err = s.pin(ctx, u)
 	}
@@ -273,23 +274,27 @@ func (s *Saver) commit(ctx context.Context, a *attempt) error {
 // and returns its result.
 func (s *Saver) markCommitted(a *attempt) Result {
 	m, u := a.m, a.up
-	s.reuse, s.baseM, s.noForeign = &u.next, m, false
+	old := u.base.idx
+	next := u.next()
+	s.reuse, s.baseM, s.noForeign = &next, m, false
+	s.spare.entries, s.spare.pos = old.entries, old.pos // no longer needed: buffers for the next plan
 	s.lastGen, s.lastSHA, s.force = a.snap.Gen, a.content, false
 	s.markSaved(a.snap.Gen, a.now)
-	s.base = resultOf(m, false)
+	s.base, s.lastMoved = resultOf(m, false), u.moved
 	if a.localOK {
 		s.recordLocal(a.snap, s.base)
 	}
 	r := *resultOf(m, false)
 	r.DurationMS = s.cfg.Clock.Since(a.start).Milliseconds()
-	s.logSave(a.reason, m, r.DurationMS)
+	s.logSave(a.reason, m, u.moved, r.DurationMS)
 	return r
 }
 
-func (s *Saver) logSave(reason string, m *manifest.Manifest, durationMS int64) {
+func (s *Saver) logSave(reason string, m *manifest.Manifest, moved int, durationMS int64) {
 	s.cfg.Logger.Info("save",
 		slog.String("session", s.cfg.Session), slog.String("reason", reason), slog.String("id", m.ID),
 		slog.Int("nodes", m.NodeCount), slog.Int64("bytes_total", m.BytesTotal),
 		slog.Int64("bytes_uploaded", m.BytesUploaded), slog.Int("chunks_uploaded", m.ChunksUploaded),
+		slog.Int("chunks_moved", moved),
 		slog.Int64("duration_ms", durationMS))
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
@@ -17,8 +16,9 @@ import (
 // committed save, its own last one or the one it was primed with): where
 // each data chunk and tree node is, and the sizes of their packs.
 type based struct {
-	data, nodes map[chunker.ID]manifest.Loc
-	packs       map[manifest.PackID]int64
+	idx   chunkIndex                  // the data chunks
+	nodes map[chunker.ID]manifest.Loc // the tree nodes
+	packs map[manifest.PackID]int64
 	// foreign are packs of saves other than the newest committed save of
 	// this session (a rollback's save, other sessions' newest saves): a
 	// save that references one pins it in the writer claim and checks that
@@ -37,8 +37,8 @@ func (b *based) add(ctx context.Context, st store.Store, m *manifest.Manifest, f
 		return err
 	}
 	for _, e := range entries {
-		if _, ok := b.data[e.ID]; !ok {
-			b.data[e.ID] = e.Loc
+		if _, ok := b.idx.locs[e.ID]; !ok {
+			b.idx.locs[e.ID] = e.Loc
 		}
 	}
 	for id, l := range nodes {
@@ -59,8 +59,8 @@ func (b *based) add(ctx context.Context, st store.Store, m *manifest.Manifest, f
 }
 
 func (b *based) init() {
-	if b.data == nil {
-		b.data, b.nodes, b.packs, b.foreign = map[chunker.ID]manifest.Loc{}, map[chunker.ID]manifest.Loc{},
+	if b.idx.locs == nil {
+		b.idx.locs, b.nodes, b.packs, b.foreign = map[chunker.ID]manifest.Loc{}, map[chunker.ID]manifest.Loc{},
 			map[manifest.PackID]int64{}, map[manifest.PackID]bool{}
 	}
 }
@@ -68,9 +68,18 @@ func (b *based) init() {
 // uploaded is what a save stored and references.
 type uploaded struct {
 	entries []manifest.Entry // data chunks in graph order, located
+	pos     []chunkPos       // where each starts
 	tree    manifest.TreeRef
 	packs   map[manifest.PackID]int64 // every pack the save references
-	next    based                     // the base of the next save
+
+	// base is the save's base; found, written and rewrite what the save
+	// changes of it: the base of the next save, once this one is
+	// committed (next).
+	base    based
+	found   located
+	written map[chunker.ID]manifest.Loc    // the chunks the save stored
+	rewrite map[manifest.PackID]bool       // the packs it moved out of
+	nodes   map[chunker.ID]manifest.Loc    // its tree nodes
 
 	packsPut, chunksPut int
 	bytesPut            int64
@@ -79,6 +88,16 @@ type uploaded struct {
 	trees   *manifest.TreeCache  // the saver's: the last tree's nodes
 	pins    []manifest.PackID    // foreign packs the save references
 	sources []*manifest.Manifest // the saves those packs come from
+}
+
+// next returns the base of the next save, once this one is committed. It
+// updates the base's index in place.
+func (u *uploaded) next() based {
+	return based{
+		idx:   u.base.idx.advance(u.found, u.written, u.rewrite, u.entries, u.pos),
+		nodes: u.nodes,
+		packs: u.packs,
+	}
 }
 
 // records is a snapshot as the records a save cuts: the header, its nodes
@@ -132,28 +151,33 @@ func (r records) entryKey(c chunker.PlannedChunk) (string, int64) {
 	return r.g.Nodes[first-1].ID, start
 }
 
-// plan cuts a snapshot into chunks, reusing the planner's cache.
-func (s *Saver) plan(snap *session.Graph) (records, []chunker.PlannedChunk, []manifest.Entry) {
+// plan cuts a snapshot into chunks, reusing the planner's cache, and
+// describes them as entries (not located yet), starting at pos. It reuses
+// the entries of the save before the base as its buffers.
+func (s *Saver) plan(snap *session.Graph) (records, []chunker.PlannedChunk, []manifest.Entry, []chunkPos) {
 	src := records{snap}
 	chunks := s.planner.Plan(src)
-	entries := make([]manifest.Entry, len(chunks))
+	entries := slices.Grow(s.spare.entries[:0], len(chunks))[:len(chunks)]
+	pos := slices.Grow(s.spare.pos[:0], len(chunks))[:len(chunks)]
+	s.spare.entries, s.spare.pos = nil, nil
 	for i, c := range chunks {
 		key, start := src.entryKey(c)
 		entries[i] = manifest.Entry{ID: c.ID, Size: int64(c.Size), Key: key, Start: start}
+		pos[i] = posOf(snap, c)
 	}
-	return src, chunks, entries
+	return src, chunks, entries, pos
 }
 
 // upload stores what the save's chunks and tree need that the base does
 // not have, in new packs, and moves the live chunks of sparse packs along
 // (chooseRewrites). It makes no request but the pack PUTs.
-func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.PlannedChunk, entries []manifest.Entry, base based) (uploaded, error) {
-	at := baseLocs(entries, base)
-	rewrite := chooseRewrites(entries, at, base, s.cfg.PackSize)
+func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.PlannedChunk, entries []manifest.Entry, pos []chunkPos, base based) (uploaded, error) {
+	found := base.locate(entries, pos)
+	rewrite := chooseRewrites(found.liveBytes(base), base, s.cfg.PackSize)
 	pw := newPackWriter(ctx, s.cfg.Store, s.cfg.PackSize)
-	u := uploaded{entries: entries, trees: &s.trees, next: based{data: make(map[chunker.ID]manifest.Loc, len(chunks)),
-		nodes: make(map[chunker.ID]manifest.Loc, len(base.nodes)+8)}}
-	todo := u.chooseChunks(chunks, at, rewrite)
+	u := uploaded{entries: entries, pos: pos, trees: &s.trees, base: base, found: found, rewrite: rewrite,
+		written: map[chunker.ID]manifest.Loc{}, nodes: make(map[chunker.ID]manifest.Loc, len(base.nodes)+8)}
+	todo := u.chooseChunks(chunks, found.at, rewrite)
 	err := u.putChunks(ctx, pw, src, chunks, todo)
 	if err == nil {
 		err = u.putTree(pw, base, rewrite)
@@ -172,22 +196,6 @@ func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.Planne
 	return u, nil
 }
 
-// baseLoc is where the base has a save's chunk, if it has it.
-type baseLoc struct {
-	loc manifest.Loc
-	ok  bool
-}
-
-// baseLocs looks up each entry's chunk in the base, once for the whole
-// upload.
-func baseLocs(entries []manifest.Entry, base based) []baseLoc {
-	at := make([]baseLoc, len(entries))
-	for i, e := range entries {
-		at[i].loc, at[i].ok = base.data[e.ID]
-	}
-	return at
-}
-
 // chooseChunks returns which chunks to store: those the base lacks, and
 // those of packs being rewritten; each distinct chunk once. The others are
 // located where the base has them (at).
@@ -196,8 +204,7 @@ func (u *uploaded) chooseChunks(chunks []chunker.PlannedChunk, at []baseLoc, rew
 	for i, c := range chunks {
 		l, ok := at[i].loc, at[i].ok
 		switch {
-		case ok && !rewrite[l.Pack]:
-			u.next.data[c.ID] = l
+		case ok && (len(rewrite) == 0 || !rewrite[l.Pack]):
 			u.entries[i].Loc = l
 		case queued[c.ID]: // a repeat of a chunk being stored: located by putChunks
 		default:
@@ -216,16 +223,16 @@ func (u *uploaded) chooseChunks(chunks []chunker.PlannedChunk, at []baseLoc, rew
 func (u *uploaded) putChunks(ctx context.Context, pw *packWriter, src records, chunks []chunker.PlannedChunk, todo []int) error {
 	err := compressAll(ctx, src, chunks, todo, func(i int, frame []byte) error {
 		l, err := pw.addFrame(frame)
-		u.next.data[chunks[i].ID] = l
+		u.written[chunks[i].ID] = l
 		u.entries[i].Loc = l
 		return err
 	})
-	if err != nil {
+	if err != nil || len(todo) == len(chunks) {
 		return err
 	}
 	for i, c := range chunks {
 		if !u.entries[i].Loc.InPack() { // a repeat of a chunk stored above
-			u.entries[i].Loc = u.next.data[c.ID]
+			u.entries[i].Loc = u.written[c.ID]
 		}
 	}
 	return nil
@@ -235,7 +242,7 @@ func (u *uploaded) putChunks(ctx context.Context, pw *packWriter, src records, c
 // (or has in packs being rewritten).
 func (u *uploaded) putTree(pw *packWriter, base based, rewrite map[manifest.PackID]bool) error {
 	tree, err := u.trees.Build(u.entries, func(id chunker.ID, raw []byte) (manifest.Loc, error) {
-		if l, ok := u.next.nodes[id]; ok {
+		if l, ok := u.nodes[id]; ok {
 			return l, nil
 		}
 		l, ok := base.nodes[id]
@@ -245,7 +252,7 @@ func (u *uploaded) putTree(pw *packWriter, base based, rewrite map[manifest.Pack
 				return l, err
 			}
 		}
-		u.next.nodes[id] = l
+		u.nodes[id] = l
 		return l, nil
 	})
 	u.tree = tree
@@ -270,10 +277,9 @@ func (u *uploaded) listPacks(written map[manifest.PackID]int64, base based) {
 			add(last)
 		}
 	}
-	for _, l := range u.next.nodes {
+	for _, l := range u.nodes {
 		add(l.Pack)
 	}
-	u.next.packs = u.packs
 }
 
 // findForeign lists the foreign packs the save references (to pin) and
@@ -327,13 +333,13 @@ const (
 //     copy them.
 //
 // Packs of unknown size are never rewritten for sparseness.
-func chooseRewrites(entries []manifest.Entry, at []baseLoc, base based, packSize int) map[manifest.PackID]bool {
+func chooseRewrites(live map[manifest.PackID]int64, base based, packSize int) map[manifest.PackID]bool {
 	if packSize <= 0 {
 		packSize = DefaultPackSize
 	}
 	rewrite := map[manifest.PackID]bool{}
 	tiers := map[int][]manifest.PackID{}
-	for p, n := range liveBytes(entries, at, base) {
+	for p, n := range live {
 		if size, ok := base.packs[p]; ok && 2*n < size {
 			rewrite[p] = true
 			continue
@@ -355,30 +361,6 @@ func chooseRewrites(entries []manifest.Entry, at []baseLoc, base based, packSize
 		}
 	}
 	return rewrite
-}
-
-// seenMaps keeps liveBytes' set of the chunks counted between saves: it
-// holds every chunk of a save, and allocating it anew each save was a
-// tenth of a save's garbage at 20,000 nodes.
-var seenMaps = sync.Pool{New: func() any { return map[chunker.ID]bool{} }}
-
-// liveBytes returns, for each pack of the base, the bytes of it the save
-// would use: its distinct chunks and the base's tree nodes.
-func liveBytes(entries []manifest.Entry, at []baseLoc, base based) map[manifest.PackID]int64 {
-	live := map[manifest.PackID]int64{}
-	seen := seenMaps.Get().(map[chunker.ID]bool)
-	defer func() { clear(seen); seenMaps.Put(seen) }()
-	for i, e := range entries {
-		if !at[i].ok || seen[e.ID] {
-			continue
-		}
-		seen[e.ID] = true
-		live[at[i].loc.Pack] += at[i].loc.Length
-	}
-	for _, l := range base.nodes {
-		live[l.Pack] += l.Length
-	}
-	return live
 }
 
 // SameContent reports whether graph g (whose encoding hashes to graphSHA)
