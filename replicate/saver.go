@@ -120,7 +120,7 @@ type Saver struct {
 	noForeign bool
 	lastGen   uint64
 	lastSHA   string
-	lastMoved int // chunks the last save moved out of packs it rewrote
+	lastMoved int  // chunks the last save moved out of packs it rewrote
 	force     bool // the next save writes a manifest even if nothing changed
 	// base is the save the session's content was last written to the
 	// store as (Prime, or this saver's last commit): what the data dir

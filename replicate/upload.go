@@ -77,9 +77,9 @@ type uploaded struct {
 	// committed (next).
 	base    based
 	found   located
-	written map[chunker.ID]manifest.Loc    // the chunks the save stored
-	rewrite map[manifest.PackID]bool       // the packs it moved out of
-	nodes   map[chunker.ID]manifest.Loc    // its tree nodes
+	written map[chunker.ID]manifest.Loc // the chunks the save stored
+	rewrite map[manifest.PackID]bool    // the packs it moved out of
+	nodes   map[chunker.ID]manifest.Loc // its tree nodes
 
 	packsPut, chunksPut int
 	bytesPut            int64
