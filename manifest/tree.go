@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"slices"
 	"unicode/utf8"
 
 	"github.com/pitr-dev/pitr/chunker"
@@ -308,7 +307,30 @@ type Placer func(id chunker.ID, raw []byte) (Loc, error)
 // reference to it. Every entry must be valid for a leaf (size in
 // 1..chunker.MaxChunkSize, a pack location, keys increasing).
 func BuildTree(entries []Entry, place Placer) (TreeRef, error) {
-	return buildTree(entries, place, encodeNode, nil)
+	return buildTree(entries, place, plainEncoder{})
+}
+
+// nodeEncoder returns the id and bytes of tree nodes: leaves (level 0,
+// data chunk entries) and nodes above them.
+type nodeEncoder interface {
+	leaf(es []Entry) (chunker.ID, []byte)
+	node(lv int, es []TreeEntry) (chunker.ID, []byte)
+}
+
+// plainEncoder encodes every node.
+type plainEncoder struct{}
+
+func (plainEncoder) leaf(es []Entry) (chunker.ID, []byte) { return encodeNode(0, asLeaf(es)) }
+
+func (plainEncoder) node(lv int, es []TreeEntry) (chunker.ID, []byte) { return encodeNode(lv, es) }
+
+// asLeaf returns data chunk entries as a leaf's entries.
+func asLeaf(es []Entry) []TreeEntry {
+	out := make([]TreeEntry, len(es))
+	for i, e := range es {
+		out[i] = TreeEntry{Entry: e}
+	}
+	return out
 }
 
 // encodeNode returns the id and bytes of a tree node at level lv.
@@ -317,47 +339,34 @@ func encodeNode(lv int, es []TreeEntry) (chunker.ID, []byte) {
 	return chunker.Sum(raw), raw
 }
 
-// treeScratch is the leaf level of a build, kept for the next (TreeCache).
-type treeScratch struct {
-	level []TreeEntry
-	lasts []uint64
-}
-
-// buildTree is BuildTree with the node encoding given (see TreeCache) and,
-// if not nil, the scratch space to build the leaf level in.
-func buildTree(entries []Entry, place Placer, encode func(lv int, es []TreeEntry) (chunker.ID, []byte), scratch *treeScratch) (TreeRef, error) {
+// buildTree is BuildTree with the node encoding given (see TreeCache).
+func buildTree(entries []Entry, place Placer, enc nodeEncoder) (TreeRef, error) {
 	if len(entries) == 0 {
 		return TreeRef{}, fmt.Errorf("build chunk tree: %w: no chunks", ErrInvalid)
 	}
-	if scratch == nil {
-		scratch = &treeScratch{}
-	}
-	level := slices.Grow(scratch.level[:0], len(entries))[:len(entries)]
-	lasts := slices.Grow(scratch.lasts[:0], len(entries))[:len(entries)] // h of the last data chunk under each entry
-	scratch.level, scratch.lasts = level, lasts
-	for i, e := range entries {
-		level[i] = TreeEntry{Entry: e}
-		lasts[i] = boundaryHash(e.ID)
-	}
 	ref := TreeRef{Format: TreeFormat, Chunks: int64(len(entries))}
-	every := uint64(leafEvery)
-	for lv := 0; ; lv++ {
+	level, lasts, err := buildLeaves(entries, place, enc, &ref)
+	every := uint64(leafEvery) * interiorEvery
+	for lv := 1; err == nil && len(level) > 1; lv++ {
+		if ref.Levels == MaxTreeLevels {
+			return TreeRef{}, fmt.Errorf("build chunk tree: %w: more than %d levels", ErrInvalid, MaxTreeLevels)
+		}
 		var up []TreeEntry
 		var upLasts []uint64
 		// A level of at most interiorEvery entries above the leaves is the
 		// root, whatever its boundaries: a rare chunk id with many zero
 		// bits would otherwise stack levels of two nodes each.
-		small := lv > 0 && len(level) <= interiorEvery
+		small := len(level) <= interiorEvery
 		for start := 0; start < len(level); {
 			end := start + 1
 			for end < len(level) && end-start < MaxTreeEntries && (small || lasts[end-1]%every != 0) {
 				end++
 			}
 			node := &TreeNode{Level: lv, Entries: level[start:end]}
-			id, raw := encode(lv, node.Entries)
-			loc, err := place(id, raw)
-			if err != nil {
-				return TreeRef{}, fmt.Errorf("build chunk tree: place node %s: %w", id, err)
+			id, raw := enc.node(lv, node.Entries)
+			loc, perr := place(id, raw)
+			if perr != nil {
+				return TreeRef{}, fmt.Errorf("build chunk tree: place node %s: %w", id, perr)
 			}
 			ref.Nodes++
 			up = append(up, childEntry(id, loc, node))
@@ -365,16 +374,46 @@ func buildTree(entries []Entry, place Placer, encode func(lv int, es []TreeEntry
 			start = end
 		}
 		ref.Levels = lv + 1
-		if len(up) == 1 {
-			ref.Root, ref.RootLoc = up[0].ID, up[0].Loc
-			return ref, nil
-		}
-		if ref.Levels == MaxTreeLevels {
-			return TreeRef{}, fmt.Errorf("build chunk tree: %w: more than %d levels", ErrInvalid, MaxTreeLevels)
-		}
 		level, lasts = up, upLasts
 		every *= interiorEvery
 	}
+	if err != nil {
+		return TreeRef{}, err
+	}
+	ref.Root, ref.RootLoc = level[0].ID, level[0].Loc
+	return ref, nil
+}
+
+// buildLeaves places the leaves over entries and returns their parent's
+// entries and, for each, the boundary hash of its last data chunk.
+func buildLeaves(entries []Entry, place Placer, enc nodeEncoder, ref *TreeRef) ([]TreeEntry, []uint64, error) {
+	var up []TreeEntry
+	var upLasts []uint64
+	for start := 0; start < len(entries); {
+		end := start + 1
+		for end < len(entries) && end-start < MaxTreeEntries && boundaryHash(entries[end-1].ID)%leafEvery != 0 {
+			end++
+		}
+		es := entries[start:end]
+		id, raw := enc.leaf(es)
+		loc, err := place(id, raw)
+		if err != nil {
+			return nil, nil, fmt.Errorf("build chunk tree: place node %s: %w", id, err)
+		}
+		ref.Nodes++
+		c := TreeEntry{Entry: Entry{ID: id, Loc: loc}, Chunks: int64(len(es))}
+		for _, e := range es {
+			c.Size += e.Size
+			if c.Key == "" {
+				c.Key = e.Key
+			}
+		}
+		up = append(up, c)
+		upLasts = append(upLasts, boundaryHash(es[len(es)-1].ID))
+		start = end
+	}
+	ref.Levels = 1
+	return up, upLasts, nil
 }
 
 // childEntry is the parent's entry for node n, stored as id at loc.

@@ -13,9 +13,8 @@ import (
 // bytes per tree node). The zero value is ready to use; a TreeCache is not
 // safe for concurrent use.
 type TreeCache struct {
-	nodes   map[treeCacheKey]*cachedNode
-	gen     uint64
-	scratch treeScratch
+	nodes map[treeCacheKey]*cachedNode
+	gen   uint64
 }
 
 // treeCacheKey finds a candidate for a node: its level, first entry and
@@ -27,7 +26,8 @@ type treeCacheKey struct {
 }
 
 type cachedNode struct {
-	entries []TreeEntry
+	entries []TreeEntry // above the leaves
+	leaf    []Entry     // of a leaf
 	id      chunker.ID
 	raw     []byte
 	gen     uint64 // the last build that used it
@@ -41,7 +41,7 @@ func (c *TreeCache) Build(entries []Entry, place Placer) (TreeRef, error) {
 		c.nodes = map[treeCacheKey]*cachedNode{}
 	}
 	c.gen++
-	ref, err := buildTree(entries, place, c.encode, &c.scratch)
+	ref, err := buildTree(entries, place, (*treeCacheEncoder)(c))
 	for k, n := range c.nodes {
 		if n.gen != c.gen {
 			delete(c.nodes, k)
@@ -50,16 +50,31 @@ func (c *TreeCache) Build(entries []Entry, place Placer) (TreeRef, error) {
 	return ref, err
 }
 
-// encode returns the id and bytes of the node at level lv with entries es,
+// treeCacheEncoder is a TreeCache as the nodeEncoder of a build.
+type treeCacheEncoder TreeCache
+
+// leaf returns the id and bytes of the leaf with entries es, from the
+// cache when it holds a leaf with equal entries.
+func (c *treeCacheEncoder) leaf(es []Entry) (chunker.ID, []byte) {
+	k := treeCacheKey{level: 0, first: es[0].ID, n: len(es)}
+	if n := c.nodes[k]; n != nil && slices.Equal(n.leaf, es) {
+		n.gen = c.gen
+		return n.id, n.raw
+	}
+	id, raw := encodeNode(0, asLeaf(es))
+	c.nodes[k] = &cachedNode{leaf: slices.Clone(es), id: id, raw: raw, gen: c.gen}
+	return id, raw
+}
+
+// node returns the id and bytes of the node at level lv with entries es,
 // from the cache when it holds a node with equal entries.
-func (c *TreeCache) encode(lv int, es []TreeEntry) (chunker.ID, []byte) {
+func (c *treeCacheEncoder) node(lv int, es []TreeEntry) (chunker.ID, []byte) {
 	k := treeCacheKey{level: lv, first: es[0].ID, n: len(es)}
 	if n := c.nodes[k]; n != nil && slices.Equal(n.entries, es) {
 		n.gen = c.gen
 		return n.id, n.raw
 	}
-	raw := EncodeTreeNode(&TreeNode{Level: lv, Entries: es})
-	id := chunker.Sum(raw)
+	id, raw := encodeNode(lv, es)
 	c.nodes[k] = &cachedNode{entries: slices.Clone(es), id: id, raw: raw, gen: c.gen}
 	return id, raw
 }

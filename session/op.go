@@ -130,22 +130,22 @@ func (s *Session) Apply(op Op) error {
 		if op.Node == nil {
 			return fmt.Errorf("apply put: no node: %w", ErrCorrupt)
 		}
-		s.nodes[op.Node.ID] = op.Node
+		s.setNode(op.Node.ID, op.Node)
 	case OpDelete:
-		delete(s.nodes, op.ID)
+		s.deleteNode(op.ID)
 		for _, u := range op.Deps {
 			if old, ok := s.nodes[u.ID]; ok {
 				n := *old
 				n.Deps = slices.DeleteFunc(slices.Clone(old.Deps), func(d string) bool { return d == op.ID })
 				n.Version = u.Version
-				s.nodes[u.ID] = &n
+				s.setNode(u.ID, &n)
 			}
 		}
 	case OpOwner:
 		if old, ok := s.nodes[op.ID]; ok {
 			n := *old
 			n.Owner, n.Version = op.Owner, op.Version
-			s.nodes[op.ID] = &n
+			s.setNode(op.ID, &n)
 		}
 	case OpInit:
 		s.state = StateActive

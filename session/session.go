@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -21,7 +22,12 @@ const (
 type Session struct {
 	mu     sync.Mutex
 	nodes  map[string]*Node
-	order  []string // the node ids sorted, as of the last Snapshot (a cache)
+	// sorted is the last Snapshot's nodes in id order (never modified:
+	// snapshots share it), dirty the ids set or deleted since; nil sorted:
+	// the next Snapshot sorts every node.
+	sorted []*Node
+	dirty  map[string]struct{}
+	edits  uint64 // setNode and deleteNode calls
 	users  map[string]struct{}
 	state  State
 	gen    uint64 // bumped on every change to what a save records
@@ -50,7 +56,7 @@ func New() *Session {
 func FromGraph(g *Graph) *Session {
 	s := New()
 	for _, n := range g.Nodes {
-		s.nodes[n.ID] = n
+		s.setNode(n.ID, n)
 	}
 	if g.Initialized {
 		s.state = StateActive
@@ -67,39 +73,77 @@ func (s *Session) Changed() <-chan struct{} { return s.notify }
 func (s *Session) Snapshot() *Graph {
 	s.mu.Lock()
 	g := &Graph{Initialized: s.state == StateActive, Gen: s.gen, JournalLSN: s.lsn}
-	// The ids in order, as a snapshot last sorted them, still fit when
-	// every one of them is still a node and no node was added: a save
-	// after a few edits then costs lookups, not a sort of every id.
-	nodes := make([]*Node, 0, len(s.nodes))
-	if len(s.order) == len(s.nodes) {
-		for _, id := range s.order {
-			n, ok := s.nodes[id]
-			if !ok {
-				break
-			}
+	if s.sorted == nil {
+		edits := s.edits
+		nodes := make([]*Node, 0, len(s.nodes))
+		for _, n := range s.nodes {
 			nodes = append(nodes, n)
 		}
-	}
-	if len(nodes) == len(s.nodes) {
+		s.mu.Unlock()
+		slices.SortFunc(nodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
+		s.mu.Lock()
+		if s.edits == edits { // else a change came in meanwhile: sort again next time
+			s.sorted, s.dirty = nodes, map[string]struct{}{}
+		}
 		s.mu.Unlock()
 		g.Nodes = nodes
 		return g
 	}
-	nodes = nodes[:0]
-	for _, n := range s.nodes {
-		nodes = append(nodes, n)
+	defer s.mu.Unlock()
+	if len(s.dirty) > 0 {
+		s.sorted = s.patchSorted()
+		clear(s.dirty)
 	}
-	s.mu.Unlock()
-	sort.Slice(nodes, func(i, j int) bool { return nodes[i].ID < nodes[j].ID })
-	order := make([]string, len(nodes))
-	for i, n := range nodes {
-		order[i] = n.ID
-	}
-	s.mu.Lock()
-	s.order = order // checked against the nodes at the next snapshot
-	s.mu.Unlock()
-	g.Nodes = nodes
+	g.Nodes = s.sorted
 	return g
+}
+
+// patchSorted returns s.sorted with the dirty ids' nodes replaced, added
+// or removed: a merge of the sorted dirty ids into it, with a lookup per
+// dirty id only. s.mu must be held.
+func (s *Session) patchSorted() []*Node {
+	ids := make([]string, 0, len(s.dirty))
+	for id := range s.dirty {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := make([]*Node, 0, len(s.nodes))
+	old := s.sorted
+	for _, id := range ids {
+		k, found := slices.BinarySearchFunc(old, id, func(n *Node, id string) int { return strings.Compare(n.ID, id) })
+		out = append(out, old[:k]...)
+		if found {
+			k++
+		}
+		old = old[k:]
+		if n, ok := s.nodes[id]; ok {
+			out = append(out, n)
+		}
+	}
+	return append(out, old...)
+}
+
+// setNode and deleteNode change the graph, noting the id for Snapshot.
+func (s *Session) setNode(id string, n *Node) {
+	s.nodes[id] = n
+	s.touch(id)
+}
+
+func (s *Session) deleteNode(id string) {
+	delete(s.nodes, id)
+	s.touch(id)
+}
+
+func (s *Session) touch(id string) {
+	s.edits++
+	if s.sorted == nil {
+		return
+	}
+	if len(s.dirty) > len(s.nodes)/8+64 { // cheaper to sort afresh
+		s.sorted, s.dirty = nil, nil
+		return
+	}
+	s.dirty[id] = struct{}{}
 }
 
 // Gen returns the change generation: it grows with every recorded change.
@@ -260,7 +304,7 @@ func (s *Session) put(a Actor, id string, in NodeInput) (*Node, uint64, error) {
 		n.Version = old.Version + 1
 	}
 	lsn := s.logLocked(Op{Kind: OpPut, Node: n})
-	s.nodes[id] = n
+	s.setNode(id, n)
 	s.changedLocked()
 	s.publishLocked(Event{Type: EventPut, Node: metaOf(n)})
 	return n, lsn, nil
@@ -295,14 +339,14 @@ func (s *Session) delete(a Actor, id string) (uint64, error) {
 		op.Deps = append(op.Deps, DepUpdate{ID: oid, Version: s.nodes[oid].Version + 1})
 	}
 	lsn := s.logLocked(op)
-	delete(s.nodes, id)
+	s.deleteNode(id)
 	s.publishLocked(Event{Type: EventDelete, ID: id})
 	for _, u := range op.Deps {
 		old := s.nodes[u.ID]
 		n := *old
 		n.Deps = slices.DeleteFunc(slices.Clone(old.Deps), func(d string) bool { return d == id })
 		n.Version = u.Version
-		s.nodes[u.ID] = &n
+		s.setNode(u.ID, &n)
 		s.publishLocked(Event{Type: EventPut, Node: metaOf(&n)})
 	}
 	s.changedLocked()
@@ -347,7 +391,7 @@ func (s *Session) setOwner(a Actor, id, owner string) (*Node, uint64, error) {
 	n.Owner = owner
 	n.Version++
 	lsn := s.logLocked(Op{Kind: OpOwner, ID: id, Owner: owner, Version: n.Version})
-	s.nodes[id] = &n
+	s.setNode(id, &n)
 	s.changedLocked()
 	s.publishLocked(Event{Type: EventPut, Node: metaOf(&n)})
 	return &n, lsn, nil
@@ -411,7 +455,7 @@ func (s *Session) leave(user string) (int, uint64) {
 		n.Owner = Common
 		n.Version++
 		lsn = s.logLocked(Op{Kind: OpOwner, ID: id, Owner: Common, Version: n.Version})
-		s.nodes[id] = &n
+		s.setNode(id, &n)
 		s.publishLocked(Event{Type: EventPut, Node: metaOf(&n)})
 	}
 	if len(ids) > 0 {
