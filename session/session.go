@@ -20,8 +20,8 @@ const (
 // Session is the live graph plus presence. All methods are safe for
 // concurrent use.
 type Session struct {
-	mu     sync.Mutex
-	nodes  map[string]*Node
+	mu    sync.Mutex
+	nodes map[string]*Node
 	// sorted is the last Snapshot's nodes in id order (never modified:
 	// snapshots share it), dirty the ids set or deleted since; nil sorted:
 	// the next Snapshot sorts every node.
