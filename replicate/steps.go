@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/pitr-dev/pitr/catalog"
@@ -28,7 +30,7 @@ type attempt struct {
 	chunks  []chunker.PlannedChunk
 	entries []manifest.Entry
 	pos     []chunkPos
-	content string // manifest.ContentSHA256(entries)
+	content func() string // manifest.ContentSHA256(entries), computed aside
 	localOK bool   // the data dir holds the snapshot
 	fenced  func() (uint64, error)
 	up      uploaded
@@ -65,14 +67,31 @@ func (s *Saver) sameGeneration(a *attempt) (Result, bool) {
 // cut cuts the snapshot into chunks, reusing the planner's cache.
 func (s *Saver) cut(a *attempt) {
 	a.src, a.chunks, a.entries, a.pos = s.plan(a.snap)
-	a.content = manifest.ContentSHA256(a.entries)
+	a.content = contentHash(a.entries)
+}
+
+// contentHash computes the content hash of entries beside the save's other
+// steps; the returned func waits for it.
+func contentHash(entries []manifest.Entry) func() string {
+	ch := make(chan string, 1)
+	go func() { ch <- manifest.ContentSHA256(entries) }()
+	return sync.OnceValue(func() string { return <-ch })
 }
 
 // sameContent answers a save whose content is the last save's (changes
 // that undid each other) without uploading anything; the data dir records
 // that it holds the base save.
 func (s *Saver) sameContent(a *attempt) (Result, bool) {
-	if !a.hasLast || s.force || a.content != s.lastSHA {
+	if !a.hasLast || s.force {
+		return Result{}, false
+	}
+	if b := s.reuse; b != nil && b.idx.entries != nil {
+		// The base is the last save, whose chunks are at hand: same
+		// content means the same chunks, compared without the hash.
+		if !slices.EqualFunc(a.entries, b.idx.entries, func(x, y manifest.Entry) bool { return x.ID == y.ID }) {
+			return Result{}, false
+		}
+	} else if a.content() != s.lastSHA {
 		return Result{}, false
 	}
 	s.lastGen = a.snap.Gen
@@ -206,7 +225,7 @@ func (s *Saver) buildManifest(a *attempt) {
 		ChunksTotal:    len(u.entries) + tree.Nodes,
 		ChunksUploaded: u.chunksPut,
 		PacksUploaded:  u.packsPut,
-		ContentSHA256:  a.content,
+		ContentSHA256:  a.content(),
 		Writer:         manifest.Writer{Host: s.cfg.Host},
 		Tree:           &tree,
 		Packs:          u.packs,
@@ -278,7 +297,7 @@ func (s *Saver) markCommitted(a *attempt) Result {
 	next := u.next()
 	s.reuse, s.baseM, s.noForeign = &next, m, false
 	s.spare.entries, s.spare.pos = old.entries, old.pos // no longer needed: buffers for the next plan
-	s.lastGen, s.lastSHA, s.force = a.snap.Gen, a.content, false
+	s.lastGen, s.lastSHA, s.force = a.snap.Gen, a.content(), false
 	s.markSaved(a.snap.Gen, a.now)
 	s.base, s.lastMoved = resultOf(m, false), u.moved
 	if a.localOK {
