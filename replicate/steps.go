@@ -31,7 +31,7 @@ type attempt struct {
 	entries []manifest.Entry
 	pos     []chunkPos
 	content func() string // manifest.ContentSHA256(entries), computed aside
-	localOK bool   // the data dir holds the snapshot
+	localOK bool          // the data dir holds the snapshot
 	fenced  func() (uint64, error)
 	up      uploaded
 	m       *manifest.Manifest
