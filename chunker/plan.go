@@ -107,6 +107,12 @@ type plannedGroup struct {
 //
 // Afterwards p remembers the records and groups of src only.
 func (p *Planner) Plan(src RecordSource) []PlannedChunk {
+	return p.PlanInto(nil, src)
+}
+
+// PlanInto is Plan, appending the chunks to dst[:0] (a buffer the caller no
+// longer needs, such as the plan before the last).
+func (p *Planner) PlanInto(dst []PlannedChunk, src RecordSource) []PlannedChunk {
 	n := src.Len()
 	if p.records == nil {
 		p.records, p.groups = make(map[any]*plannedRecord, n), map[string]*plannedGroup{}
@@ -118,7 +124,7 @@ func (p *Planner) Plan(src RecordSource) []PlannedChunk {
 		p:    p.cutParams(),
 		recs: slices.Grow(p.spareRecs[:0], n)[:n],
 		keys: slices.Grow(p.spareKeys[:0], n)[:n],
-		out:  make([]PlannedChunk, 0, p.chunks+p.chunks/8+16),
+		out:  slices.Grow(dst[:0], p.chunks+p.chunks/8+16),
 	}
 	cutRecords(n, r.p, &r)
 	// Forget what src no longer has.

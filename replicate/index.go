@@ -68,27 +68,20 @@ type chunkIndex struct {
 	pos     []chunkPos
 }
 
-// located is where a save's chunks are in its base, and how the save
-// changes the base's refs and live bytes (located chunks only).
+// located is how a save changes the base's refs and live bytes (locate).
 type located struct {
-	at   []baseLoc
 	refs map[chunker.ID]int32
 	live map[manifest.PackID]int64
 }
 
-// baseLoc is where the base has a save's chunk, if it has it.
-type baseLoc struct {
-	loc manifest.Loc
-	ok  bool
-}
-
-// locate finds the save's chunks (entries, starting at pos) in b: a chunk
+// locate finds the save's chunks (entries, starting at pos) in b, setting
+// the Loc of those b has (the others' stay zero): a chunk
 // at the position where the base has the same chunk is where the base has
 // it, without a map lookup; the others (added, changed) are looked up in
 // b.idx.locs, and the base's chunks no longer at their position are
 // removed from the counts.
 func (b *based) locate(entries []manifest.Entry, pos []chunkPos) located {
-	l := located{at: make([]baseLoc, len(entries)), refs: map[chunker.ID]int32{}, live: map[manifest.PackID]int64{}}
+	l := located{refs: map[chunker.ID]int32{}, live: map[manifest.PackID]int64{}}
 	old, oldPos := b.idx.entries, b.idx.pos
 	i, j := 0, 0
 	for i < len(entries) || j < len(old) {
@@ -103,16 +96,16 @@ func (b *based) locate(entries []manifest.Entry, pos []chunkPos) located {
 		}
 		switch {
 		case c == 0 && entries[i].ID == old[j].ID:
-			l.at[i] = baseLoc{old[j].Loc, true}
+			entries[i].Loc = old[j].Loc
 			i++
 			j++
 		case c == 0:
 			l.remove(b, old[j])
-			l.add(b, i, entries[i].ID)
+			l.add(b, &entries[i])
 			i++
 			j++
 		case c < 0:
-			l.add(b, i, entries[i].ID)
+			l.add(b, &entries[i])
 			i++
 		default:
 			l.remove(b, old[j])
@@ -122,8 +115,9 @@ func (b *based) locate(entries []manifest.Entry, pos []chunkPos) located {
 	return l
 }
 
-// add counts a use of chunk id by entry i, locating it in the base.
-func (l *located) add(b *based, i int, id chunker.ID) {
+// add counts a use of chunk e.ID, locating e in the base.
+func (l *located) add(b *based, e *manifest.Entry) {
+	id := e.ID
 	n := b.idx.refs[id] + l.refs[id]
 	l.refs[id]++
 	loc, ok := b.idx.locs[id]
@@ -133,7 +127,7 @@ func (l *located) add(b *based, i int, id chunker.ID) {
 	if !ok {
 		return // uploaded by the save
 	}
-	l.at[i] = baseLoc{loc, true}
+	e.Loc = loc
 	if n == 0 {
 		l.live[loc.Pack] += loc.Length
 	}

@@ -106,12 +106,15 @@ type Saver struct {
 	// until loaded (loadBase). baseM is the base save's manifest.
 	reuse *based
 	baseM *manifest.Manifest
-	// spare are buffers for the next save's entries and positions: those
-	// of the save before the base, once a save is committed.
+	// spare are buffers for the next save's chunks, entries and positions:
+	// those of the save before the base, once a save is committed.
 	spare struct {
+		chunks  []chunker.PlannedChunk
 		entries []manifest.Entry
 		pos     []chunkPos
 	}
+	// lastChunks is the last committed save's plan.
+	lastChunks []chunker.PlannedChunk
 	// localFile is the data dir's graph file as this saver last wrote or
 	// read it (nil: not yet known).
 	localFile *datadir.File

@@ -296,7 +296,9 @@ func (s *Saver) markCommitted(a *attempt) Result {
 	old := u.base.idx
 	next := u.next()
 	s.reuse, s.baseM, s.noForeign = &next, m, false
-	s.spare.entries, s.spare.pos = old.entries, old.pos // no longer needed: buffers for the next plan
+	// No longer needed: buffers for the next plan.
+	s.spare.entries, s.spare.pos, s.spare.chunks = old.entries, old.pos, s.lastChunks
+	s.lastChunks = a.chunks
 	s.lastGen, s.lastSHA, s.force = a.snap.Gen, a.content(), false
 	s.markSaved(a.snap.Gen, a.now)
 	s.base, s.lastMoved = resultOf(m, false), u.moved

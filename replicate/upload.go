@@ -156,10 +156,10 @@ func (r records) entryKey(c chunker.PlannedChunk) (string, int64) {
 // the entries of the save before the base as its buffers.
 func (s *Saver) plan(snap *session.Graph) (records, []chunker.PlannedChunk, []manifest.Entry, []chunkPos) {
 	src := records{snap}
-	chunks := s.planner.Plan(src)
+	chunks := s.planner.PlanInto(s.spare.chunks, src)
 	entries := slices.Grow(s.spare.entries[:0], len(chunks))[:len(chunks)]
 	pos := slices.Grow(s.spare.pos[:0], len(chunks))[:len(chunks)]
-	s.spare.entries, s.spare.pos = nil, nil
+	s.spare.entries, s.spare.pos, s.spare.chunks = nil, nil, nil
 	for i, c := range chunks {
 		key, start := src.entryKey(c)
 		entries[i] = manifest.Entry{ID: c.ID, Size: int64(c.Size), Key: key, Start: start}
@@ -177,7 +177,7 @@ func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.Planne
 	pw := newPackWriter(ctx, s.cfg.Store, s.cfg.PackSize)
 	u := uploaded{entries: entries, pos: pos, trees: &s.trees, base: base, found: found, rewrite: rewrite,
 		written: map[chunker.ID]manifest.Loc{}, nodes: make(map[chunker.ID]manifest.Loc, len(base.nodes)+8)}
-	todo := u.chooseChunks(chunks, found.at, rewrite)
+	todo := u.chooseChunks(chunks, rewrite)
 	err := u.putChunks(ctx, pw, src, chunks, todo)
 	if err == nil {
 		err = u.putTree(pw, base, rewrite)
@@ -197,15 +197,17 @@ func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.Planne
 }
 
 // chooseChunks returns which chunks to store: those the base lacks, and
-// those of packs being rewritten; each distinct chunk once. The others are
-// located where the base has them (at).
-func (u *uploaded) chooseChunks(chunks []chunker.PlannedChunk, at []baseLoc, rewrite map[manifest.PackID]bool) (todo []int) {
+// those of packs being rewritten; each distinct chunk once. The others
+// stay where the base has them (their Loc, set by locate); the Loc of
+// those to store is cleared, for putChunks to set.
+func (u *uploaded) chooseChunks(chunks []chunker.PlannedChunk, rewrite map[manifest.PackID]bool) (todo []int) {
 	queued := map[chunker.ID]bool{}
 	for i, c := range chunks {
-		l, ok := at[i].loc, at[i].ok
+		l := u.entries[i].Loc
+		ok := l.InPack()
 		switch {
 		case ok && (len(rewrite) == 0 || !rewrite[l.Pack]):
-			u.entries[i].Loc = l
+			continue
 		case queued[c.ID]: // a repeat of a chunk being stored: located by putChunks
 		default:
 			queued[c.ID] = true
@@ -214,6 +216,7 @@ func (u *uploaded) chooseChunks(chunks []chunker.PlannedChunk, at []baseLoc, rew
 				u.moved++
 			}
 		}
+		u.entries[i].Loc = manifest.Loc{}
 	}
 	return todo
 }
