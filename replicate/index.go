@@ -72,6 +72,11 @@ type chunkIndex struct {
 type located struct {
 	refs map[chunker.ID]int32
 	live map[manifest.PackID]int64
+	// changed counts the chunks added to the base's and removed from
+	// them (0: the save's chunks are the base's); missing are the save's
+	// chunks the base does not have.
+	changed int
+	missing []int
 }
 
 // locate finds the save's chunks (entries, starting at pos) in b, setting
@@ -101,11 +106,11 @@ func (b *based) locate(entries []manifest.Entry, pos []chunkPos) located {
 			j++
 		case c == 0:
 			l.remove(b, old[j])
-			l.add(b, &entries[i])
+			l.add(b, entries, i)
 			i++
 			j++
 		case c < 0:
-			l.add(b, &entries[i])
+			l.add(b, entries, i)
 			i++
 		default:
 			l.remove(b, old[j])
@@ -115,9 +120,10 @@ func (b *based) locate(entries []manifest.Entry, pos []chunkPos) located {
 	return l
 }
 
-// add counts a use of chunk e.ID, locating e in the base.
-func (l *located) add(b *based, e *manifest.Entry) {
-	id := e.ID
+// add counts a use of chunk entries[i].ID, locating it in the base.
+func (l *located) add(b *based, entries []manifest.Entry, i int) {
+	l.changed++
+	id := entries[i].ID
 	n := b.idx.refs[id] + l.refs[id]
 	l.refs[id]++
 	loc, ok := b.idx.locs[id]
@@ -125,9 +131,10 @@ func (l *located) add(b *based, e *manifest.Entry) {
 		_, ok = b.packs[loc.Pack]
 	}
 	if !ok {
-		return // uploaded by the save
+		l.missing = append(l.missing, i) // uploaded by the save
+		return
 	}
-	e.Loc = loc
+	entries[i].Loc = loc
 	if n == 0 {
 		l.live[loc.Pack] += loc.Length
 	}
@@ -135,6 +142,7 @@ func (l *located) add(b *based, e *manifest.Entry) {
 
 // remove drops a use of the base's chunk e.
 func (l *located) remove(b *based, e manifest.Entry) {
+	l.changed++
 	n := b.idx.refs[e.ID] + l.refs[e.ID]
 	l.refs[e.ID]--
 	if n == 1 {

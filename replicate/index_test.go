@@ -211,3 +211,34 @@ func TestUndoneEditsSaveNothing(t *testing.T) {
 		}
 	}
 }
+
+// A save whose new chunks repeat (two new large nodes with the same data:
+// their pieces after the first are the same chunks) stores each once and
+// locates every repeat.
+func TestRepeatedNewChunks(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	s := session.New()
+	fill(t, s, 20, 3000, 5)
+	sv, _ := newSaver(t, s, st)
+	if _, err := sv.Save(ctx, "api"); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 300<<10)
+	rng := rand.New(rand.NewPCG(5, 5))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	for _, id := range []string{"big-a", "big-b"} {
+		if _, err := s.Put(admin, id, session.NodeInput{Type: "mesh", Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := sv.Save(ctx, "api"); err != nil {
+		t.Fatal(err)
+	}
+	if sv.lastRepeats == 0 {
+		t.Fatal("the save stored no repeated chunk: the test does not test repeats")
+	}
+	checkIndex(t, st, sv)
+}

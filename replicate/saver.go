@@ -123,8 +123,11 @@ type Saver struct {
 	noForeign bool
 	lastGen   uint64
 	lastSHA   string
-	lastMoved int  // chunks the last save moved out of packs it rewrote
-	force     bool // the next save writes a manifest even if nothing changed
+	lastMoved int // chunks the last save moved out of packs it rewrote
+	// lastRepeats is how many of the last save's chunks repeated one it
+	// stored (for tests).
+	lastRepeats int
+	force       bool // the next save writes a manifest even if nothing changed
 	// base is the save the session's content was last written to the
 	// store as (Prime, or this saver's last commit): what the data dir
 	// records as its save_id while it holds unsaved edits. It is not the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -31,6 +30,7 @@ type attempt struct {
 	entries []manifest.Entry
 	pos     []chunkPos
 	content func() string // manifest.ContentSHA256(entries), computed aside
+	found   *located      // the entries located in the base, if sameContent did
 	localOK bool          // the data dir holds the snapshot
 	fenced  func() (uint64, error)
 	up      uploaded
@@ -87,8 +87,10 @@ func (s *Saver) sameContent(a *attempt) (Result, bool) {
 	}
 	if b := s.reuse; b != nil && b.idx.entries != nil {
 		// The base is the last save, whose chunks are at hand: same
-		// content means the same chunks, compared without the hash.
-		if !slices.EqualFunc(a.entries, b.idx.entries, func(x, y manifest.Entry) bool { return x.ID == y.ID }) {
+		// content means no chunk added or removed, found without the
+		// hash while locating the chunks for the upload.
+		found := b.locate(a.entries, a.pos)
+		if a.found = &found; found.changed != 0 {
 			return Result{}, false
 		}
 	} else if a.content() != s.lastSHA {
@@ -105,7 +107,7 @@ func (s *Saver) sameContent(a *attempt) (Result, bool) {
 // writer claim is confirmed (startFence).
 func (s *Saver) uploadAll(ctx context.Context, a *attempt) error {
 	a.fenced = s.startFence(ctx)
-	u, err := s.upload(ctx, a.src, a.chunks, a.entries, a.pos, s.loadBase(ctx))
+	u, err := s.upload(ctx, a.src, a.chunks, a.entries, a.pos, s.loadBase(ctx), a.found)
 	if err == nil {
 		err = s.pin(ctx, u)
 	}
@@ -301,7 +303,7 @@ func (s *Saver) markCommitted(a *attempt) Result {
 	s.lastChunks = a.chunks
 	s.lastGen, s.lastSHA, s.force = a.snap.Gen, a.content(), false
 	s.markSaved(a.snap.Gen, a.now)
-	s.base, s.lastMoved = resultOf(m, false), u.moved
+	s.base, s.lastMoved, s.lastRepeats = resultOf(m, false), u.moved, u.repeats
 	if a.localOK {
 		s.recordLocal(a.snap, s.base)
 	}

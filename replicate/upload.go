@@ -84,6 +84,7 @@ type uploaded struct {
 	packsPut, chunksPut int
 	bytesPut            int64
 	moved               int // chunks rewritten out of sparse packs
+	repeats             int // entries repeating a chunk stored by this save
 
 	trees   *manifest.TreeCache  // the saver's: the last tree's nodes
 	pins    []manifest.PackID    // foreign packs the save references
@@ -171,13 +172,16 @@ func (s *Saver) plan(snap *session.Graph) (records, []chunker.PlannedChunk, []ma
 // upload stores what the save's chunks and tree need that the base does
 // not have, in new packs, and moves the live chunks of sparse packs along
 // (chooseRewrites). It makes no request but the pack PUTs.
-func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.PlannedChunk, entries []manifest.Entry, pos []chunkPos, base based) (uploaded, error) {
-	found := base.locate(entries, pos)
+func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.PlannedChunk, entries []manifest.Entry, pos []chunkPos, base based, found *located) (uploaded, error) {
+	if found == nil {
+		l := base.locate(entries, pos)
+		found = &l
+	}
 	rewrite := chooseRewrites(found.liveBytes(base), base, s.cfg.PackSize)
 	pw := newPackWriter(ctx, s.cfg.Store, s.cfg.PackSize)
-	u := uploaded{entries: entries, pos: pos, trees: &s.trees, base: base, found: found, rewrite: rewrite,
+	u := uploaded{entries: entries, pos: pos, trees: &s.trees, base: base, found: *found, rewrite: rewrite,
 		written: map[chunker.ID]manifest.Loc{}, nodes: make(map[chunker.ID]manifest.Loc, len(base.nodes)+8)}
-	todo := u.chooseChunks(chunks, rewrite)
+	todo := u.chooseChunks(chunks, rewrite, found.missing)
 	err := u.putChunks(ctx, pw, src, chunks, todo)
 	if err == nil {
 		err = u.putTree(pw, base, rewrite)
@@ -196,27 +200,37 @@ func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.Planne
 	return u, nil
 }
 
-// chooseChunks returns which chunks to store: those the base lacks, and
-// those of packs being rewritten; each distinct chunk once. The others
-// stay where the base has them (their Loc, set by locate); the Loc of
-// those to store is cleared, for putChunks to set.
-func (u *uploaded) chooseChunks(chunks []chunker.PlannedChunk, rewrite map[manifest.PackID]bool) (todo []int) {
+// chooseChunks returns which chunks to store: those the base lacks
+// (missing), and those of packs being rewritten; each distinct chunk once.
+// The others stay where the base has them (their Loc, set by locate); the
+// Loc of those to store is cleared, for putChunks to set.
+func (u *uploaded) chooseChunks(chunks []chunker.PlannedChunk, rewrite map[manifest.PackID]bool, missing []int) (todo []int) {
 	queued := map[chunker.ID]bool{}
-	for i, c := range chunks {
+	choose := func(i int) {
 		l := u.entries[i].Loc
 		ok := l.InPack()
 		switch {
-		case ok && (len(rewrite) == 0 || !rewrite[l.Pack]):
-			continue
-		case queued[c.ID]: // a repeat of a chunk being stored: located by putChunks
+		case ok && !rewrite[l.Pack]:
+			return
+		case queued[chunks[i].ID]: // a repeat of a chunk being stored: located by putChunks
+			u.repeats++
 		default:
-			queued[c.ID] = true
+			queued[chunks[i].ID] = true
 			todo = append(todo, i)
 			if ok {
 				u.moved++
 			}
 		}
 		u.entries[i].Loc = manifest.Loc{}
+	}
+	if len(rewrite) == 0 { // only the missing chunks are stored
+		for _, i := range missing {
+			choose(i)
+		}
+		return todo
+	}
+	for i := range chunks {
+		choose(i)
 	}
 	return todo
 }
@@ -230,7 +244,7 @@ func (u *uploaded) putChunks(ctx context.Context, pw *packWriter, src records, c
 		u.entries[i].Loc = l
 		return err
 	})
-	if err != nil || len(todo) == len(chunks) {
+	if err != nil || u.repeats == 0 {
 		return err
 	}
 	for i, c := range chunks {
