@@ -281,12 +281,15 @@ func decodeTreeEntry(r *treeReader, level int, packs []PackID, used []bool) Tree
 
 // ContentSHA256 is the hex SHA-256 of a save's data chunk list (each
 // chunk's id and raw size, in order): it identifies the graph's content
-// without hashing the graph, and is the same whatever packs hold it.
+// without hashing the graph, and is the same whatever packs hold it. It
+// reads only the entries' ID and Size fields: another goroutine may set
+// their Loc meanwhile.
 func ContentSHA256(entries []Entry) string {
 	const item = len(chunker.ID{}) + 8
 	h := sha256.New()
 	buf := make([]byte, 0, 256*item) // hashed in batches: one Write per item is slower
-	for _, e := range entries {
+	for i := range entries {
+		e := &entries[i]
 		buf = append(buf, e.ID[:]...)
 		buf = binary.BigEndian.AppendUint64(buf, uint64(e.Size))
 		if len(buf) == cap(buf) {
