@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/pitr-dev/pitr/chunker"
@@ -310,7 +311,7 @@ type Placer func(id chunker.ID, raw []byte) (Loc, error)
 // reference to it. Every entry must be valid for a leaf (size in
 // 1..chunker.MaxChunkSize, a pack location, keys increasing).
 func BuildTree(entries []Entry, place Placer) (TreeRef, error) {
-	return buildTree(entries, place, plainEncoder{})
+	return buildTree(entries, place, plainEncoder{}, nil)
 }
 
 // nodeEncoder returns the id and bytes of tree nodes: leaves (level 0,
@@ -342,13 +343,21 @@ func encodeNode(lv int, es []TreeEntry) (chunker.ID, []byte) {
 	return chunker.Sum(raw), raw
 }
 
-// buildTree is BuildTree with the node encoding given (see TreeCache).
-func buildTree(entries []Entry, place Placer, enc nodeEncoder) (TreeRef, error) {
+// buildTree is BuildTree with the node encoding given (see TreeCache) and
+// a buffer for the leaves' entries in their parents, which it returns.
+func buildTree(entries []Entry, place Placer, enc nodeEncoder, buf *[]TreeEntry) (TreeRef, error) {
 	if len(entries) == 0 {
 		return TreeRef{}, fmt.Errorf("build chunk tree: %w: no chunks", ErrInvalid)
 	}
 	ref := TreeRef{Format: TreeFormat, Chunks: int64(len(entries))}
-	level, lasts, err := buildLeaves(entries, place, enc, &ref)
+	var up []TreeEntry
+	if buf != nil {
+		up = (*buf)[:0]
+	}
+	level, lasts, err := buildLeaves(entries, place, enc, &ref, up)
+	if buf != nil {
+		*buf = level
+	}
 	every := uint64(leafEvery) * interiorEvery
 	for lv := 1; err == nil && len(level) > 1; lv++ {
 		if ref.Levels == MaxTreeLevels {
@@ -387,11 +396,13 @@ func buildTree(entries []Entry, place Placer, enc nodeEncoder) (TreeRef, error) 
 	return ref, nil
 }
 
-// buildLeaves places the leaves over entries and returns their parent's
-// entries and, for each, the boundary hash of its last data chunk.
-func buildLeaves(entries []Entry, place Placer, enc nodeEncoder, ref *TreeRef) ([]TreeEntry, []uint64, error) {
-	var up []TreeEntry
-	var upLasts []uint64
+// buildLeaves places the leaves over entries and returns their parents'
+// entries (appended to up[:0]) and, for each, the boundary hash of its last
+// data chunk.
+func buildLeaves(entries []Entry, place Placer, enc nodeEncoder, ref *TreeRef, up []TreeEntry) ([]TreeEntry, []uint64, error) {
+	estimate := len(entries)/leafEvery*5/4 + 1
+	up = slices.Grow(up[:0], estimate)
+	upLasts := make([]uint64, 0, estimate)
 	for start := 0; start < len(entries); {
 		end := start + 1
 		for end < len(entries) && end-start < MaxTreeEntries && boundaryHash(entries[end-1].ID)%leafEvery != 0 {

@@ -15,6 +15,7 @@ import (
 type TreeCache struct {
 	nodes map[treeCacheKey]*cachedNode
 	gen   uint64
+	level []TreeEntry // the last build's leaves as entries of their parents, reused
 }
 
 // treeCacheKey finds a candidate for a node: its level, first entry and
@@ -41,7 +42,7 @@ func (c *TreeCache) Build(entries []Entry, place Placer) (TreeRef, error) {
 		c.nodes = map[treeCacheKey]*cachedNode{}
 	}
 	c.gen++
-	ref, err := buildTree(entries, place, (*treeCacheEncoder)(c))
+	ref, err := buildTree(entries, place, (*treeCacheEncoder)(c), &c.level)
 	for k, n := range c.nodes {
 		if n.gen != c.gen {
 			delete(c.nodes, k)

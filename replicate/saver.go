@@ -106,9 +106,11 @@ type Saver struct {
 	// until loaded (loadBase). baseM is the base save's manifest.
 	reuse *based
 	baseM *manifest.Manifest
-	// spare are buffers for the next save's chunks, entries and positions:
-	// those of the save before the base, once a save is committed.
+	// spare are buffers for the next save's chunks, entries, positions and
+	// tree nodes: those of the save before the base, once a save is
+	// committed.
 	spare struct {
+		nodes   map[chunker.ID]manifest.Loc // empty
 		chunks  []chunker.PlannedChunk
 		entries []manifest.Entry
 		pos     []chunkPos

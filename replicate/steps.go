@@ -295,12 +295,16 @@ func (s *Saver) commit(ctx context.Context, a *attempt) error {
 // and returns its result.
 func (s *Saver) markCommitted(a *attempt) Result {
 	m, u := a.m, a.up
-	old := u.base.idx
+	old, oldNodes := u.base.idx, u.base.nodes
 	next := u.next()
 	s.reuse, s.baseM, s.noForeign = &next, m, false
 	// No longer needed: buffers for the next plan.
 	s.spare.entries, s.spare.pos, s.spare.chunks = old.entries, old.pos, s.lastChunks
 	s.lastChunks = a.chunks
+	if oldNodes != nil {
+		clear(oldNodes)
+		s.spare.nodes = oldNodes
+	}
 	s.lastGen, s.lastSHA, s.force = a.snap.Gen, a.content(), false
 	s.markSaved(a.snap.Gen, a.now)
 	s.base, s.lastMoved, s.lastRepeats = resultOf(m, false), u.moved, u.repeats

@@ -180,7 +180,11 @@ func (s *Saver) upload(ctx context.Context, src records, chunks []chunker.Planne
 	rewrite := chooseRewrites(found.liveBytes(base), base, s.cfg.PackSize)
 	pw := newPackWriter(ctx, s.cfg.Store, s.cfg.PackSize)
 	u := uploaded{entries: entries, pos: pos, trees: &s.trees, base: base, found: *found, rewrite: rewrite,
-		written: map[chunker.ID]manifest.Loc{}, nodes: make(map[chunker.ID]manifest.Loc, len(base.nodes)+8)}
+		written: map[chunker.ID]manifest.Loc{}, nodes: s.spare.nodes}
+	s.spare.nodes = nil
+	if u.nodes == nil {
+		u.nodes = make(map[chunker.ID]manifest.Loc, len(base.nodes)+8)
+	}
 	todo := u.chooseChunks(chunks, rewrite, found.missing)
 	err := u.putChunks(ctx, pw, src, chunks, todo)
 	if err == nil {
