@@ -54,13 +54,15 @@ type Planner struct {
 	params  recordParams             // zero: defaultRecordParams
 	records map[any]*plannedRecord   // by key
 	groups  map[string]*plannedGroup // by the members' hashes, concatenated
-	gen     uint64                   // plans started
+	gen     uint64                   // plans started (groups record the last that had them)
 	chunks  int                      // the last plan's number of chunks
 	// keys and recs are the last plan's records in order: a record whose
 	// key is where it was (or where the previous record's shift puts it)
 	// is found without a map lookup.
 	keys []any
 	recs []*plannedRecord
+	// reused marks which of keys the plan being made found.
+	reused []bool
 	// spareKeys and spareRecs are the plan's before those, reused.
 	spareKeys []any
 	spareRecs []*plannedRecord
@@ -76,8 +78,10 @@ type plannedRecord struct {
 	ends bool
 	// pieces are the CDC pieces of a record over splitAbove bytes.
 	pieces []piece
-	gen    uint64 // the last plan that had it
-	index  int    // its index in that plan
+	// index is its index in the last plan that had it: written only when
+	// it changes, so that a plan that finds records where they were
+	// writes nothing to them.
+	index int
 }
 
 // piece is one CDC piece of a large record.
@@ -122,17 +126,20 @@ func (p *Planner) PlanInto(dst []PlannedChunk, src RecordSource) []PlannedChunk 
 		pl:   p,
 		src:  src,
 		p:    p.cutParams(),
-		recs: slices.Grow(p.spareRecs[:0], n)[:n],
-		keys: slices.Grow(p.spareKeys[:0], n)[:n],
-		out:  slices.Grow(dst[:0], p.chunks+p.chunks/8+16),
+		recs:   slices.Grow(p.spareRecs[:0], n)[:n],
+		keys:   slices.Grow(p.spareKeys[:0], n)[:n],
+		reused: slices.Grow(p.reused[:0], len(p.keys))[:len(p.keys)],
+		out:    slices.Grow(dst[:0], p.chunks+p.chunks/8+16),
 	}
+	clear(r.reused)
+	p.reused = r.reused
 	cutRecords(n, r.p, &r)
-	// Forget what src no longer has.
-	if len(p.records) > r.liveRecords {
-		for k, rec := range p.records {
-			if rec.gen != p.gen {
-				delete(p.records, k)
-			}
+	// Forget the records of the previous plan that this one did not have
+	// (a key it had twice, found once, is forgotten too: a later plan then
+	// only reads its bytes again).
+	for j, used := range r.reused {
+		if k := p.keys[j]; !used && k != nil && p.records[k] == p.recs[j] {
+			delete(p.records, k)
 		}
 	}
 	if len(p.groups) > r.liveGroups {
@@ -173,8 +180,10 @@ type planRun struct {
 	// shift is where the last record found was in the previous plan,
 	// relative to its index now: where the next one is looked for first.
 	shift int
-	// liveRecords and liveGroups count the entries of the maps marked.
-	liveRecords, liveGroups int
+	// reused marks the previous plan's records this plan found.
+	reused []bool
+	// liveGroups counts the groups marked.
+	liveGroups int
 	// held are the bytes of records of the open group that size read, so
 	// that a group needing its data does not read them again.
 	held map[int][]byte
@@ -205,11 +214,9 @@ func (r *planRun) size(i int) int {
 			r.pl.records[key] = rec
 		}
 	}
-	if rec.gen != r.pl.gen {
-		rec.gen = r.pl.gen
-		r.liveRecords++
+	if rec.index != i {
+		rec.index = i
 	}
-	rec.index = i
 	r.recs[i] = rec
 	return rec.size
 }
@@ -219,11 +226,16 @@ func (r *planRun) size(i int) int {
 // has that key (no map lookup), else from the map.
 func (r *planRun) previous(i int, key any) *plannedRecord {
 	if j := i + r.shift; j >= 0 && j < len(r.pl.keys) && r.pl.keys[j] == key {
+		r.reused[j] = true
 		return r.pl.recs[j]
 	}
 	rec := r.pl.records[key]
-	if rec != nil && rec.gen == r.pl.gen-1 {
-		r.shift = rec.index - i
+	if rec == nil {
+		return nil
+	}
+	if j := rec.index; j < len(r.pl.keys) && r.pl.keys[j] == key {
+		r.shift = j - i
+		r.reused[j] = true
 	}
 	return rec
 }
