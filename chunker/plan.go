@@ -123,9 +123,9 @@ func (p *Planner) PlanInto(dst []PlannedChunk, src RecordSource) []PlannedChunk 
 	}
 	p.gen++
 	r := planRun{
-		pl:   p,
-		src:  src,
-		p:    p.cutParams(),
+		pl:     p,
+		src:    src,
+		p:      p.cutParams(),
 		recs:   slices.Grow(p.spareRecs[:0], n)[:n],
 		keys:   slices.Grow(p.spareKeys[:0], n)[:n],
 		reused: slices.Grow(p.reused[:0], len(p.keys))[:len(p.keys)],
