@@ -317,14 +317,14 @@ func BuildTree(entries []Entry, place Placer) (TreeRef, error) {
 // nodeEncoder returns the id and bytes of tree nodes: leaves (level 0,
 // data chunk entries) and nodes above them.
 type nodeEncoder interface {
-	leaf(es []Entry) (chunker.ID, []byte)
+	leaf(start int, es []Entry) (chunker.ID, []byte) // es = entries[start:start+len(es)]
 	node(lv int, es []TreeEntry) (chunker.ID, []byte)
 }
 
 // plainEncoder encodes every node.
 type plainEncoder struct{}
 
-func (plainEncoder) leaf(es []Entry) (chunker.ID, []byte) { return encodeNode(0, asLeaf(es)) }
+func (plainEncoder) leaf(_ int, es []Entry) (chunker.ID, []byte) { return encodeNode(0, asLeaf(es)) }
 
 func (plainEncoder) node(lv int, es []TreeEntry) (chunker.ID, []byte) { return encodeNode(lv, es) }
 
@@ -409,7 +409,7 @@ func buildLeaves(entries []Entry, place Placer, enc nodeEncoder, ref *TreeRef, u
 			end++
 		}
 		es := entries[start:end]
-		id, raw := enc.leaf(es)
+		id, raw := enc.leaf(start, es)
 		loc, err := place(id, raw)
 		if err != nil {
 			return nil, nil, fmt.Errorf("build chunk tree: place node %s: %w", id, err)

@@ -85,3 +85,48 @@ func BenchmarkTreeCacheOneChange(b *testing.B) {
 		}
 	}
 }
+
+// BuildSince reuses, without comparing, a leaf whose entries the hints say
+// are those of a leaf of the last build; hints about another build are
+// ignored. The first case gives a wrong tree on purpose (the hints lie):
+// it shows that the hint, not a comparison, decided.
+func TestTreeCacheBuildSinceTrustsHintsOfTheLastBuild(t *testing.T) {
+	p := stablePlacer{newNodeStore(), map[chunker.ID]Loc{}}
+	entries := leafEntries(3000, 0)
+	same := make([]int32, len(entries))
+	for i := range same {
+		same[i] = int32(i)
+	}
+	changed := slices.Clone(entries)
+	changed[1500].ID = chunker.Sum([]byte("changed"))
+	want, err := BuildTree(changed, p.place)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stale := range []bool{false, true} {
+		var c TreeCache
+		if _, err := c.Build(entries, p.place); err != nil {
+			t.Fatal(err)
+		}
+		since := c.Gen()
+		if stale {
+			since-- // not the last build: the hints must be ignored
+		}
+		got, err := c.BuildSince(changed, since, same, p.place)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (got == want) != stale {
+			t.Errorf("hints of the last build %t: built %v, BuildTree %v", !stale, got.Root, want.Root)
+		}
+	}
+	// True hints: the tree BuildTree builds.
+	var c TreeCache
+	if _, err := c.Build(entries, p.place); err != nil {
+		t.Fatal(err)
+	}
+	same[1500] = -1
+	if got, err := c.BuildSince(changed, c.Gen(), same, p.place); err != nil || got != want {
+		t.Fatalf("true hints: %v %v, want %v", got.Root, err, want.Root)
+	}
+}

@@ -66,6 +66,8 @@ type chunkIndex struct {
 	// save is looked up in locs).
 	entries []manifest.Entry
 	pos     []chunkPos
+	// tree is the TreeCache build of the base's tree (0: unknown).
+	tree uint64
 }
 
 // located is how a save changes the base's refs and live bytes (locate).
@@ -77,6 +79,9 @@ type located struct {
 	// chunks the base does not have.
 	changed int
 	missing []int
+	// same[i] is the index of the base's entry that the save's entry i
+	// equals, or -1 (a hint for the tree build).
+	same []int32
 }
 
 // locate finds the save's chunks (entries, starting at pos) in b, setting
@@ -86,7 +91,7 @@ type located struct {
 // b.idx.locs, and the base's chunks no longer at their position are
 // removed from the counts.
 func (b *based) locate(entries []manifest.Entry, pos []chunkPos) located {
-	l := located{refs: map[chunker.ID]int32{}, live: map[manifest.PackID]int64{}}
+	l := located{refs: map[chunker.ID]int32{}, live: map[manifest.PackID]int64{}, same: make([]int32, len(entries))}
 	old, oldPos := b.idx.entries, b.idx.pos
 	i, j := 0, 0
 	for i < len(entries) || j < len(old) {
@@ -102,15 +107,18 @@ func (b *based) locate(entries []manifest.Entry, pos []chunkPos) located {
 		switch {
 		case c == 0 && entries[i].ID == old[j].ID:
 			entries[i].Loc = old[j].Loc
+			l.same[i] = int32(j)
 			i++
 			j++
 		case c == 0:
 			l.remove(b, old[j])
 			l.add(b, entries, i)
+			l.same[i] = -1
 			i++
 			j++
 		case c < 0:
 			l.add(b, entries, i)
+			l.same[i] = -1
 			i++
 		default:
 			l.remove(b, old[j])
@@ -174,7 +182,7 @@ func (l *located) liveBytes(b based) map[manifest.PackID]int64 {
 // advance returns the index of a committed save made from base index ix:
 // its chunks (entries, pos), located as l says plus the chunks it wrote
 // (written), the packs it rewrote gone. It updates ix's maps in place.
-func (ix chunkIndex) advance(l located, written map[chunker.ID]manifest.Loc, rewrite map[manifest.PackID]bool, entries []manifest.Entry, pos []chunkPos) chunkIndex {
+func (ix chunkIndex) advance(l located, written map[chunker.ID]manifest.Loc, rewrite map[manifest.PackID]bool, entries []manifest.Entry, pos []chunkPos, tree uint64) chunkIndex {
 	if ix.locs == nil {
 		ix.locs = map[chunker.ID]manifest.Loc{}
 	}
@@ -202,7 +210,7 @@ func (ix chunkIndex) advance(l located, written map[chunker.ID]manifest.Loc, rew
 		ix.locs[id] = loc
 		ix.live[loc.Pack] += loc.Length
 	}
-	ix.entries, ix.pos = entries, pos
+	ix.entries, ix.pos, ix.tree = entries, pos, tree
 	if len(ix.locs) > 2*len(ix.refs)+4096 { // forget chunks long unused
 		ix.locs = make(map[chunker.ID]manifest.Loc, len(ix.refs))
 		for _, e := range entries {

@@ -70,6 +70,7 @@ type uploaded struct {
 	entries []manifest.Entry // data chunks in graph order, located
 	pos     []chunkPos       // where each starts
 	tree    manifest.TreeRef
+	treeGen uint64                    // the TreeCache build of tree
 	packs   map[manifest.PackID]int64 // every pack the save references
 
 	// base is the save's base; found, written and rewrite what the save
@@ -95,7 +96,7 @@ type uploaded struct {
 // updates the base's index in place.
 func (u *uploaded) next() based {
 	return based{
-		idx:   u.base.idx.advance(u.found, u.written, u.rewrite, u.entries, u.pos),
+		idx:   u.base.idx.advance(u.found, u.written, u.rewrite, u.entries, u.pos, u.treeGen),
 		nodes: u.nodes,
 		packs: u.packs,
 	}
@@ -226,6 +227,7 @@ func (u *uploaded) chooseChunks(chunks []chunker.PlannedChunk, rewrite map[manif
 			}
 		}
 		u.entries[i].Loc = manifest.Loc{}
+		u.found.same[i] = -1
 	}
 	if len(rewrite) == 0 { // only the missing chunks are stored
 		for _, i := range missing {
@@ -262,7 +264,7 @@ func (u *uploaded) putChunks(ctx context.Context, pw *packWriter, src records, c
 // putTree builds the save's chunk tree, storing the nodes the base lacks
 // (or has in packs being rewritten).
 func (u *uploaded) putTree(pw *packWriter, base based, rewrite map[manifest.PackID]bool) error {
-	tree, err := u.trees.Build(u.entries, func(id chunker.ID, raw []byte) (manifest.Loc, error) {
+	tree, err := u.trees.BuildSince(u.entries, base.idx.tree, u.found.same, func(id chunker.ID, raw []byte) (manifest.Loc, error) {
 		if l, ok := u.nodes[id]; ok {
 			return l, nil
 		}
@@ -276,7 +278,7 @@ func (u *uploaded) putTree(pw *packWriter, base based, rewrite map[manifest.Pack
 		u.nodes[id] = l
 		return l, nil
 	})
-	u.tree = tree
+	u.tree, u.treeGen = tree, u.trees.Gen()
 	return err
 }
 
