@@ -34,7 +34,7 @@ func (s *Saver) baseSave() *datadir.Save {
 // stop the save: the store copy is what protects the session then.
 func (s *Saver) writeLocally(ctx context.Context, a *attempt) {
 	if s.cfg.OnPlan != nil {
-		s.cfg.OnPlan(bytesTotal(a.entries))
+		s.cfg.OnPlan(a.bytes)
 	}
 	a.localOK = s.localBefore(ctx, a.snap)
 }

@@ -29,6 +29,7 @@ type attempt struct {
 	chunks  []chunker.PlannedChunk
 	entries []manifest.Entry
 	pos     []chunkPos
+	bytes   int64         // the entries' raw bytes: the graph's encoded size
 	content func() string // manifest.ContentSHA256(entries), computed aside
 	found   *located      // the entries located in the base, if sameContent did
 	localOK bool          // the data dir holds the snapshot
@@ -66,7 +67,7 @@ func (s *Saver) sameGeneration(a *attempt) (Result, bool) {
 
 // cut cuts the snapshot into chunks, reusing the planner's cache.
 func (s *Saver) cut(a *attempt) {
-	a.src, a.chunks, a.entries, a.pos = s.plan(a.snap)
+	a.src, a.chunks, a.entries, a.pos, a.bytes = s.plan(a.snap)
 	a.content = contentHash(a.entries)
 }
 
@@ -222,7 +223,7 @@ func (s *Saver) buildManifest(a *attempt) {
 		Reason:         a.reason,
 		Initialized:    snap.Initialized,
 		NodeCount:      len(snap.Nodes),
-		BytesTotal:     bytesTotal(u.entries),
+		BytesTotal:     a.bytes,
 		BytesUploaded:  u.bytesPut,
 		ChunksTotal:    len(u.entries) + tree.Nodes,
 		ChunksUploaded: u.chunksPut,
@@ -236,14 +237,6 @@ func (s *Saver) buildManifest(a *attempt) {
 		m.RestoredFrom = s.base.ID
 	}
 	a.m = m
-}
-
-func bytesTotal(entries []manifest.Entry) int64 {
-	var total int64
-	for _, e := range entries {
-		total += e.Size
-	}
-	return total
 }
 
 // startFence confirms the writer claim (Config.Fence) while the save

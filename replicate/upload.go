@@ -154,20 +154,22 @@ func (r records) entryKey(c chunker.PlannedChunk) (string, int64) {
 }
 
 // plan cuts a snapshot into chunks, reusing the planner's cache, and
-// describes them as entries (not located yet), starting at pos. It reuses
-// the entries of the save before the base as its buffers.
-func (s *Saver) plan(snap *session.Graph) (records, []chunker.PlannedChunk, []manifest.Entry, []chunkPos) {
-	src := records{snap}
-	chunks := s.planner.PlanInto(s.spare.chunks, src)
-	entries := slices.Grow(s.spare.entries[:0], len(chunks))[:len(chunks)]
-	pos := slices.Grow(s.spare.pos[:0], len(chunks))[:len(chunks)]
+// describes them as entries (not located yet), starting at pos; total is
+// their raw bytes. It reuses the entries of the save before the base as
+// its buffers.
+func (s *Saver) plan(snap *session.Graph) (src records, chunks []chunker.PlannedChunk, entries []manifest.Entry, pos []chunkPos, total int64) {
+	src = records{snap}
+	chunks = s.planner.PlanInto(s.spare.chunks, src)
+	entries = slices.Grow(s.spare.entries[:0], len(chunks))[:len(chunks)]
+	pos = slices.Grow(s.spare.pos[:0], len(chunks))[:len(chunks)]
 	s.spare.entries, s.spare.pos, s.spare.chunks = nil, nil, nil
 	for i, c := range chunks {
 		key, start := src.entryKey(c)
 		entries[i] = manifest.Entry{ID: c.ID, Size: int64(c.Size), Key: key, Start: start}
 		pos[i] = posOf(snap, c)
+		total += int64(c.Size)
 	}
-	return src, chunks, entries, pos
+	return src, chunks, entries, pos, total
 }
 
 // upload stores what the save's chunks and tree need that the base does
