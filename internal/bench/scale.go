@@ -164,41 +164,10 @@ func (b *scaleBench) saves(ctx context.Context, env *benchEnv, g *scaleGraph, pt
 	if pt.noop, err = b.save(ctx, env, sv, "no-op save", true); err != nil {
 		return err
 	}
-	seed := b.o.seed ^ scaleSeedSalt
-	ones := scaleOneNode
-	if pt.meshes > 0 {
-		ones = scaleOneNodeBig
-	}
-	for k, i := range g.smallObjects(seed, ones) {
-		c := changeSave{nodes: 1, node: g.small[i].ID}
-		if c.nodeBytes, c.changedBytes, err = g.change(ctx, sv.api, seed+uint64(k), []int{i}); err != nil {
-			return err
-		}
-		if c.save, err = b.save(ctx, env, sv, "1-node save ("+c.node+")", false); err != nil {
-			return err
-		}
-		pt.oneNode = append(pt.oneNode, c)
-	}
-	idx := g.onePercent(seed + scaleOneNode)
-	c := changeSave{nodes: len(idx)}
-	if c.nodeBytes, c.changedBytes, err = g.change(ctx, sv.api, seed+scaleOneNode, idx); err != nil {
+	if err := b.smallSaves(ctx, env, sv, g, pt); err != nil {
 		return err
 	}
-	if c.save, err = b.save(ctx, env, sv, fmt.Sprintf("1 %% save (%d nodes)", len(idx)), false); err != nil {
-		return err
-	}
-	pt.onePct = c
-	// What each save wrote is read from the store only now: walking a
-	// save's tree between saves loaded the machine (MinIO serving
-	// thousands of reads, then collecting) while the next save ran, and
-	// slowed the 20,000-node 1-node saves by a fifth.
-	for k := range pt.oneNode {
-		if pt.oneNode[k].meta, err = env.saveMeta(ctx, pt.oneNode[k].save); err != nil {
-			return err
-		}
-		b.logf("    metadata of %s: %s", pt.oneNode[k].node, pt.oneNode[k].meta)
-	}
-	if pt.onePct.meta, err = env.saveMeta(ctx, pt.onePct.save); err != nil {
+	if err := b.readMetas(ctx, env, pt); err != nil {
 		return err
 	}
 	if pt.serveAfterSaves, err = readProcMem(pid); err != nil {
@@ -220,6 +189,55 @@ func (b *scaleBench) saves(ctx context.Context, env *benchEnv, g *scaleGraph, pt
 }
 
 // save measures one POST /v1/saves; unchanged says what its answer must
+
+// smallSaves makes the 1-node saves and the 1 % save.
+func (b *scaleBench) smallSaves(ctx context.Context, env *benchEnv, sv *serveProc, g *scaleGraph, pt *scalePoint) error {
+	seed := b.o.seed ^ scaleSeedSalt
+	ones := scaleOneNode
+	if pt.meshes > 0 {
+		ones = scaleOneNodeBig
+	}
+	var err error
+	for k, i := range g.smallObjects(seed, ones) {
+		c := changeSave{nodes: 1, node: g.small[i].ID}
+		if c.nodeBytes, c.changedBytes, _, err = g.change(ctx, sv.api, seed+uint64(k), []int{i}); err != nil {
+			return err
+		}
+		if c.save, err = b.save(ctx, env, sv, "1-node save ("+c.node+")", false); err != nil {
+			return err
+		}
+		pt.oneNode = append(pt.oneNode, c)
+	}
+	idx := g.onePercent(seed + scaleOneNode)
+	c := changeSave{nodes: len(idx)}
+	var spans []byte
+	if c.nodeBytes, c.changedBytes, spans, err = g.change(ctx, sv.api, seed+scaleOneNode, idx); err != nil {
+		return err
+	}
+	if c.save, err = b.save(ctx, env, sv, fmt.Sprintf("1 %% save (%d nodes)", len(idx)), false); err != nil {
+		return err
+	}
+	c.floor = measureFloor(ctx, spans)
+	pt.onePct = c
+	return nil
+}
+
+// readMetas reads from the store what each small save wrote. It runs
+// after the saves: walking a save's tree between saves loaded the machine
+// (MinIO serving thousands of reads, then collecting) while the next save
+// ran, and slowed the 20,000-node 1-node saves by a fifth.
+func (b *scaleBench) readMetas(ctx context.Context, env *benchEnv, pt *scalePoint) error {
+	var err error
+	for k := range pt.oneNode {
+		if pt.oneNode[k].meta, err = env.saveMeta(ctx, pt.oneNode[k].save); err != nil {
+			return err
+		}
+		b.logf("    metadata of %s: %s", pt.oneNode[k].node, pt.oneNode[k].meta)
+	}
+	pt.onePct.meta, err = env.saveMeta(ctx, pt.onePct.save)
+	return err
+}
+
 // say.
 func (b *scaleBench) save(ctx context.Context, env *benchEnv, sv *serveProc, what string, unchanged bool) (saveMeasure, error) {
 	m, err := env.measureSave(ctx, sv.api)

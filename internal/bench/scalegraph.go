@@ -173,11 +173,13 @@ func (g *scaleGraph) putAll(ctx context.Context, api *apiClient, workers int) er
 // small nodes replace their old versions in g; a changed mesh is not
 // kept (no later step reads it back). It returns the data bytes of the
 // nodes changed and of the bytes that differ.
-func (g *scaleGraph) change(ctx context.Context, api *apiClient, seed uint64, indexes []int) (nodeBytes, changedBytes int64, err error) {
+func (g *scaleGraph) change(ctx context.Context, api *apiClient, seed uint64, indexes []int) (nodeBytes, changedBytes int64, spans []byte, err error) {
 	rng := rand.New(rand.NewPCG(seed, bigDataSalt))
 	var changed []graphgen.Node
 	for _, i := range indexes {
-		ch, diff := graphgen.Mutate([]graphgen.Node{g.node(i)}, rng.Uint64(), 1)
+		old := g.node(i)
+		ch, diff := graphgen.Mutate([]graphgen.Node{old}, rng.Uint64(), 1)
+		spans = append(spans, changedSpan(old.Data, ch[0].Data)...)
 		if i < len(g.small) {
 			g.small[i] = ch[0]
 		}
@@ -185,7 +187,7 @@ func (g *scaleGraph) change(ctx context.Context, api *apiClient, seed uint64, in
 		changedBytes += int64(diff)
 		changed = append(changed, ch[0])
 	}
-	return nodeBytes, changedBytes, api.putNodes(ctx, changed, 4)
+	return nodeBytes, changedBytes, spans, api.putNodes(ctx, changed, 4)
 }
 
 // onePercent picks round(1 % of the nodes) (at least one) uniformly.

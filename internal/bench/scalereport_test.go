@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -154,5 +155,26 @@ func TestScaleSectionWrite(t *testing.T) {
 	b, _ := os.ReadFile(path)
 	if doc := string(b); !strings.Contains(doc, other) || !strings.Contains(doc, md) || !strings.HasPrefix(doc, "# new main\n") {
 		t.Errorf("the main report's --write lost a section:\n%s", doc)
+	}
+}
+
+func TestChangedSpanAndFloor(t *testing.T) {
+	for _, c := range []struct{ a, b, want string }{
+		{"abcdef", "abXdYf", "XdY"},
+		{"abc", "abc", ""},
+		{"abc", "Xbc", "X"},
+		{"abc", "abX", "X"},
+	} {
+		if got := string(changedSpan([]byte(c.a), []byte(c.b))); got != c.want {
+			t.Errorf("changedSpan(%q, %q) = %q, want %q", c.a, c.b, got, c.want)
+		}
+	}
+	zeros := make([]byte, 64<<10)
+	f := measureFloor(context.Background(), zeros)
+	if f.raw != int64(len(zeros)) || len(f.sizes) != 3 || f.sizes[0].size <= 0 || f.best() >= f.raw/10 {
+		t.Fatalf("64 KiB of zeros: floor %+v", f)
+	}
+	if cell := f.cell(f.raw); !strings.Contains(cell, "lz4 (pitr's)") {
+		t.Errorf("cell %q", cell)
 	}
 }
