@@ -136,11 +136,17 @@ func (d Dir) write(graph []byte, meta Meta) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write data dir %s: %w", dir, err)
 	}
-	if err := writeAtomic(dir, GraphFile, graph); err != nil {
-		return err
+	var sum chan string
+	if meta.GraphSHA256 == "" { // hashed while the file is written and synced
+		sum = make(chan string, 1)
+		go func() { sum <- hashHex(graph) }()
 	}
-	if meta.GraphSHA256 == "" {
-		meta.GraphSHA256 = hashHex(graph)
+	err := writeAtomic(dir, GraphFile, graph)
+	if sum != nil {
+		meta.GraphSHA256 = <-sum
+	}
+	if err != nil {
+		return err
 	}
 	return d.writeMeta(meta)
 }
