@@ -209,6 +209,7 @@ func TestUndoneEditsSaveNothing(t *testing.T) {
 		if r, err := sv.Save(ctx, "api"); err != nil || r.Unchanged {
 			t.Fatalf("primed %t: a changed node: %+v %v", primed, r, err)
 		}
+		checkIndex(t, st, sv) // built from a base read from the store when primed
 	}
 }
 
