@@ -23,11 +23,12 @@ type Session struct {
 	mu    sync.Mutex
 	nodes map[string]*Node
 	// sorted is the last Snapshot's nodes in id order (never modified:
-	// snapshots share it), dirty the ids set or deleted since; nil sorted:
+	// snapshots share it), dirty the ids set or deleted since (also while
+	// a Snapshot sorts, for the sort it marked with sorting); nil sorted:
 	// the next Snapshot sorts every node.
-	sorted []*Node
-	dirty  map[string]struct{}
-	edits  uint64 // setNode and deleteNode calls
+	sorted  []*Node
+	dirty   map[string]struct{}
+	sorting *int
 	users  map[string]struct{}
 	state  State
 	gen    uint64 // bumped on every change to what a save records
@@ -74,16 +75,21 @@ func (s *Session) Snapshot() *Graph {
 	s.mu.Lock()
 	g := &Graph{Initialized: s.state == StateActive, Gen: s.gen, JournalLSN: s.lsn}
 	if s.sorted == nil {
-		edits := s.edits
+		// Sort outside the lock; the edits made meanwhile are noted in
+		// dirty, for the next Snapshot to patch in.
 		nodes := make([]*Node, 0, len(s.nodes))
 		for _, n := range s.nodes {
 			nodes = append(nodes, n)
 		}
+		mine := new(int)
+		s.sorting, s.dirty = mine, map[string]struct{}{}
 		s.mu.Unlock()
 		slices.SortFunc(nodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
 		s.mu.Lock()
-		if s.edits == edits { // else a change came in meanwhile: sort again next time
-			s.sorted, s.dirty = nodes, map[string]struct{}{}
+		// Unless too many edits came in (dirty dropped) or another
+		// Snapshot sorted since (its dirty is from its own start).
+		if s.sorting == mine && s.dirty != nil {
+			s.sorted = nodes
 		}
 		s.mu.Unlock()
 		g.Nodes = nodes
@@ -135,8 +141,7 @@ func (s *Session) deleteNode(id string) {
 }
 
 func (s *Session) touch(id string) {
-	s.edits++
-	if s.sorted == nil {
+	if s.dirty == nil {
 		return
 	}
 	if len(s.dirty) > len(s.nodes)/8+64 { // cheaper to sort afresh
