@@ -29,13 +29,13 @@ type Session struct {
 	sorted  []*Node
 	dirty   map[string]struct{}
 	sorting *int
-	users  map[string]struct{}
-	state  State
-	gen    uint64 // bumped on every change to what a save records
-	seq    uint64 // bumped on every event
-	subs   map[*Subscription]struct{}
-	notify chan struct{}
-	fenced string // why edits are refused; "" while they are not
+	users   map[string]struct{}
+	state   State
+	gen     uint64 // bumped on every change to what a save records
+	seq     uint64 // bumped on every event
+	subs    map[*Subscription]struct{}
+	notify  chan struct{}
+	fenced  string // why edits are refused; "" while they are not
 	// journal makes changes durable before they are acknowledged (nil:
 	// none); lsn is the last change it recorded.
 	journal Journal
