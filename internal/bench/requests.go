@@ -43,8 +43,11 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/pitr-dev/pitr/catalog"
+	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/internal/graphgen"
 	"github.com/pitr-dev/pitr/internal/miniotest"
+	"github.com/pitr-dev/pitr/manifest"
 )
 
 const (
@@ -196,6 +199,9 @@ func (b *reqBench) runPoint(ctx context.Context, n int) (*requestsPoint, error) 
 		}
 		b.setLatency(0)
 		st, err := storedIn(ctx, &hist.env, target)
+		if err == nil {
+			st.packsKept, st.distinct, err = keptBytes(ctx, &hist.env)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -472,6 +478,40 @@ func storedIn(ctx context.Context, env *benchEnv, saves int) (storedStats, error
 		}
 	}
 	return st, nil
+}
+
+// keptBytes measures what env's session's saves reference: the bytes of
+// every pack a save names (what gc keeps while retention keeps every save,
+// as the default does for a day of saves) and the distinct bytes of the
+// data chunks and tree nodes in them (read straight, not counted).
+func keptBytes(ctx context.Context, env *benchEnv) (packs, distinct int64, err error) {
+	saves, err := catalog.List(ctx, env.st, env.session)
+	if err != nil {
+		return 0, 0, err
+	}
+	sizes, chunks := map[manifest.PackID]int64{}, map[chunker.ID]int64{}
+	for _, m := range saves {
+		for p, size := range m.Packs {
+			sizes[p] = size
+		}
+		if m.Tree == nil {
+			continue
+		}
+		entries, err := catalog.Entries(ctx, env.st, m, func(n catalog.TreeNodeAt) { chunks[n.ID] = n.Loc.Length })
+		if err != nil {
+			return 0, 0, fmt.Errorf("save %s: %w", m.ID, err)
+		}
+		for _, e := range entries {
+			chunks[e.ID] = e.Loc.Length
+		}
+	}
+	for _, n := range sizes {
+		packs += n
+	}
+	for _, n := range chunks {
+		distinct += n
+	}
+	return packs, distinct, nil
 }
 
 func addCounts(a, b reqCounts) reqCounts {

@@ -64,8 +64,9 @@ func TestRequestsRows(t *testing.T) {
 	if got := fmt.Sprintf("%.1f", roundTrips(700*time.Microsecond, 690*time.Microsecond, 0, 20*time.Millisecond)); got != "0.0" {
 		t.Errorf("roundTrips of nothing = %s, want 0.0", got)
 	}
-	s := storedStats{saves: 1000, chunkObjs: 1234, chunkBytes: 56_700_000, sessionObjs: 1001, sessionBytes: 3_000_000}
-	if got, want := storedLine(s), "| 1,000 saves | 1,234 | 56.7 MB | 1,001 | 3.0 MB | 0 | 59.7 MB |"; got != want {
+	s := storedStats{saves: 1000, chunkObjs: 1234, chunkBytes: 56_700_000, sessionObjs: 1001, sessionBytes: 3_000_000,
+		packsKept: 50_000_000, distinct: 20_000_000}
+	if got, want := storedLine(s), "| 1,000 saves | 1,234 | 56.7 MB | 1,001 | 3.0 MB | 0 | 59.7 MB | 50.0 MB | 20.0 MB | 2.50× |"; got != want {
 		t.Errorf("storedLine = %q, want %q", got, want)
 	}
 }
