@@ -45,6 +45,10 @@
 //	    session's newest save for a session's first save). It references a
 //	    foreign pack only if, before writing its manifest, it pinned the
 //	    pack in its writer claim and then found F's manifest still there.
+//	    Within a pack B references it may use any chunk, including one B
+//	    itself no longer uses (its chunk index remembers such locations
+//	    and counts one only while B names its pack, replicate/index.go):
+//	    gc keeps or deletes whole packs, so that is as safe as B's own.
 //	(c) a save that is not committed within G/4 of S fails (its context
 //	    deadline, Grace.SaveDeadline) and is retried as a new save with a
 //	    new S.

@@ -138,7 +138,12 @@ func TestChunkIndexFollowsSaves(t *testing.T) {
 	sv := New(s, Config{Store: st, Session: "ix", PackSize: 256 << 10, Logger: slog.New(slog.DiscardHandler)})
 	rng := rand.New(rand.NewPCG(3, 3))
 	moved := 0
+	named := map[manifest.PackID]bool{} // by any save so far
 	for round := range 40 {
+		var base map[manifest.PackID]int64
+		if sv.baseM != nil {
+			base = sv.baseM.Packs
+		}
 		for range 1 + rng.IntN(6) {
 			nd := nodes[rng.IntN(len(nodes))]
 			var err error
@@ -165,6 +170,16 @@ func TestChunkIndexFollowsSaves(t *testing.T) {
 		}
 		checkIndex(t, st, sv)
 		moved += sv.lastMoved
+		// gc's rule for savers (gc/doc.go (b)): a save references packs
+		// it uploaded and packs its base names, no other older pack.
+		for p := range sv.baseM.Packs {
+			if _, inBase := base[p]; named[p] && !inBase {
+				t.Fatalf("round %d: save %s references pack %s of an older save, which its base does not name", round, sv.baseM.ID, p)
+			}
+		}
+		for p := range sv.baseM.Packs {
+			named[p] = true
+		}
 	}
 	if moved == 0 {
 		t.Error("no save moved chunks: compaction was not exercised")
