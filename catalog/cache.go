@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/pitr-dev/pitr/manifest"
@@ -29,8 +30,9 @@ const (
 // spans keeps the byte ranges of packs read during one read of a save.
 // Safe for concurrent use.
 type spans struct {
-	mu sync.Mutex
-	m  map[manifest.PackID][]span
+	mu  sync.Mutex
+	m   map[manifest.PackID][]span
+	fwd *Forwards // the forward records met during the read
 }
 
 type span struct {
@@ -38,7 +40,7 @@ type span struct {
 	b   []byte
 }
 
-func newSpans() *spans { return &spans{m: map[manifest.PackID][]span{}} }
+func newSpans() *spans { return &spans{m: map[manifest.PackID][]span{}, fwd: NewForwards()} }
 
 // get returns the frame at l if a kept range holds it.
 func (c *spans) get(l manifest.Loc) []byte {
@@ -69,7 +71,8 @@ func (c *spans) put(p manifest.PackID, off int64, b []byte) {
 // when they total at most WholeSave bytes; otherwise it reads nothing.
 // It is only a shortcut: a pack that cannot be read, or has another size
 // than the manifest says, is left out, and the reads that need it then
-// fail with the error that names their chunk.
+// fail with the error that names their chunk. For a pack that is gone,
+// its forward record is read instead, and the reads go where it says.
 func prefetch(ctx context.Context, st store.Store, m *manifest.Manifest, parallel int, c *spans) {
 	if m.Tree == nil || len(m.Packs) == 0 {
 		return
@@ -85,8 +88,13 @@ func prefetch(ctx context.Context, st store.Store, m *manifest.Manifest, paralle
 	g.SetLimit(parallel)
 	for p, size := range m.Packs {
 		g.Go(func() error {
-			if b, err := st.Get(gctx, manifest.PackKey(p)); err == nil && int64(len(b)) == size {
+			b, err := st.Get(gctx, manifest.PackKey(p))
+			switch {
+			case err == nil && int64(len(b)) == size:
 				c.put(p, 0, b)
+			case errors.Is(err, store.ErrNotFound):
+				// Repacked: its record now, so that no read asks for p again.
+				_, _ = c.fwd.Load(gctx, st, p)
 			}
 			return nil
 		})

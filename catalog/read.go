@@ -90,6 +90,8 @@ type readOpts struct {
 	// its size), instead of a new buffer: restore decodes each chunk
 	// straight into the graph.
 	into func(i int) []byte
+	// fwd keeps the forward records read (default: the cache's, or new).
+	fwd *Forwards
 }
 
 // plan groups refs into reads: format 1 chunks one object each, pack chunks
@@ -172,6 +174,12 @@ func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn fu
 	if o.parallel <= 0 {
 		o.parallel = DefaultParallel
 	}
+	if o.fwd == nil {
+		o.fwd = NewForwards()
+		if o.cache != nil {
+			o.fwd = o.cache.fwd
+		}
+	}
 	var cached []int // indices of refs whose frame o.cache holds
 	var todo []Ref
 	var index []int // todo[j] is refs[index[j]]
@@ -181,6 +189,7 @@ func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn fu
 			continue // each distinct id once, at its first index
 		}
 		seen[r.ID] = true
+		r = o.fwd.skip(r)
 		if o.cache.get(r.Loc) != nil {
 			cached = append(cached, i)
 			continue
@@ -196,7 +205,8 @@ func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn fu
 		batch := cached[start:min(start+decodeBatch, len(cached))]
 		g.Go(func() error {
 			for _, i := range batch {
-				raw, err := decode(refs[i], o.cache.get(refs[i].Loc), o.into, i)
+				r := o.fwd.skip(refs[i])
+				raw, err := decode(r, o.cache.get(r.Loc), o.into, i)
 				if err := fn(i, raw, err); err != nil {
 					return err
 				}
@@ -209,7 +219,7 @@ func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn fu
 			break
 		}
 		g.Go(func() error {
-			return doRead(gctx, st, todo, rd, o.cache, func(j int, frame []byte, err error) error {
+			return doRead(gctx, st, todo, rd, o, 0, func(j int, frame []byte, err error) error {
 				var raw []byte
 				if err == nil {
 					raw, err = decode(todo[j], frame, o.into, index[j])
@@ -242,8 +252,10 @@ func decode(r Ref, frame []byte, into func(int) []byte, i int) ([]byte, error) {
 }
 
 // doRead makes read rd and calls fn with the frame of each of its refs
-// (not yet decoded), or with the read's error.
-func doRead(ctx context.Context, st store.Store, refs []Ref, rd read, cache *spans, fn func(int, []byte, error) error) error {
+// (not yet decoded), or with the read's error. A pack that is not in the
+// store is looked for in its forward record, and the refs it moves are
+// read where they are now (depth: records followed so far).
+func doRead(ctx context.Context, st store.Store, refs []Ref, rd read, o readOpts, depth int, fn func(int, []byte, error) error) error {
 	var body []byte
 	var err error
 	if rd.length == 0 {
@@ -255,20 +267,18 @@ func doRead(ctx context.Context, st store.Store, refs []Ref, rd read, cache *spa
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if errors.Is(err, store.ErrNotFound) && !rd.pack.IsZero() && depth < MaxForwards {
+			return readForwarded(ctx, st, refs, rd, o, depth, fn)
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			err = fmt.Errorf("%w: %s is not in the store: %w", ErrMissing, rd.key, err)
 		} else {
 			err = fmt.Errorf("read %s: %w", rd.key, err)
 		}
-		for _, i := range rd.refs {
-			if ferr := fn(i, nil, &ChunkError{Ref: refs[i], Err: err}); ferr != nil {
-				return ferr
-			}
-		}
-		return nil
+		return failAll(refs, rd.refs, err, fn)
 	}
 	if rd.keep {
-		cache.put(rd.pack, rd.off, body)
+		o.cache.put(rd.pack, rd.off, body)
 	}
 	for _, i := range rd.refs {
 		r := refs[i]
@@ -282,6 +292,48 @@ func doRead(ctx context.Context, st store.Store, refs []Ref, rd read, cache *spa
 		}
 	}
 	return nil
+}
+
+// failAll gives err, as a *ChunkError, for each of refs[idx].
+func failAll(refs []Ref, idx []int, err error, fn func(int, []byte, error) error) error {
+	for _, i := range idx {
+		if ferr := fn(i, nil, &ChunkError{Ref: refs[i], Err: err}); ferr != nil {
+			return ferr
+		}
+	}
+	return nil
+}
+
+// readForwarded reads the refs of rd, whose pack is gone, where its
+// forward record says they are now (fn may be called from several
+// goroutines, as for any read).
+func readForwarded(ctx context.Context, st store.Store, refs []Ref, rd read, o readOpts, depth int, fn func(int, []byte, error) error) error {
+	moved, bad, err := o.fwd.forward(ctx, st, rd.pack, refs, rd.refs)
+	if err != nil {
+		return failAll(refs, rd.refs, err, fn)
+	}
+	var sub []Ref
+	var back []int // sub[j] is refs[back[j]]
+	for k, i := range rd.refs {
+		if bad[k] != nil {
+			if err := fn(i, nil, &ChunkError{Ref: refs[i], Err: bad[k]}); err != nil {
+				return err
+			}
+			continue
+		}
+		sub = append(sub, moved[k])
+		back = append(back, i)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, o.parallel))
+	for _, srd := range plan(sub, readOpts{}) {
+		g.Go(func() error {
+			return doRead(gctx, st, sub, srd, o, depth+1, func(j int, frame []byte, err error) error {
+				return fn(back[j], frame, err)
+			})
+		})
+	}
+	return g.Wait()
 }
 
 // readNodes reads and decodes tree nodes, in the order of refs, taking

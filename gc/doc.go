@@ -1,16 +1,25 @@
 // Package gc owns `pitr gc`: it deletes the packs (chunks/p/<id>) and the
 // chunk objects of format 1 saves (chunks/<id>) that no save of any session
 // in the store references, and never one that a save in flight, on this
-// host or another, relies on. gc never rewrites data: repacking the live
-// chunks of sparse packs is done by the saver, which moves them into the
-// pack it is writing anyway (replicate.chooseRewrites), so that saves stay
-// immutable and gc only ever deletes whole objects.
+// host or another, relies on. It also repacks: the saver keeps the newest
+// save's packs dense by moving the chunks it uses out of sparse packs
+// (replicate.chooseRewrites), which leaves the older saves naming the old
+// packs, so every byte the saver moved is stored twice until those saves
+// are pruned. gc deletes such a pack once a forward record
+// (manifest.Forward, chunks/f/<id>) says where each chunk the kept saves
+// use from it lives now: in a pack the newest saves name, or, for a chunk
+// only older saves use, in a new pack gc writes. Saves stay immutable;
+// readers follow the records (catalog.Forwards).
 //
 // # What a run does
 //
+//  0. Lease: a run that may change the store takes the store's gc lease
+//     (LeaseKey, LeaseTTL), so that no two gcs run at once, and checks it
+//     before each step that deletes or moves data. A dry run takes none.
 //  1. Now: T0 := Options.Clock.Now(), taken before anything is read. The
 //     cutoff is Options.Grace.Cutoff(T0), T0 − Grace.
-//  2. Mark: list the sessions, load every manifest of every session. A
+//  2. Mark: list the sessions; for each, read its newest committed save,
+//     then load every manifest of the session. A
 //     format 2 manifest names every pack it references (Manifest.Packs); a
 //     format 1 manifest names list chunks, which are read (each distinct one
 //     once, its hash checked) for the chunk objects they name. If any
@@ -20,9 +29,16 @@
 //  3. Pins: list the sessions again and read each writer claim: the packs
 //     a claim pins (claim.Record.Pinned) are marked too. A claim that
 //     cannot be read aborts the run.
-//  4. Sweep: list chunks/. A pack or chunk object is a candidate when it is
-//     not marked and its ModTime is strictly before the cutoff
-//     (gcsafety.Expired). Each
+//  4. Forwards: list chunks/. A marked pack that is gone is looked up in
+//     its forward record, read directly (not trusted to the listing), and
+//     the packs it forwards to are marked, until nothing new is marked; so
+//     is a marked pack that is still there but has a record (a run that
+//     stopped between writing the record and deleting the pack). A record
+//     that cannot be read or decoded aborts the run.
+//  5. Repack (see "Repacking" below).
+//  6. Sweep: a pack, forward record or chunk object is a candidate when it
+//     (for a record: its pack) is not marked and its ModTime is strictly
+//     before the cutoff (gcsafety.Expired). Each
 //     candidate is Stat-ed again right before its Delete and kept if it has
 //     been rewritten since the listing. Other objects under chunks/ are
 //     never touched.
@@ -92,9 +108,56 @@
 // versions still running against the store, which gc narrows to one Stat
 // and one Delete by re-Stat-ing right before deleting.
 //
-// Two gc runs at once only delete unreferenced, old objects; a restore
-// reads the packs of a save it loaded, which a gc deletes only once the
-// save is pruned (a restore of a save being pruned may fail, and says so).
+// A restore reads the packs of a save it loaded, which a gc deletes only
+// once the save is pruned (a restore of a save being pruned may fail, and
+// says so) or once it has repacked them (below).
+//
+// # Repacking
+//
+// Anchored packs are those named by a session's newest committed save or
+// by any save newer than it (read in that order: a save committed after
+// the read is listed, and bases on one of them), and those a writer claim
+// pins. A pack is a candidate when it is marked, in the store, not
+// anchored, and older than the cutoff. gc walks the trees of every save it
+// read (catalog.Walk, each distinct node once) and resolves every chunk
+// and tree node they use through forward records to the pack in the store
+// that holds it. For a candidate P, the needed chunks are those resolved
+// into P; one with a copy in an anchored pack (used there by an anchored
+// save) is forwarded to it, the others are copied into a new pack. P is
+// repacked when more than Options.MaxUnused of its bytes are not copied:
+// after the copy is uploaded, P's record is written (If-None-Match), then
+// P is deleted. An anchored pack that is gone (a rollback named it) may
+// be used in full by its writer, so every chunk its record forwards is
+// needed.
+//
+// Why this never breaks a save:
+//
+//	(e) A save in flight references only packs of its base (anchored), its
+//	    own uploads (young: never candidates, as in (a)) and pinned packs
+//	    (anchored if pinned before the claims were read; otherwise the
+//	    save F they come from was still there after gc listed its session,
+//	    as in the proof above, so gc walked F and its record forwards every
+//	    chunk of F). Chunks of an anchored pack it uses "stale" (b) are in
+//	    a pack gc does not touch.
+//	(f) A committed save that names P reads P's chunks through P's record,
+//	    which is durable before P is deleted and forwards every chunk any
+//	    save gc read uses from P, to a pack that exists when the record is
+//	    written. Records are never rewritten, and a record is kept (marked)
+//	    as long as its pack is: the saves that name P keep the targets
+//	    marked through it, and a target that is later repacked in turn has
+//	    its own record, which forwards what P's record sent to it (needs are
+//	    resolved through records).
+//	(g) A reader that loaded a save before P went reads P's record when it
+//	    finds P gone (catalog.Forwards): repacking a kept save's pack never
+//	    fails a restore.
+//	(h) Only one gc runs at a time (the lease), so a run never deletes a
+//	    target of a record another run is writing. A run that stalls past
+//	    its lease stops at its next check; one that stopped between a record
+//	    and its delete is completed by the next run, which marks the
+//	    record's targets (step 4) and uses the record if it forwards every
+//	    needed chunk to a pack in the store. gc versions without repacking
+//	    must not run against a store that has forward records: they do not
+//	    mark what the records point to.
 //
 // # Consequences for operators
 //
@@ -103,6 +166,8 @@
 // `pitr gc` refuses a grace shorter than servers assume
 // (Grace.ShorterThanSavers) while a server holds a writer claim.
 // Savers pay nothing for the rule but the G/4 deadline: no chunk is ever
-// uploaded again to keep it alive. Space a sparse pack holds beyond its
-// live chunks is returned once the last save that references it is pruned.
+// uploaded again to keep it alive. Space an older save's pack holds beyond
+// what the kept saves need elsewhere is returned by repacking, once it is
+// more than --max-unused of the pack; the rest once the last save that
+// references the pack is pruned.
 package gc

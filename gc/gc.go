@@ -49,6 +49,12 @@ type Options struct {
 	Parallel int
 	// Log, if set, gets one progress line per phase.
 	Log io.Writer
+	// MaxUnused: a pack kept saves name, but not the newest ones, is
+	// repacked once more than this share of its bytes is unused by them
+	// or held by another copy in a pack the newest saves name (default
+	// DefaultMaxUnused; 1 or more: never). See "Repacking" in the package
+	// comment.
+	MaxUnused float64
 }
 
 // Report says what a run found and did.
@@ -71,8 +77,17 @@ type Report struct {
 	Deleted      int   // unreferenced old chunk objects and packs deleted (DryRun: that would be)
 	BytesFreed   int64 // their stored size
 	KeptYoung    int   // unreferenced objects kept because not older than the grace
-	Missing      int   // referenced chunk objects and packs absent from chunks/ (see pitr verify)
-	Ignored      int   // objects under chunks/ that are neither a chunk nor a pack
+	Missing      int   // referenced chunk objects and packs absent from chunks/, with no forward record (see pitr verify)
+	Ignored      int   // objects under chunks/ that are neither a chunk, a pack nor a forward record
+
+	Forwarded    int   // packs gone whose forward records were followed
+	Repacked     int   // packs repacked: forwarded, then deleted (DryRun: that would be)
+	RepackFreed  int64 // their stored size
+	RepackCopied int64 // bytes of chunks only they held, copied into new packs
+	RepackPacks  int   // new packs written for those
+	// RepackSkipped says why nothing was repacked, when a kept save's
+	// tree could not be read (the sweep still ran).
+	RepackSkipped string
 }
 
 // Run marks every chunk any save of any session references and deletes
@@ -86,22 +101,40 @@ func Run(ctx context.Context, st store.Store, opts Options) (Report, error) {
 	if opts.Parallel <= 0 {
 		opts.Parallel = DefaultParallel
 	}
-	t0 := clock.Or(opts.Clock).Now() // before anything is read
+	clk := clock.Or(opts.Clock)
+	t0 := clk.Now() // before anything is read
 	rep := Report{Cutoff: opts.Grace.Cutoff(t0), DryRun: opts.DryRun}
+	var l *lease
+	if !opts.DryRun {
+		var err error
+		if l, err = acquireLease(ctx, st, clk); err != nil {
+			return rep, fmt.Errorf("gc of %s: %w", st, err)
+		}
+		defer l.release(context.WithoutCancel(ctx))
+	}
 	marked, err := mark(ctx, st, opts.Parallel, &rep)
 	if err == nil {
 		err = markPinned(ctx, st, marked, &rep)
 	}
+	var ls listing
+	if err == nil {
+		ls, err = list(ctx, st, &rep)
+	}
+	fw := catalog.NewForwards()
+	if err == nil {
+		err = reach(ctx, st, marked, ls, fw, &rep)
+	}
 	if err != nil {
 		return rep, fmt.Errorf("gc of %s: %w: %w", st, ErrAborted, err)
 	}
-	logf(opts.Log, "gc: %d sessions, %d saves, %d chunks referenced (%d list chunks read)\n",
-		rep.Sessions, rep.Saves, rep.Referenced, rep.ListChunks)
-	cands, err := scan(ctx, st, marked, &rep)
-	if err != nil {
-		return rep, fmt.Errorf("gc of %s: %w: %w", st, ErrAborted, err)
+	logf(opts.Log, "gc: %d sessions, %d saves, %d chunks referenced (%d list chunks read), %d packs forwarded\n",
+		rep.Sessions, rep.Saves, rep.Referenced, rep.ListChunks, rep.Forwarded)
+	r := &repacker{st: st, opts: opts, mk: marked, ls: ls, fw: fw, lease: l, rep: &rep}
+	if err := r.run(ctx); err != nil {
+		return rep, fmt.Errorf("gc of %s: repack: %w", st, err)
 	}
-	logf(opts.Log, "gc: %d chunk objects, %d unreferenced and older than %s\n",
+	cands := candidates(ls, marked, &rep)
+	logf(opts.Log, "gc: %d objects under chunks/, %d unreferenced and older than %s\n",
 		rep.Scanned, len(cands), opts.Grace)
 	if opts.DryRun {
 		for _, c := range cands {
@@ -109,6 +142,9 @@ func Run(ctx context.Context, st store.Store, opts Options) (Report, error) {
 			rep.BytesFreed += c.Size
 		}
 		return rep, nil
+	}
+	if err := l.check(ctx); err != nil {
+		return rep, fmt.Errorf("gc of %s: sweep: %w", st, err)
 	}
 	if err := sweep(ctx, st, cands, opts.Parallel, &rep); err != nil {
 		return rep, fmt.Errorf("gc of %s: %w", st, err)
@@ -135,10 +171,22 @@ type saveLists struct {
 type marks struct {
 	chunks map[chunker.ID]struct{}
 	packs  map[manifest.PackID]struct{}
+	// saves are the format 2 manifests read, anchored ones first.
+	saves []keptSave
+	// anchors are the packs gc never repacks: those the newest committed
+	// save of a session, or a save newer than it, names, and pinned ones
+	// (package doc, "Repacking").
+	anchors map[manifest.PackID]struct{}
+}
+
+// keptSave is a format 2 save gc read, and whether it anchors its packs.
+type keptSave struct {
+	m        *manifest.Manifest
+	anchored bool
 }
 
 func mark(ctx context.Context, st store.Store, parallel int, rep *Report) (marks, error) {
-	mk := marks{packs: map[manifest.PackID]struct{}{}}
+	mk := marks{packs: map[manifest.PackID]struct{}{}, anchors: map[manifest.PackID]struct{}{}}
 	sessions, err := catalog.Sessions(ctx, st)
 	if err != nil {
 		return mk, fmt.Errorf("mark: %w", err)
@@ -146,17 +194,33 @@ func mark(ctx context.Context, st store.Store, parallel int, rep *Report) (marks
 	rep.Sessions = len(sessions)
 	var saves []saveLists
 	listOf := map[chunker.ID]*saveLists{} // each list chunk → a save naming it (for errors)
+	var loose []keptSave
 	for _, s := range sessions {
+		// The newest committed save is read before the list: a save
+		// committed after it is listed, and bases on it or on a later one.
+		newest, err := catalog.Newest(ctx, st, s)
+		if err != nil && !errors.Is(err, manifest.ErrNoSaves) {
+			return mk, fmt.Errorf("mark: %w", err)
+		}
 		ms, err := catalog.ListAll(ctx, st, s)
 		if err != nil {
 			return mk, fmt.Errorf("mark: %w", err)
 		}
 		rep.Saves += len(ms)
 		for _, m := range ms {
+			anchored := newest == nil || !m.Time.Before(newest.Time)
 			for p := range m.Packs { // a format 2 save names every pack it uses
 				mk.packs[p] = struct{}{}
+				if anchored {
+					mk.anchors[p] = struct{}{}
+				}
 			}
 			if m.Tree != nil {
+				if anchored {
+					mk.saves = append(mk.saves, keptSave{m, true})
+				} else {
+					loose = append(loose, keptSave{m, false})
+				}
 				continue
 			}
 			sl := saveLists{session: s, id: m.ID, entries: m.ChunkList.Entries}
@@ -166,6 +230,7 @@ func mark(ctx context.Context, st store.Store, parallel int, rep *Report) (marks
 			saves = append(saves, sl)
 		}
 	}
+	mk.saves = append(mk.saves, loose...)
 	for i := range saves {
 		for _, id := range saves[i].lists {
 			if _, ok := listOf[id]; !ok {
@@ -248,8 +313,6 @@ func readList(ctx context.Context, st store.Store, id chunker.ID) ([]manifest.En
 	return entries, nil
 }
 
-// scan lists chunks/ and returns the candidates: unmarked chunks with a
-// ModTime before the cutoff.
 // markPinned marks the packs the sessions' writer claims pin for saves in
 // flight. It lists the sessions again, after the manifests were read: a
 // save that pinned packs after this listing found their saves still there
@@ -265,6 +328,7 @@ func markPinned(ctx context.Context, st store.Store, mk marks, rep *Report) erro
 			return fmt.Errorf("mark pinned packs: %w", err)
 		}
 		for _, p := range pinned {
+			mk.anchors[p] = struct{}{}
 			if _, ok := mk.packs[p]; !ok {
 				mk.packs[p] = struct{}{}
 				rep.Pinned++
@@ -274,39 +338,119 @@ func markPinned(ctx context.Context, st store.Store, mk marks, rep *Report) erro
 	return nil
 }
 
-func scan(ctx context.Context, st store.Store, mk marks, rep *Report) ([]store.ObjectInfo, error) {
-	var cands []store.ObjectInfo
-	found := 0
+// listing is what gc found under chunks/.
+type listing struct {
+	packs    map[manifest.PackID]store.ObjectInfo
+	forwards map[manifest.PackID]store.ObjectInfo
+	objects  []store.ObjectInfo // format 1 chunk objects
+}
+
+// list lists chunks/.
+func list(ctx context.Context, st store.Store, rep *Report) (listing, error) {
+	ls := listing{packs: map[manifest.PackID]store.ObjectInfo{}, forwards: map[manifest.PackID]store.ObjectInfo{}}
 	err := st.List(ctx, store.ListOptions{Prefix: chunksPrefix}, func(o store.ObjectInfo) error {
-		if o.IsPrefix {
+		if o.IsPrefix || o.Key == LeaseKey {
 			return nil
 		}
-		var ok bool
-		if p, isPack := manifest.ParsePackKey(o.Key); isPack {
-			_, ok = mk.packs[p]
-		} else if id, err := chunker.ParseID(strings.TrimPrefix(o.Key, chunksPrefix)); err == nil {
-			_, ok = mk.chunks[id]
+		if p, ok := manifest.ParsePackKey(o.Key); ok {
+			ls.packs[p] = o
+		} else if p, ok := manifest.ParseForwardKey(o.Key); ok {
+			ls.forwards[p] = o
+		} else if _, err := chunker.ParseID(strings.TrimPrefix(o.Key, chunksPrefix)); err == nil {
+			ls.objects = append(ls.objects, o)
 		} else {
 			rep.Ignored++
 			return nil
 		}
 		rep.Scanned++
 		rep.ScannedBytes += o.Size
+		return nil
+	})
+	if err != nil {
+		return ls, fmt.Errorf("list %s: %w", chunksPrefix, err)
+	}
+	return ls, nil
+}
+
+// reach follows forward records: a marked pack that is not in the store
+// is looked for in its record (read directly, not trusted to the
+// listing), and the packs the record forwards to are marked, until
+// nothing new is marked. A marked pack still in the store whose record is
+// listed too (a run stopped between the two) has its targets marked, so
+// that the run that completes it never deletes them. A record that cannot be read or decoded aborts
+// the run; a pack with neither object nor record is missing.
+func reach(ctx context.Context, st store.Store, mk marks, ls listing, fw *catalog.Forwards, rep *Report) error {
+	var queue []manifest.PackID
+	for p := range mk.packs {
+		_, present := ls.packs[p]
+		_, forwarded := ls.forwards[p]
+		if !present || forwarded { // a run that stopped before deleting p: its targets too
+			queue = append(queue, p)
+		}
+	}
+	slices.SortFunc(queue, func(a, b manifest.PackID) int { return bytes.Compare(a[:], b[:]) })
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		f, err := fw.Load(ctx, st, p)
+		if errors.Is(err, store.ErrNotFound) {
+			if _, present := ls.packs[p]; !present {
+				rep.Missing++
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("mark: pack %s is gone: %w", p, err)
+		}
+		rep.Forwarded++
+		for _, e := range f.Entries {
+			t := e.To.Pack
+			if _, ok := mk.packs[t]; ok {
+				continue
+			}
+			mk.packs[t] = struct{}{}
+			if _, ok := ls.packs[t]; !ok {
+				queue = append(queue, t)
+			}
+		}
+	}
+	return nil
+}
+
+// candidates returns the objects to delete: packs, forward records and
+// chunk objects nothing marked, with a ModTime before the cutoff. A
+// forward record is kept while its pack is marked.
+func candidates(ls listing, mk marks, rep *Report) []store.ObjectInfo {
+	var cands []store.ObjectInfo
+	consider := func(o store.ObjectInfo, marked bool) {
 		switch {
-		case ok:
-			found++
+		case marked:
 		case !gcsafety.Expired(o.ModTime, rep.Cutoff):
 			rep.KeptYoung++
 		default:
 			cands = append(cands, o)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sweep: list %s: %w", chunksPrefix, err)
 	}
-	rep.Missing = len(mk.chunks) + len(mk.packs) - found
-	return cands, nil
+	for p, o := range ls.packs {
+		_, ok := mk.packs[p]
+		consider(o, ok)
+	}
+	for p, o := range ls.forwards {
+		_, ok := mk.packs[p]
+		consider(o, ok)
+	}
+	found := 0
+	for _, o := range ls.objects {
+		id, _ := chunker.ParseID(strings.TrimPrefix(o.Key, chunksPrefix))
+		_, ok := mk.chunks[id]
+		if ok {
+			found++
+		}
+		consider(o, ok)
+	}
+	rep.Missing += len(mk.chunks) - found
+	slices.SortFunc(cands, func(a, b store.ObjectInfo) int { return strings.Compare(a.Key, b.Key) })
+	return cands
 }
 
 // sweep deletes the candidates, at most parallel at once, each after a

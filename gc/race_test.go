@@ -167,18 +167,19 @@ func TestGCDuringSaveReusingTheNewestSave(t *testing.T) {
 	}
 }
 
-// vanishingBase deletes the manifest at key right after the first listing
-// of its session's saves, as a prune that runs once a newer save commits
+// vanishingBase deletes the manifest at key right after the second listing
+// of its session's saves (the first finds the newest committed save, the
+// second lists them all), as a prune that runs once a newer save commits
 // would: gc has listed the save but cannot read it.
 type vanishingBase struct {
 	store.Store
-	key  string
-	done atomic.Bool
+	key   string
+	lists atomic.Int32
 }
 
 func (v *vanishingBase) List(ctx context.Context, opts store.ListOptions, fn func(store.ObjectInfo) error) error {
 	err := v.Store.List(ctx, opts, fn)
-	if err == nil && strings.HasSuffix(opts.Prefix, "/saves/") && v.done.CompareAndSwap(false, true) {
+	if err == nil && strings.HasSuffix(opts.Prefix, "/saves/") && v.lists.Add(1) == 2 {
 		err = v.Store.Delete(ctx, v.key)
 	}
 	return err

@@ -12,6 +12,7 @@ import (
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/session"
+	"github.com/pitr-dev/pitr/store"
 )
 
 // subsetStream is the second PCG seed word of the subset choice, fixed so
@@ -67,14 +68,25 @@ func (c *checker) checkSubset(ctx context.Context, saves []*save, percent float6
 	for i, k := range order {
 		keys[k] = got[i]
 	}
-	c.mu.Lock()
-	for _, i := range toStat {
+	fw := catalog.NewForwards()
+	vs := make([]verdict, len(toStat))
+	for j, i := range toStat {
 		e := all[i]
 		v := keys[e.Loc.Key(e.ID)]
-		if v.kind != "" && e.Loc.InPack() {
+		switch {
+		case v.kind == Missing && e.Loc.InPack():
+			// A pack gc repacked: the chunk is where its record says.
+			if v, err = c.forwarded(ctx, fw, e, keys); err != nil {
+				return fmt.Errorf("verify: check data chunks: %w", err)
+			}
+		case v.kind != "" && e.Loc.InPack():
 			v.what += " (in " + e.Loc.String() + ")"
 		}
-		c.setVerdictLocked(e.ID, v)
+		vs[j] = v
+	}
+	c.mu.Lock()
+	for j, i := range toStat {
+		c.setVerdictLocked(all[i].ID, vs[j])
 	}
 	c.mu.Unlock()
 	c.report(saves)
@@ -238,4 +250,46 @@ func (c *checker) decode(s *save, data map[chunker.ID][]byte) {
 		return
 	}
 	c.rep.Decoded++
+}
+
+// forwarded checks data chunk e, whose pack is gone, through the pack's
+// forward record (and the next, if it moved again): the pack it names
+// must exist. keys caches the Stat verdicts of pack keys.
+func (c *checker) forwarded(ctx context.Context, fw *catalog.Forwards, e manifest.Entry, keys map[string]verdict) (verdict, error) {
+	where := " (in " + e.Loc.String() + ")"
+	loc := e.Loc
+	for range catalog.MaxForwards {
+		f, err := fw.Load(ctx, c.st, loc.Pack)
+		if err != nil {
+			if ctx.Err() != nil {
+				return verdict{}, ctx.Err()
+			}
+			if errors.Is(err, store.ErrNotFound) {
+				return verdict{Missing, string(Missing) + where + ", and no forward record for " + loc.Pack.String()}, nil
+			}
+			return verdict{Unreadable, string(Unreadable) + where + ": " + err.Error()}, nil
+		}
+		to, ok := f.Lookup(e.ID)
+		if !ok {
+			return verdict{Missing, string(Missing) + where + ": pack " + loc.Pack.String() + " was repacked and its forward record does not list the chunk"}, nil
+		}
+		key := manifest.PackKey(to.Pack)
+		v, ok := keys[key]
+		if !ok {
+			_, err := c.st.Stat(ctx, key)
+			var stop error
+			if v, stop = storeVerdict(ctx, err); stop != nil {
+				return verdict{}, stop
+			}
+			keys[key] = v
+		}
+		if v.kind != Missing {
+			if v.kind != "" {
+				v.what += " (in " + to.String() + ", forwarded from " + e.Loc.Pack.String() + ")"
+			}
+			return v, nil
+		}
+		loc = to
+	}
+	return verdict{Missing, string(Missing) + where + ": too many forward records"}, nil
 }

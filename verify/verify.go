@@ -345,7 +345,8 @@ func verdictOf(ce *catalog.ChunkError) verdict {
 	msg := ce.Err.Error()
 	switch {
 	case errors.Is(ce.Err, catalog.ErrMissing):
-		return verdict{Missing, string(Missing) + where}
+		// The catalog says what it looked for: the pack, its forward record.
+		return verdict{Missing, string(Missing) + where + strings.TrimPrefix(msg, string(Missing))}
 	case errors.Is(ce.Err, chunker.ErrCorrupt), errors.Is(ce.Err, manifest.ErrBadList):
 		return verdict{Corrupt, string(Corrupt) + where + ": " + strings.TrimPrefix(msg, "chunk "+ce.Ref.ID.String()+": ")}
 	}

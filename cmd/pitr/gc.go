@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/claim"
@@ -20,6 +22,8 @@ func runGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"delete only unreferenced chunks older than this; shorter than the default is safe only while no server saves to the store")
 	dryRun := fs.Bool("dry-run", false, "report what would be deleted, delete nothing")
 	noServer := fs.Bool("i-know-no-server-is-saving", false, "allow a --grace shorter than the default while a server holds a session's writer claim")
+	maxUnused := percentFlag{v: gc.DefaultMaxUnused}
+	fs.Var(&maxUnused, "max-unused", "repack an old save's pack once more than this share of it is dead or copied into the newest saves' packs (100% never repacks)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: pitr gc [flags]\n\nDeletes the chunks no save of any session in the store references (--session is not used).")
 		fs.PrintDefaults()
@@ -40,7 +44,7 @@ func runGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	rep, err := gc.Run(ctx, st, gc.Options{Grace: grace, DryRun: *dryRun})
+	rep, err := gc.Run(ctx, st, gc.Options{Grace: grace, DryRun: *dryRun, MaxUnused: maxUnused.v})
 	if rep.Scanned > 0 || err == nil {
 		printGC(stdout, rep, grace)
 	}
@@ -98,9 +102,34 @@ func printGC(w io.Writer, rep gc.Report, grace gcsafety.Grace) {
 	if rep.KeptYoung > 0 {
 		fmt.Fprintf(w, "kept %s not older than %s (saves in flight may use them)\n", plural(rep.KeptYoung, "unreferenced chunk"), grace)
 	}
+	if rep.Repacked > 0 {
+		verb := "repacked"
+		if rep.DryRun {
+			verb = "would repack"
+		}
+		fmt.Fprintf(w, "%s %s of older saves (%s), copying %s they alone held into %s; their chunks are found through forward records\n",
+			verb, plural(rep.Repacked, "pack"), humanBytes(rep.RepackFreed), humanBytes(rep.RepackCopied), plural(rep.RepackPacks, "new pack"))
+	}
+	if rep.RepackSkipped != "" {
+		fmt.Fprintf(w, "did not repack: %s\n", rep.RepackSkipped)
+	}
 	if rep.Ignored > 0 {
 		fmt.Fprintf(w, "left alone %s under chunks/ that are not chunks\n", plural(rep.Ignored, "object"))
 	}
+}
+
+// percentFlag is a share given as a percentage, "20%" or "20".
+type percentFlag struct{ v float64 }
+
+func (p *percentFlag) String() string { return strconv.FormatFloat(p.v*100, 'f', -1, 64) + "%" }
+
+func (p *percentFlag) Set(s string) error {
+	f, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s), "%"), 64)
+	if err != nil || f <= 0 || f > 100 {
+		return fmt.Errorf("want a percentage above 0 and at most 100, like 20%%")
+	}
+	p.v = f / 100
+	return nil
 }
 
 // plural is "1 chunk", "2 chunks".

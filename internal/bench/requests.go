@@ -45,6 +45,7 @@ import (
 
 	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
+	"github.com/pitr-dev/pitr/gc"
 	"github.com/pitr-dev/pitr/internal/graphgen"
 	"github.com/pitr-dev/pitr/internal/miniotest"
 	"github.com/pitr-dev/pitr/manifest"
@@ -190,6 +191,18 @@ func (b *reqBench) runPoint(ctx context.Context, n int) (*requestsPoint, error) 
 		bs.wall = clk.Since(start)
 		pt.builds = append(pt.builds, bs)
 		b.logf("history: saves #%d–#%d built in %v", bs.from, bs.to, bs.wall.Round(time.Millisecond))
+		b.setLatency(0)
+		st, err := storedIn(ctx, &hist.env, target)
+		if err == nil {
+			st.packsKept, st.distinct, err = keptBytes(ctx, &hist.env)
+		}
+		if err == nil {
+			err = b.collect(ctx, hist, &st)
+		}
+		if err != nil {
+			return nil, err
+		}
+		pt.stored = append(pt.stored, st)
 		suffix := fmt.Sprintf(", %s saves", num(int64(target)))
 		for _, lat := range b.o.latencies {
 			b.setLatency(lat)
@@ -198,14 +211,6 @@ func (b *reqBench) runPoint(ctx context.Context, n int) (*requestsPoint, error) 
 			}
 		}
 		b.setLatency(0)
-		st, err := storedIn(ctx, &hist.env, target)
-		if err == nil {
-			st.packsKept, st.distinct, err = keptBytes(ctx, &hist.env)
-		}
-		if err != nil {
-			return nil, err
-		}
-		pt.stored = append(pt.stored, st)
 	}
 	_, err := hist.sv.stop()
 	hist.sv = nil
@@ -478,6 +483,25 @@ func storedIn(ctx context.Context, env *benchEnv, saves int) (storedStats, error
 		}
 	}
 	return st, nil
+}
+
+// collect runs gc on the history's bucket, as `pitr gc` with the default
+// --max-unused but --grace 0s: the history's hours of saves took minutes
+// here, and no save is in flight (the server saves only when asked). It
+// records what gc did and the bucket after it; the restores that follow
+// read the store gc left.
+func (b *reqBench) collect(ctx context.Context, hist *reqServe, st *storedStats) error {
+	start := clk.Now()
+	rep, err := gc.Run(ctx, hist.env.st, gc.Options{})
+	if err != nil {
+		return fmt.Errorf("gc after %d saves: %w", st.saves, err)
+	}
+	st.gcWall, st.gc = clk.Since(start), rep
+	after, err := storedIn(ctx, &hist.env, st.saves)
+	st.afterGC = after.chunkBytes
+	b.logf("history: gc after %d saves in %v: repacked %d packs, copied %s; chunks/ %s → %s", st.saves,
+		st.gcWall.Round(time.Millisecond), rep.Repacked, byteSize(float64(rep.RepackCopied)), byteSize(float64(st.chunkBytes)), byteSize(float64(after.chunkBytes)))
+	return err
 }
 
 // keptBytes measures what env's session's saves reference: the bytes of

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pitr-dev/pitr/gc"
 )
 
 // The requests section sits between these two lines in BENCHMARKS.md (see
@@ -53,6 +55,11 @@ type storedStats struct {
 	// packsKept are the bytes of the packs the saves name, distinct the
 	// distinct bytes of the data chunks and tree nodes they reference.
 	packsKept, distinct int64
+	// gc is what gc (--grace 0s, default --max-unused) did next, in
+	// gcWall; afterGC the bytes under chunks/ after it.
+	gc      gc.Report
+	gcWall  time.Duration
+	afterGC int64
 }
 
 // buildStat is one stretch of the history, built at 0 ms.
@@ -379,10 +386,12 @@ func (r *requestsResults) writePoint(p func(string, ...any), pt *requestsPoint) 
 
 // storedLine is one line of the bytes-stored table.
 func storedLine(s storedStats) string {
-	return fmt.Sprintf("| %s saves | %s | %s | %s | %s | %s | %s | %s | %s | %.2f× |", num(int64(s.saves)),
+	return fmt.Sprintf("| %s saves | %s | %s | %s | %s | %s | %s | %s | %s | %.2f× | %s packs, %s copied, %s | %s | **%.2f×** |", num(int64(s.saves)),
 		num(int64(s.chunkObjs)), byteSize(float64(s.chunkBytes)), num(int64(s.sessionObjs)), byteSize(float64(s.sessionBytes)),
 		num(int64(s.otherObjs)), byteSize(float64(s.chunkBytes+s.sessionBytes+s.otherBytes)),
-		byteSize(float64(s.packsKept)), byteSize(float64(s.distinct)), float64(s.packsKept)/float64(max(s.distinct, 1)))
+		byteSize(float64(s.packsKept)), byteSize(float64(s.distinct)), float64(s.packsKept)/float64(max(s.distinct, 1)),
+		num(int64(s.gc.Repacked)), byteSize(float64(s.gc.RepackCopied)), secs(s.gcWall),
+		byteSize(float64(s.afterGC)), float64(s.afterGC)/float64(max(s.distinct, 1)))
 }
 
 // parseInts reads a comma-separated list of positive integers.
@@ -451,10 +460,13 @@ func writeStored(p func(string, ...any), stored []storedStats) {
 	p("while retention keeps every save; the default keeps every save of the last 24 hours, and 1,000 saves at 30 s span")
 	p("8.3 hours) and, read from their chunk trees, the distinct bytes of the data chunks and tree nodes in those packs.")
 	p("The issue bounds the bucket after 1,000 saves, default retention and gc at ≤ 1.3 × those distinct bytes; the")
-	p("difference is compaction's copies, which the older saves still name.")
+	p("difference before gc is compaction's copies, which the older saves still name. Then `gc` runs (in-process, the")
+	p("default `--max-unused` 20 %%, `--grace 0s` since the hours of saves took minutes here): it repacks the older saves'")
+	p("packs (what they alone use is copied, the rest forwarded to the newest saves' packs) and deletes them. The restores")
+	p("above, at each point, read the bucket gc left (older saves through forward records).")
 	p("")
-	p("| after | chunks/ objects | chunks/ bytes | sessions/ objects | sessions/ bytes | other objects | total bytes | in packs the saves name | distinct chunk and node bytes | packs ÷ distinct |")
-	p("|---|---|---|---|---|---|---|---|---|---|")
+	p("| after | chunks/ objects | chunks/ bytes | sessions/ objects | sessions/ bytes | other objects | total bytes | in packs the saves name | distinct chunk and node bytes | packs ÷ distinct | gc: repacked, copied, wall | chunks/ bytes after gc | after gc ÷ distinct |")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, s := range stored {
 		p("%s", storedLine(s))
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pitr-dev/pitr/gc"
 )
 
 func TestParseLists(t *testing.T) {
@@ -65,8 +67,9 @@ func TestRequestsRows(t *testing.T) {
 		t.Errorf("roundTrips of nothing = %s, want 0.0", got)
 	}
 	s := storedStats{saves: 1000, chunkObjs: 1234, chunkBytes: 56_700_000, sessionObjs: 1001, sessionBytes: 3_000_000,
-		packsKept: 50_000_000, distinct: 20_000_000}
-	if got, want := storedLine(s), "| 1,000 saves | 1,234 | 56.7 MB | 1,001 | 3.0 MB | 0 | 59.7 MB | 50.0 MB | 20.0 MB | 2.50× |"; got != want {
+		packsKept: 50_000_000, distinct: 20_000_000, gcWall: 1500 * time.Millisecond, afterGC: 24_000_000,
+		gc: gc.Report{Repacked: 12, RepackCopied: 3_000_000}}
+	if got, want := storedLine(s), "| 1,000 saves | 1,234 | 56.7 MB | 1,001 | 3.0 MB | 0 | 59.7 MB | 50.0 MB | 20.0 MB | 2.50× | 12 packs, 3.0 MB copied, 1.5 s | 24.0 MB | **1.20×** |"; got != want {
 		t.Errorf("storedLine = %q, want %q", got, want)
 	}
 }

@@ -1,0 +1,110 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/pitr-dev/pitr/manifest"
+	"github.com/pitr-dev/pitr/store"
+)
+
+// MaxForwards is the longest chain of forward records a read follows: a
+// chunk moved again after its pack was repacked is found through the
+// record of each pack it left.
+const MaxForwards = 16
+
+// Forwards reads the forward records of deleted packs (manifest.Forward)
+// and keeps them for the rest of one read of the store, so that each is
+// read once however many chunks it moves. Safe for concurrent use.
+type Forwards struct {
+	mu sync.Mutex
+	m  map[manifest.PackID]*forwardSlot
+}
+
+type forwardSlot struct {
+	once sync.Once
+	f    *manifest.Forward
+	err  error
+}
+
+// NewForwards returns an empty set of records.
+func NewForwards() *Forwards { return &Forwards{m: map[manifest.PackID]*forwardSlot{}} }
+
+// Load returns pack p's forward record, reading it the first time. A pack
+// without one is an error wrapping store.ErrNotFound.
+func (fs *Forwards) Load(ctx context.Context, st store.Store, p manifest.PackID) (*manifest.Forward, error) {
+	fs.mu.Lock()
+	s := fs.m[p]
+	if s == nil {
+		s = &forwardSlot{}
+		fs.m[p] = s
+	}
+	fs.mu.Unlock()
+	s.once.Do(func() {
+		key := manifest.ForwardKey(p)
+		b, err := st.Get(ctx, key)
+		if err != nil {
+			s.err = fmt.Errorf("read forward record %s: %w", key, err)
+			return
+		}
+		s.f, s.err = manifest.DecodeForward(b, p)
+	})
+	return s.f, s.err
+}
+
+// known returns pack p's record if it was read: the pack is gone.
+func (fs *Forwards) known(p manifest.PackID) *manifest.Forward {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if s := fs.m[p]; s != nil && s.err == nil {
+		return s.f // nil while another goroutine reads it
+	}
+	return nil
+}
+
+// skip returns r moved through the records already read, so that a pack
+// known to be gone is not asked for again.
+func (fs *Forwards) skip(r Ref) Ref {
+	for range MaxForwards {
+		if !r.Loc.InPack() {
+			return r
+		}
+		f := fs.known(r.Loc.Pack)
+		if f == nil {
+			return r
+		}
+		to, ok := f.Lookup(r.ID)
+		if !ok {
+			return r // the read fails and says so
+		}
+		r.Loc = to
+	}
+	return r
+}
+
+// forward resolves the refs of a read of pack p, which is not in the
+// store, through p's forward record. moved[k] is the new ref of
+// rd.refs[k]; bad[k], if set, is why that chunk cannot be found. err is
+// set when the record itself cannot be had: the pack is then missing.
+func (fs *Forwards) forward(ctx context.Context, st store.Store, p manifest.PackID, refs []Ref, idx []int) (moved []Ref, bad []error, err error) {
+	f, err := fs.Load(ctx, st, p)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil, fmt.Errorf("%w: %s is not in the store, nor a forward record for it", ErrMissing, manifest.PackKey(p))
+		}
+		return nil, nil, err
+	}
+	moved = make([]Ref, len(idx))
+	bad = make([]error, len(idx))
+	for k, i := range idx {
+		to, ok := f.Lookup(refs[i].ID)
+		if !ok {
+			bad[k] = fmt.Errorf("%w: pack %s was repacked, and its forward record does not list the chunk", ErrMissing, p)
+			continue
+		}
+		moved[k] = Ref{ID: refs[i].ID, Loc: to}
+	}
+	return moved, bad, nil
+}

@@ -1,0 +1,136 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pitr-dev/pitr/chunker"
+	"github.com/pitr-dev/pitr/manifest"
+	"github.com/pitr-dev/pitr/store"
+	"github.com/pitr-dev/pitr/store/file"
+)
+
+// refsIn returns every chunk and tree node of save m stored in pack p.
+func refsIn(t *testing.T, st store.Store, m *manifest.Manifest, p manifest.PackID) []Ref {
+	t.Helper()
+	var refs []Ref
+	entries, err := Entries(context.Background(), st, m, func(n TreeNodeAt) { refs = append(refs, n.Ref) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		refs = append(refs, Ref{ID: e.ID, Loc: e.Loc})
+	}
+	refs = slices.DeleteFunc(refs, func(r Ref) bool { return r.Loc.Pack != p })
+	slices.SortFunc(refs, func(a, b Ref) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	return slices.CompactFunc(refs, func(a, b Ref) bool { return a.ID == b.ID })
+}
+
+// moveAll copies the frames refs name, all in pack from, into a new pack in
+// reverse order, writes from's forward record (leaving out the chunks in
+// drop), deletes from and returns the new pack and where each ref went.
+func moveAll(t *testing.T, st store.Store, from manifest.PackID, refs []Ref, drop map[chunker.ID]bool) (manifest.PackID, []Ref) {
+	t.Helper()
+	ctx := context.Background()
+	body, err := st.Get(ctx, manifest.PackKey(from))
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := manifest.NewPackID()
+	var pack []byte
+	fw := &manifest.Forward{Pack: from}
+	moved := make([]Ref, len(refs))
+	for i := len(refs) - 1; i >= 0; i-- {
+		r := refs[i]
+		l := manifest.Loc{Pack: to, Offset: int64(len(pack)), Length: r.Loc.Length}
+		pack = append(pack, body[r.Loc.Offset:r.Loc.Offset+r.Loc.Length]...)
+		moved[i] = Ref{ID: r.ID, Loc: l}
+		if !drop[r.ID] {
+			fw.Entries = append(fw.Entries, manifest.ForwardEntry{ID: r.ID, To: l})
+		}
+	}
+	rec, err := fw.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, b := range map[string][]byte{manifest.PackKey(to): pack, manifest.ForwardKey(from): rec} {
+		if err := st.Put(ctx, key, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Delete(ctx, manifest.PackKey(from)); err != nil {
+		t.Fatal(err)
+	}
+	return to, moved
+}
+
+// A save whose packs were repacked reads through their forward records,
+// along a chain of them; a chunk a record leaves out, or a gone pack
+// without a record, is missing and named.
+func TestReadsFollowForwardRecords(t *testing.T) {
+	ctx := context.Background()
+	st, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, want := saveInPacks(t, st, randomChunks(3000), 3) // tree nodes in the last pack
+	check := func(what string) {
+		t.Helper()
+		got, _, err := Graph(ctx, st, m, 4, nil)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: Graph: %v (equal %v)", what, err, bytes.Equal(got, want))
+		}
+		// The old locations, as the save names them, read one by one.
+		es, err := Entries(ctx, st, m, nil)
+		if err != nil {
+			t.Fatalf("%s: Entries: %v", what, err)
+		}
+		var n int
+		for _, e := range es[:50] {
+			err := ReadChunks(ctx, st, []Ref{{ID: e.ID, Loc: e.Loc}}, 2, func(int, []byte) error { n++; return nil })
+			if err != nil {
+				t.Fatalf("%s: ReadChunks: %v", what, err)
+			}
+		}
+		if n != 50 {
+			t.Fatalf("%s: %d chunks read, want 50", what, n)
+		}
+	}
+	packs := packsOf(m)
+	// Move the tree's pack, then the data pack it went to again: a chain.
+	treePack := m.Tree.RootLoc.Pack
+	q, movedQ := moveAll(t, st, treePack, refsIn(t, st, m, treePack), nil)
+	check("tree pack forwarded")
+	_, _ = moveAll(t, st, q, movedQ, nil)
+	check("tree pack forwarded twice")
+	other := packs[0]
+	if other == treePack {
+		other = packs[1]
+	}
+	inOther := refsIn(t, st, m, other)
+	_, _ = moveAll(t, st, other, inOther, map[chunker.ID]bool{inOther[5].ID: true})
+	_, _, err = Graph(ctx, st, m, 4, nil)
+	var ce *ChunkError
+	if !errors.Is(err, ErrMissing) || !errors.As(err, &ce) || ce.Ref.ID != inOther[5].ID || !strings.Contains(err.Error(), "does not list") {
+		t.Fatalf("a chunk the record leaves out: %v", err)
+	}
+	if err := st.Delete(ctx, manifest.ForwardKey(other)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Graph(ctx, st, m, 4, nil); !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), "nor a forward record") {
+		t.Fatalf("a gone pack without a record: %v", err)
+	}
+}
+
+func packsOf(m *manifest.Manifest) []manifest.PackID {
+	var ps []manifest.PackID
+	for p := range m.Packs {
+		ps = append(ps, p)
+	}
+	slices.SortFunc(ps, func(a, b manifest.PackID) int { return bytes.Compare(a[:], b[:]) })
+	return ps
+}
