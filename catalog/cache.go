@@ -72,32 +72,98 @@ func (c *spans) put(p manifest.PackID, off int64, b []byte) {
 // It is only a shortcut: a pack that cannot be read, or has another size
 // than the manifest says, is left out, and the reads that need it then
 // fail with the error that names their chunk. For a pack that is gone,
-// its forward record is read instead, and the reads go where it says.
+// its forward record is read instead, and in a next round, from each pack
+// the records forward to, the span that holds what they forward, if
+// those spans total at most WholeSave too (an older save, after gc
+// repacked its packs).
 func prefetch(ctx context.Context, st store.Store, m *manifest.Manifest, parallel int, c *spans) {
 	if m.Tree == nil || len(m.Packs) == 0 {
 		return
 	}
 	var total int64
-	for _, size := range m.Packs {
+	round := make(map[manifest.PackID]extent, len(m.Packs))
+	for p, size := range m.Packs {
 		total += size
+		round[p] = extent{0, size, true}
 	}
 	if total > WholeSave {
 		return
 	}
+	read := map[manifest.PackID]bool{}
+	for range MaxForwards {
+		gone := prefetchRound(ctx, st, round, parallel, c)
+		for p := range round {
+			read[p] = true
+		}
+		next := map[manifest.PackID]extent{}
+		for _, p := range gone {
+			f := c.fwd.known(p)
+			if f == nil {
+				continue
+			}
+			for _, e := range f.Entries {
+				if t := e.To.Pack; !read[t] {
+					next[t] = next[t].cover(e.To)
+				}
+			}
+		}
+		var more int64 // forwarded spans have a budget of their own
+		for _, x := range next {
+			more += x.length
+		}
+		if len(next) == 0 || more > WholeSave {
+			return
+		}
+		round = next
+	}
+}
+
+// extent is a byte range of a pack, or the whole pack, of length bytes.
+type extent struct {
+	off, length int64
+	whole       bool
+}
+
+// cover returns x grown to hold l.
+func (x extent) cover(l manifest.Loc) extent {
+	if x.length == 0 {
+		return extent{off: l.Offset, length: l.Length}
+	}
+	end := max(x.off+x.length, l.Offset+l.Length)
+	x.off = min(x.off, l.Offset)
+	x.length = end - x.off
+	return x
+}
+
+// prefetchRound reads the extents into c and returns the packs that are
+// gone, whose forward records it has read.
+func prefetchRound(ctx context.Context, st store.Store, packs map[manifest.PackID]extent, parallel int, c *spans) []manifest.PackID {
+	var mu sync.Mutex
+	var gone []manifest.PackID
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(parallel)
-	for p, size := range m.Packs {
+	for p, x := range packs {
 		g.Go(func() error {
-			b, err := st.Get(gctx, manifest.PackKey(p))
+			var b []byte
+			var err error
+			if x.whole {
+				b, err = st.Get(gctx, manifest.PackKey(p))
+			} else {
+				b, err = st.GetRange(gctx, manifest.PackKey(p), x.off, x.length)
+			}
 			switch {
-			case err == nil && int64(len(b)) == size:
-				c.put(p, 0, b)
+			case err == nil && int64(len(b)) == x.length:
+				c.put(p, x.off, b)
 			case errors.Is(err, store.ErrNotFound):
-				// Repacked: its record now, so that no read asks for p again.
-				_, _ = c.fwd.Load(gctx, st, p)
+				if _, err := c.fwd.Load(gctx, st, p); err == nil {
+					mu.Lock()
+					gone = append(gone, p)
+					mu.Unlock()
+				}
 			}
 			return nil
 		})
 	}
 	_ = g.Wait() // never an error: failures are left to the reads
+	return gone
 }

@@ -17,14 +17,16 @@ const MaxForwards = 16
 
 // Forwards reads the forward records of deleted packs (manifest.Forward)
 // and keeps them for the rest of one read of the store, so that each is
-// read once however many chunks it moves. Safe for concurrent use.
+// read once however many chunks it moves. A record that is absent or does
+// not decode is kept as that answer; another failure is not kept, and the
+// next Load tries again. Safe for concurrent use.
 type Forwards struct {
 	mu sync.Mutex
 	m  map[manifest.PackID]*forwardSlot
 }
 
 type forwardSlot struct {
-	once sync.Once
+	done chan struct{} // closed once f and err are set
 	f    *manifest.Forward
 	err  error
 }
@@ -37,29 +39,74 @@ func NewForwards() *Forwards { return &Forwards{m: map[manifest.PackID]*forwardS
 func (fs *Forwards) Load(ctx context.Context, st store.Store, p manifest.PackID) (*manifest.Forward, error) {
 	fs.mu.Lock()
 	s := fs.m[p]
-	if s == nil {
-		s = &forwardSlot{}
-		fs.m[p] = s
-	}
-	fs.mu.Unlock()
-	s.once.Do(func() {
-		key := manifest.ForwardKey(p)
-		b, err := st.Get(ctx, key)
-		if err != nil {
-			s.err = fmt.Errorf("read forward record %s: %w", key, err)
-			return
+	if s != nil {
+		fs.mu.Unlock()
+		select {
+		case <-s.done:
+			return s.f, s.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
-		s.f, s.err = manifest.DecodeForward(b, p)
-	})
-	return s.f, s.err
+	}
+	s = &forwardSlot{done: make(chan struct{})}
+	fs.m[p] = s
+	fs.mu.Unlock()
+	key := manifest.ForwardKey(p)
+	b, err := st.Get(ctx, key)
+	var f *manifest.Forward
+	if err == nil {
+		f, err = manifest.DecodeForward(b, p)
+	} else {
+		err = fmt.Errorf("read forward record %s: %w", key, err)
+	}
+	fs.mu.Lock()
+	s.f, s.err = f, err
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, manifest.ErrBadForward) {
+		delete(fs.m, p) // a passing failure: ask again next time
+	}
+	close(s.done)
+	fs.mu.Unlock()
+	return f, err
+}
+
+// Set records f as pack f.Pack's record (gc, having rewritten it).
+func (fs *Forwards) Set(f *manifest.Forward) {
+	s := &forwardSlot{done: make(chan struct{}), f: f}
+	close(s.done)
+	fs.mu.Lock()
+	fs.m[f.Pack] = s
+	fs.mu.Unlock()
+}
+
+// Loaded returns the records read so far, by pack.
+func (fs *Forwards) Loaded() map[manifest.PackID]*manifest.Forward {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	out := make(map[manifest.PackID]*manifest.Forward, len(fs.m))
+	for p, s := range fs.m {
+		select {
+		case <-s.done:
+			if s.err == nil {
+				out[p] = s.f
+			}
+		default:
+		}
+	}
+	return out
 }
 
 // known returns pack p's record if it was read: the pack is gone.
 func (fs *Forwards) known(p manifest.PackID) *manifest.Forward {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	if s := fs.m[p]; s != nil && s.err == nil {
-		return s.f // nil while another goroutine reads it
+	if s := fs.m[p]; s != nil {
+		select {
+		case <-s.done:
+			if s.err == nil {
+				return s.f
+			}
+		default: // being read
+		}
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/store"
+	"github.com/pitr-dev/pitr/store/counting"
 	"github.com/pitr-dev/pitr/store/file"
 )
 
@@ -52,6 +53,10 @@ func moveAll(t *testing.T, st store.Store, from manifest.PackID, refs []Ref, dro
 		if !drop[r.ID] {
 			fw.Entries = append(fw.Entries, manifest.ForwardEntry{ID: r.ID, To: l})
 		}
+	}
+	fw.Sizes = map[manifest.PackID]int64{to: int64(len(pack))}
+	if len(fw.Entries) == 0 {
+		fw.Sizes = nil
 	}
 	rec, err := fw.Encode()
 	if err != nil {
@@ -133,4 +138,36 @@ func packsOf(m *manifest.Manifest) []manifest.PackID {
 	}
 	slices.SortFunc(ps, func(a, b manifest.PackID) int { return bytes.Compare(a[:], b[:]) })
 	return ps
+}
+
+// A small older save whose packs were repacked is read in rounds: its own
+// packs whole (a gone one asked for once, then its record), then the spans
+// its records forward to, then, along a chain, the next; the walk and the
+// data then cost no request.
+func TestGraphPrefetchesThroughForwardRecords(t *testing.T) {
+	ctx := context.Background()
+	fst, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, want := saveInPacks(t, fst, randomChunks(600), 3)
+	treePack := m.Tree.RootLoc.Pack
+	q, movedQ := moveAll(t, fst, treePack, refsIn(t, fst, m, treePack), nil)
+	moveAll(t, fst, q, movedQ, nil) // a chain: tree pack → q → another
+	other := packsOf(m)[0]
+	if other == treePack {
+		other = packsOf(m)[1]
+	}
+	moveAll(t, fst, other, refsIn(t, fst, m, other), nil)
+	st := counting.New(fst)
+	got, _, err := Graph(ctx, st, m, 4, nil)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("Graph: %v", err)
+	}
+	// 3 whole GETs (2 gone: 2 records), 2 forwarded spans (q gone: its
+	// record), 1 span at the chain's end.
+	c := st.Snapshot()
+	if c.Errors != 3 || c.Requests() != 9 {
+		t.Errorf("%+v: want 9 requests, of which 3 for gone packs", c)
+	}
 }

@@ -11,7 +11,9 @@
 // Format 2 chunks live in packs; ReadChunks reads them with ranged GETs,
 // one per run of chunks that lie close together in a pack (gaps up to
 // MaxGap are read and dropped rather than paid for with another request),
-// several runs at a time.
+// several runs at a time. A pack that gc repacked is gone; every read
+// then follows its forward record (Forwards, manifest.Forward) to where
+// its chunks are now, so that saves never change.
 package catalog
 
 import (
@@ -180,7 +182,8 @@ func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn fu
 			o.fwd = o.cache.fwd
 		}
 	}
-	var cached []int // indices of refs whose frame o.cache holds
+	var cached []int     // indices of refs whose frame o.cache holds
+	var cachedRefs []Ref // and where it holds them (after skip)
 	var todo []Ref
 	var index []int // todo[j] is refs[index[j]]
 	seen := make(map[chunker.ID]bool, len(refs))
@@ -192,6 +195,7 @@ func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn fu
 		r = o.fwd.skip(r)
 		if o.cache.get(r.Loc) != nil {
 			cached = append(cached, i)
+			cachedRefs = append(cachedRefs, r)
 			continue
 		}
 		todo = append(todo, r)
@@ -202,10 +206,11 @@ func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn fu
 	// Frames already read are decoded on the group too, a batch each, so
 	// that a save read whole beforehand (prefetch) decodes on every core.
 	for start := 0; start < len(cached) && gctx.Err() == nil; start += decodeBatch {
-		batch := cached[start:min(start+decodeBatch, len(cached))]
+		end := min(start+decodeBatch, len(cached))
+		batch, batchRefs := cached[start:end], cachedRefs[start:end]
 		g.Go(func() error {
-			for _, i := range batch {
-				r := o.fwd.skip(refs[i])
+			for k, i := range batch {
+				r := batchRefs[k]
 				raw, err := decode(r, o.cache.get(r.Loc), o.into, i)
 				if err := fn(i, raw, err); err != nil {
 					return err
@@ -270,9 +275,12 @@ func doRead(ctx context.Context, st store.Store, refs []Ref, rd read, o readOpts
 		if errors.Is(err, store.ErrNotFound) && !rd.pack.IsZero() && depth < MaxForwards {
 			return readForwarded(ctx, st, refs, rd, o, depth, fn)
 		}
-		if errors.Is(err, store.ErrNotFound) {
+		switch {
+		case errors.Is(err, store.ErrNotFound) && !rd.pack.IsZero():
+			err = fmt.Errorf("%w: %s is not in the store, after %d forward records: %w", ErrMissing, rd.key, depth, err)
+		case errors.Is(err, store.ErrNotFound):
 			err = fmt.Errorf("%w: %s is not in the store: %w", ErrMissing, rd.key, err)
-		} else {
+		default:
 			err = fmt.Errorf("read %s: %w", rd.key, err)
 		}
 		return failAll(refs, rd.refs, err, fn)

@@ -116,8 +116,9 @@
 //
 // Anchored packs are those named by a session's newest committed save or
 // by any save newer than it (read in that order: a save committed after
-// the read is listed, and bases on one of them), and those a writer claim
-// pins. A pack is a candidate when it is marked, in the store, not
+// the read is listed, and bases on one of them), by the save the claim
+// last committed (whatever its time: a writer whose clock is behind), and
+// those a writer claim pins. A pack is a candidate when it is marked, in the store, not
 // anchored, and older than the cutoff. gc walks the trees of every save it
 // read (catalog.Walk, each distinct node once) and resolves every chunk
 // and tree node they use through forward records to the pack in the store
@@ -128,7 +129,11 @@
 // after the copy is uploaded, P's record is written (If-None-Match), then
 // P is deleted. An anchored pack that is gone (a rollback named it) may
 // be used in full by its writer, so every chunk its record forwards is
-// needed.
+// needed. Last, every record of a gone pack that forwards a chunk to a
+// pack that is gone too is rewritten to point where the chunk is now (the
+// end of the chain), so that a chunk moved by every run stays one record
+// away (a reader follows at most catalog.MaxForwards, and gc refuses to
+// repack past that).
 //
 // Why this never breaks a save:
 //
@@ -142,11 +147,15 @@
 //	(f) A committed save that names P reads P's chunks through P's record,
 //	    which is durable before P is deleted and forwards every chunk any
 //	    save gc read uses from P, to a pack that exists when the record is
-//	    written. Records are never rewritten, and a record is kept (marked)
-//	    as long as its pack is: the saves that name P keep the targets
-//	    marked through it, and a target that is later repacked in turn has
-//	    its own record, which forwards what P's record sent to it (needs are
-//	    resolved through records).
+//	    written. A record is kept (marked) as long as its pack is: the
+//	    saves that name P keep the targets marked through it, and a target
+//	    Q that is later repacked in turn has its own record, which forwards
+//	    what P's record sent to it (needs are resolved through records).
+//	    P's record is rewritten to point past Q only after Q's record is
+//	    durable, so a reader holding either version finds the chunks; the
+//	    old version leads through Q's record, which a later run deletes
+//	    (once nothing names or forwards to Q), so a read that spans two
+//	    gc runs may fail, as a read of a save being pruned may.
 //	(g) A reader that loaded a save before P went reads P's record when it
 //	    finds P gone (catalog.Forwards): repacking a kept save's pack never
 //	    fails a restore.
@@ -154,8 +163,9 @@
 //	    target of a record another run is writing. A run that stalls past
 //	    its lease stops at its next check; one that stopped between a record
 //	    and its delete is completed by the next run, which marks the
-//	    record's targets (step 4) and uses the record if it forwards every
-//	    needed chunk to a pack in the store. gc versions without repacking
+//	    record's targets (step 4, also for a pack reached only through
+//	    another record) and uses the record if it forwards every needed
+//	    chunk to a pack in the store. gc versions without repacking
 //	    must not run against a store that has forward records: they do not
 //	    mark what the records point to.
 //

@@ -85,6 +85,9 @@ type Report struct {
 	RepackFreed  int64 // their stored size
 	RepackCopied int64 // bytes of chunks only they held, copied into new packs
 	RepackPacks  int   // new packs written for those
+	// ForwardsRewritten counts records rewritten to point past packs
+	// repacked since they were written.
+	ForwardsRewritten int
 	// RepackSkipped says why nothing was repacked, when a kept save's
 	// tree could not be read (the sweep still ran).
 	RepackSkipped string
@@ -171,18 +174,12 @@ type saveLists struct {
 type marks struct {
 	chunks map[chunker.ID]struct{}
 	packs  map[manifest.PackID]struct{}
-	// saves are the format 2 manifests read, anchored ones first.
-	saves []keptSave
+	// saves are the format 2 manifests read, oldest first per session.
+	saves []*manifest.Manifest
 	// anchors are the packs gc never repacks: those the newest committed
 	// save of a session, or a save newer than it, names, and pinned ones
 	// (package doc, "Repacking").
 	anchors map[manifest.PackID]struct{}
-}
-
-// keptSave is a format 2 save gc read, and whether it anchors its packs.
-type keptSave struct {
-	m        *manifest.Manifest
-	anchored bool
 }
 
 func mark(ctx context.Context, st store.Store, parallel int, rep *Report) (marks, error) {
@@ -194,7 +191,6 @@ func mark(ctx context.Context, st store.Store, parallel int, rep *Report) (marks
 	rep.Sessions = len(sessions)
 	var saves []saveLists
 	listOf := map[chunker.ID]*saveLists{} // each list chunk → a save naming it (for errors)
-	var loose []keptSave
 	for _, s := range sessions {
 		// The newest committed save is read before the list: a save
 		// committed after it is listed, and bases on it or on a later one.
@@ -202,13 +198,20 @@ func mark(ctx context.Context, st store.Store, parallel int, rep *Report) (marks
 		if err != nil && !errors.Is(err, manifest.ErrNoSaves) {
 			return mk, fmt.Errorf("mark: %w", err)
 		}
+		// The claim's last commit anchors too, whatever its time says (a
+		// writer whose clock is behind the previous one's).
+		commits, err := claim.ReadCommits(ctx, st, s)
+		if err != nil {
+			return mk, fmt.Errorf("mark: %w", err)
+		}
+		last := commits.LastCommitted()
 		ms, err := catalog.ListAll(ctx, st, s)
 		if err != nil {
 			return mk, fmt.Errorf("mark: %w", err)
 		}
 		rep.Saves += len(ms)
 		for _, m := range ms {
-			anchored := newest == nil || !m.Time.Before(newest.Time)
+			anchored := newest == nil || !m.Time.Before(newest.Time) || m.ID == last
 			for p := range m.Packs { // a format 2 save names every pack it uses
 				mk.packs[p] = struct{}{}
 				if anchored {
@@ -216,11 +219,7 @@ func mark(ctx context.Context, st store.Store, parallel int, rep *Report) (marks
 				}
 			}
 			if m.Tree != nil {
-				if anchored {
-					mk.saves = append(mk.saves, keptSave{m, true})
-				} else {
-					loose = append(loose, keptSave{m, false})
-				}
+				mk.saves = append(mk.saves, m)
 				continue
 			}
 			sl := saveLists{session: s, id: m.ID, entries: m.ChunkList.Entries}
@@ -230,7 +229,6 @@ func mark(ctx context.Context, st store.Store, parallel int, rep *Report) (marks
 			saves = append(saves, sl)
 		}
 	}
-	mk.saves = append(mk.saves, loose...)
 	for i := range saves {
 		for _, id := range saves[i].lists {
 			if _, ok := listOf[id]; !ok {
@@ -409,7 +407,9 @@ func reach(ctx context.Context, st store.Store, mk marks, ls listing, fw *catalo
 				continue
 			}
 			mk.packs[t] = struct{}{}
-			if _, ok := ls.packs[t]; !ok {
+			_, present := ls.packs[t]
+			_, forwarded := ls.forwards[t]
+			if !present || forwarded {
 				queue = append(queue, t)
 			}
 		}

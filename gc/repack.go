@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
@@ -40,8 +39,13 @@ type repacker struct {
 	need map[manifest.PackID]map[place]chunker.ID
 	// copies are the places in the store of each chunk they use.
 	copies map[chunker.ID][]manifest.Loc
-	// copied are the chunks this run copied into new packs.
-	copied map[chunker.ID]manifest.Loc
+	// first orders the chunks by the oldest save that uses them (the
+	// walk's order).
+	first map[chunker.ID]int
+	// copied are the chunks this run copied into new packs, written is
+	// the size of each of those packs.
+	copied  map[chunker.ID]manifest.Loc
+	written map[manifest.PackID]int64
 }
 
 type place struct{ off, length int64 }
@@ -96,16 +100,25 @@ func (r *repacker) run(ctx context.Context) error {
 			plans = append(plans, r.plan(p, retiring))
 		}
 	}
-	for i := 0; i < len(plans); {
-		j, n := i, int64(0)
-		for j < len(plans) && (j == i || n+plans[j].bytes <= repackPackSize) {
-			n += plans[j].bytes
-			j++
+	if r.opts.DryRun {
+		for _, t := range plans {
+			r.count(t)
 		}
-		if err := r.batch(ctx, plans[i:j]); err != nil {
-			return err
+		return nil
+	}
+	failed, err := r.copyAll(ctx, plans)
+	if err != nil {
+		return err
+	}
+	for i, t := range plans {
+		if !failed[i] {
+			if err := r.forwardAndDelete(ctx, t, r.copied); err != nil {
+				return err
+			}
 		}
-		i = j
+	}
+	if err := r.compress(ctx); err != nil {
+		return err
 	}
 	if r.rep.Repacked > 0 {
 		logf(r.opts.Log, "gc: repacked %d packs of %d bytes, copying %d bytes into %d new packs\n",
@@ -123,11 +136,11 @@ func (r *repacker) uses(ctx context.Context) error {
 	r.need = map[manifest.PackID]map[place]chunker.ID{}
 	r.copies = map[chunker.ID][]manifest.Loc{}
 	r.copied = map[chunker.ID]manifest.Loc{}
-	saves := make([]*manifest.Manifest, len(r.mk.saves))
-	for i, ks := range r.mk.saves {
-		saves[i] = ks.m
-	}
+	r.first = map[chunker.ID]int{}
+	r.written = map[manifest.PackID]int64{}
+	saves := r.mk.saves
 	var rootErr error
+	walked := 0
 	use := func(id chunker.ID, loc manifest.Loc) error {
 		to, ok, err := r.resolve(ctx, id, loc)
 		if err != nil || !ok {
@@ -137,6 +150,9 @@ func (r *repacker) uses(ctx context.Context) error {
 		if at == nil {
 			at = map[place]chunker.ID{}
 			r.need[to.Pack] = at
+		}
+		if _, ok := r.first[id]; !ok {
+			r.first[id] = len(r.first)
 		}
 		pl := place{to.Offset, to.Length}
 		if _, seen := at[pl]; !seen {
@@ -150,6 +166,11 @@ func (r *repacker) uses(ctx context.Context) error {
 			rootErr = err
 		}
 	}, func(m *manifest.Manifest, n catalog.TreeNodeAt) error {
+		if walked++; walked%1024 == 0 { // a long walk keeps the lease
+			if err := r.lease.check(ctx); err != nil {
+				return err
+			}
+		}
 		for _, e := range n.Entries {
 			if err := use(e.ID, e.Loc); err != nil {
 				return err
@@ -186,44 +207,40 @@ func (r *repacker) uses(ctx context.Context) error {
 // resolve follows forward records from loc to the pack in the store that
 // holds chunk id; ok is false when there is none (the chunk is missing,
 // which reach and verify report). A pack still in the store that has a
-// record is taken as repacked, so that the run completes the one that
-// stopped: what its record forwards is needed where it went, and the
-// pack itself is then repacked with nothing to copy.
+// record (a run stopped before deleting it) is taken as repacked when its
+// record leads to the chunk, so that this run completes it; otherwise the
+// pack itself holds the chunk. A chain longer than catalog.MaxForwards is
+// an error: gc compresses chains (compress), so it means something is
+// wrong, and nothing is repacked.
 func (r *repacker) resolve(ctx context.Context, id chunker.ID, loc manifest.Loc) (manifest.Loc, bool, error) {
-	for range catalog.MaxForwards + 1 {
-		if !loc.InPack() {
-			return loc, false, nil
-		}
-		_, present := r.ls.packs[loc.Pack]
-		if _, forwarded := r.ls.forwards[loc.Pack]; present && !forwarded {
-			return loc, true, nil
-		}
-		// A pack with a record (present: a run stopped before deleting
-		// it) is where its record says, if it says.
-		f, err := r.fw.Load(ctx, r.st, loc.Pack)
-		if present && err == nil {
-			if to, ok := f.Lookup(id); ok {
-				loc = to
-				continue
-			}
-			return loc, true, nil
-		}
-		if present {
-			return loc, true, nil
-		}
-		if errors.Is(err, store.ErrNotFound) {
-			return loc, false, nil
-		}
-		if err != nil {
-			return loc, false, err
-		}
-		to, ok := f.Lookup(id)
-		if !ok {
-			return loc, false, nil
-		}
-		loc = to
+	return r.resolveFrom(ctx, id, loc, 0)
+}
+
+func (r *repacker) resolveFrom(ctx context.Context, id chunker.ID, loc manifest.Loc, depth int) (manifest.Loc, bool, error) {
+	if !loc.InPack() {
+		return loc, false, nil
 	}
-	return loc, false, nil
+	_, present := r.ls.packs[loc.Pack]
+	_, forwarded := r.ls.forwards[loc.Pack]
+	if present && !forwarded {
+		return loc, true, nil
+	}
+	if depth >= catalog.MaxForwards {
+		return loc, false, fmt.Errorf("chunk %s: more than %d forward records from pack %s", id, catalog.MaxForwards, loc.Pack)
+	}
+	f, err := r.fw.Load(ctx, r.st, loc.Pack)
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !present {
+		return loc, false, err
+	}
+	if err == nil {
+		if to, ok := f.Lookup(id); ok {
+			end, ok, err := r.resolveFrom(ctx, id, to, depth+1)
+			if err != nil || ok {
+				return end, ok, err
+			}
+		}
+	}
+	return loc, present, nil
 }
 
 // needed returns the distinct chunks the kept saves need from pack p,
@@ -283,109 +300,6 @@ func (r *repacker) plan(p manifest.PackID, retiring map[manifest.PackID]bool) *r
 	return t
 }
 
-// batch repacks ts: reads (and checks) the chunks only they hold, writes
-// them into one new pack, then for each pack its forward record, then
-// deletes it. A pack with a chunk that cannot be read is left as it is.
-func (r *repacker) batch(ctx context.Context, ts []*retire) error {
-	if r.opts.DryRun {
-		for _, t := range ts {
-			r.count(t)
-		}
-		return nil
-	}
-	frames, failed, err := r.readRemainder(ctx, ts)
-	if err != nil {
-		return err
-	}
-	to := manifest.NewPackID()
-	var body []byte
-	locs := map[chunker.ID]manifest.Loc{}
-	for i, t := range ts {
-		if failed[i] {
-			continue
-		}
-		for _, ref := range t.rem {
-			if _, ok := locs[ref.ID]; !ok {
-				f := frames[ref.ID]
-				locs[ref.ID] = manifest.Loc{Pack: to, Offset: int64(len(body)), Length: int64(len(f))}
-				body = append(body, f...)
-				r.copied[ref.ID] = locs[ref.ID]
-			}
-		}
-	}
-	if len(body) > 0 {
-		if err := r.lease.check(ctx); err != nil {
-			return err
-		}
-		if err := r.st.Put(ctx, manifest.PackKey(to), body); err != nil {
-			return fmt.Errorf("upload pack %s (%d bytes): %w", manifest.PackKey(to), len(body), err)
-		}
-		r.rep.RepackPacks++
-		r.rep.RepackCopied += int64(len(body))
-	}
-	for i, t := range ts {
-		if failed[i] {
-			continue
-		}
-		if err := r.forwardAndDelete(ctx, t, locs); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// readRemainder reads the chunks ts must copy (each once, checked against
-// its id) and compresses them again; failed[i] is set when one of ts[i]'s
-// cannot be read, and a chunk an earlier batch copied is forwarded there.
-func (r *repacker) readRemainder(ctx context.Context, ts []*retire) (map[chunker.ID][]byte, []bool, error) {
-	var refs []catalog.Ref
-	holders := map[chunker.ID][]int{}
-	for i, t := range ts {
-		t.rem = slices.DeleteFunc(t.rem, func(ref catalog.Ref) bool { // copied by an earlier batch
-			l, ok := r.copied[ref.ID]
-			if ok {
-				t.alt[ref.ID] = l
-			}
-			return ok
-		})
-		for _, ref := range t.rem {
-			if holders[ref.ID] == nil {
-				refs = append(refs, ref)
-			}
-			holders[ref.ID] = append(holders[ref.ID], i)
-		}
-	}
-	var mu sync.Mutex
-	frames := map[chunker.ID][]byte{}
-	failed := make([]bool, len(ts))
-	err := catalog.ReadEach(ctx, r.st, refs, r.opts.Parallel, func(k int, raw []byte, err error) error {
-		if err == nil {
-			var frame []byte
-			if frame, err = chunker.Compress(raw); err == nil {
-				mu.Lock()
-				frames[refs[k].ID] = frame
-				mu.Unlock()
-				return nil
-			}
-		}
-		var ce *catalog.ChunkError
-		if !errors.As(err, &ce) {
-			return err
-		}
-		logf(r.opts.Log, "gc: warning: not repacking pack %s: %v\n", refs[k].Loc.Pack, err)
-		mu.Lock()
-		for _, i := range holders[refs[k].ID] {
-			failed[i] = true
-		}
-		mu.Unlock()
-		return nil
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("read chunks to repack: %w", err)
-	}
-	return frames, failed, nil
-}
-
 // count reports t repacked; a dry run counts the bytes it would copy,
 // a real one those it wrote (batch).
 func (r *repacker) count(t *retire) {
@@ -400,12 +314,20 @@ func (r *repacker) count(t *retire) {
 // record already there (a run that stopped between the two) is used if
 // it forwards every chunk needed to a pack in the store.
 func (r *repacker) forwardAndDelete(ctx context.Context, t *retire, locs map[chunker.ID]manifest.Loc) error {
-	f := &manifest.Forward{Pack: t.pack}
-	for id, l := range t.alt {
+	f := &manifest.Forward{Pack: t.pack, Sizes: map[manifest.PackID]int64{}}
+	add := func(id chunker.ID, l manifest.Loc) {
 		f.Entries = append(f.Entries, manifest.ForwardEntry{ID: id, To: l})
+		if size, ok := r.written[l.Pack]; ok {
+			f.Sizes[l.Pack] = size
+		} else {
+			f.Sizes[l.Pack] = r.ls.packs[l.Pack].Size
+		}
+	}
+	for id, l := range t.alt {
+		add(id, l)
 	}
 	for _, ref := range t.rem {
-		f.Entries = append(f.Entries, manifest.ForwardEntry{ID: ref.ID, To: locs[ref.ID]})
+		add(ref.ID, locs[ref.ID])
 	}
 	b, err := f.Encode()
 	if err != nil {
@@ -435,6 +357,68 @@ func (r *repacker) forwardAndDelete(ctx context.Context, t *retire, locs map[chu
 		return fmt.Errorf("delete repacked pack %s: %w", manifest.PackKey(t.pack), err)
 	}
 	r.count(t)
+	// The pack is gone and has a record: so the sweep and compress see it.
+	r.ls.forwards[t.pack] = store.ObjectInfo{Key: key}
+	delete(r.ls.packs, t.pack)
+	if err == nil { // the record written is the one in force
+		r.fw.Set(f)
+	}
+	return nil
+}
+
+// compress rewrites the records of gone packs that forward chunks to a
+// pack that is gone too (repacked by this run or an earlier one), so that
+// they point where the chunks are now: chains stay one record long, and a
+// chunk moved by every run does not drift past catalog.MaxForwards. The
+// record of the pack in between was written first, so a reader holding
+// the old record still finds the chunks.
+func (r *repacker) compress(ctx context.Context) error {
+	loaded := r.fw.Loaded()
+	packs := make([]manifest.PackID, 0, len(loaded))
+	for p := range loaded {
+		if _, present := r.ls.packs[p]; !present {
+			packs = append(packs, p)
+		}
+	}
+	slices.SortFunc(packs, func(a, b manifest.PackID) int { return bytes.Compare(a[:], b[:]) })
+	for _, p := range packs {
+		f := loaded[p]
+		nf := &manifest.Forward{Pack: p, Sizes: map[manifest.PackID]int64{}}
+		changed := false
+		for _, e := range f.Entries {
+			to := e.To
+			if _, present := r.ls.packs[to.Pack]; !present {
+				if end, ok, err := r.resolve(ctx, e.ID, to); err != nil {
+					return err
+				} else if ok {
+					to, changed = end, true
+				}
+			}
+			nf.Entries = append(nf.Entries, manifest.ForwardEntry{ID: e.ID, To: to})
+			if size, ok := r.written[to.Pack]; ok {
+				nf.Sizes[to.Pack] = size
+			} else if o, ok := r.ls.packs[to.Pack]; ok {
+				nf.Sizes[to.Pack] = o.Size
+			} else {
+				nf.Sizes[to.Pack] = f.Sizes[to.Pack]
+			}
+		}
+		if !changed || r.opts.DryRun {
+			continue
+		}
+		b, err := nf.Encode()
+		if err != nil {
+			return err
+		}
+		if err := r.lease.check(ctx); err != nil {
+			return err
+		}
+		if err := r.st.Put(ctx, manifest.ForwardKey(p), b); err != nil {
+			return fmt.Errorf("rewrite forward record %s: %w", manifest.ForwardKey(p), err)
+		}
+		r.fw.Set(nf)
+		r.rep.ForwardsRewritten++
+	}
 	return nil
 }
 

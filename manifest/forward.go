@@ -15,8 +15,9 @@ import (
 // A forward record says where the chunks of a deleted pack live now. gc
 // writes one, chunks/f/<pack>, before it deletes a pack that saves it
 // keeps still name (package gc, "Repacking"); a reader that finds the pack
-// gone reads the record and follows it. A record never changes once
-// written.
+// gone reads the record and follows it. gc rewrites a record only to point
+// past a pack it has repacked since, once that pack's own record is
+// written, so that chains stay short.
 //
 // Encoding, all integers unsigned varints:
 //
@@ -24,13 +25,18 @@ import (
 //	pack id                            16 bytes, the pack it forwards
 //	count
 //	count × (chunk id 32 bytes, target pack 16 bytes, offset, length)
+//	targets
+//	targets × (pack id 16 bytes, size)
 //	SHA-256 of everything before it    32 bytes
 //
 // Entries are sorted by chunk id, each id once; a target is never the
-// forwarded pack itself.
+// forwarded pack itself, and lies inside its pack, whose size the record
+// gives (so that a reader can fetch a small target whole). Targets are
+// sorted by id, each one an entry names, once.
 type Forward struct {
 	Pack    PackID
 	Entries []ForwardEntry
+	Sizes   map[PackID]int64 // the size of each target pack
 }
 
 // ForwardEntry is one chunk's new place.
@@ -91,8 +97,24 @@ func (f *Forward) Encode() ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(e.To.Offset))
 		b = binary.AppendUvarint(b, uint64(e.To.Length))
 	}
+	targets := f.targets()
+	b = binary.AppendUvarint(b, uint64(len(targets)))
+	for _, p := range targets {
+		b = append(b, p[:]...)
+		b = binary.AppendUvarint(b, uint64(f.Sizes[p]))
+	}
 	sum := sha256.Sum256(b)
 	return append(b, sum[:]...), nil
+}
+
+// targets returns the packs the entries name, sorted.
+func (f *Forward) targets() []PackID {
+	var ps []PackID
+	for _, e := range f.Entries {
+		ps = append(ps, e.To.Pack)
+	}
+	slices.SortFunc(ps, func(a, b PackID) int { return bytes.Compare(a[:], b[:]) })
+	return slices.Compact(ps)
 }
 
 // check is what Encode and DecodeForward both require.
@@ -111,6 +133,12 @@ func (f *Forward) check() error {
 		case e.To.Offset < 0 || e.To.Length < 1 || e.To.Offset > MaxPackBytes || e.To.Length > MaxPackBytes:
 			return fmt.Errorf("%w: chunk %s: bytes %d+%d out of range", ErrBadForward, e.ID, e.To.Offset, e.To.Length)
 		}
+		if err := e.To.Within(f.Sizes[e.To.Pack]); err != nil {
+			return fmt.Errorf("%w: chunk %s: %w", ErrBadForward, e.ID, err)
+		}
+	}
+	if len(f.Sizes) != len(f.targets()) {
+		return fmt.Errorf("%w: sizes of %d packs for %d targets", ErrBadForward, len(f.Sizes), len(f.targets()))
 	}
 	return nil
 }
@@ -165,6 +193,30 @@ func DecodeForward(b []byte, want PackID) (*Forward, error) {
 		}
 		rest = rest[k1+k2:]
 		e.To.Offset, e.To.Length = int64(off), int64(length)
+	}
+	nt, k := binary.Uvarint(rest)
+	if k <= 0 || nt > uint64(len(rest)/17) || nt > n {
+		return fail("bad target count")
+	}
+	rest = rest[k:]
+	f.Sizes = make(map[PackID]int64, nt)
+	var last PackID
+	for i := range nt {
+		if len(rest) < 17 {
+			return fail("target %d truncated", i)
+		}
+		var p PackID
+		copy(p[:], rest[:16])
+		size, k := binary.Uvarint(rest[16:])
+		if k <= 0 || size > MaxPackBytes || size == 0 {
+			return fail("target %d: bad size", i)
+		}
+		if i > 0 && bytes.Compare(last[:], p[:]) >= 0 {
+			return fail("targets not in order or repeated")
+		}
+		last = p
+		f.Sizes[p] = int64(size)
+		rest = rest[16+k:]
 	}
 	if len(rest) != 0 {
 		return fail("%d bytes after the entries", len(rest))

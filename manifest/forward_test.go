@@ -12,8 +12,9 @@ import (
 )
 
 func testForward(n int) *Forward {
-	f := &Forward{Pack: PackID{1, 2, 3}}
+	f := &Forward{Pack: PackID{1, 2, 3}, Sizes: map[PackID]int64{}}
 	for i := range n {
+		f.Sizes[PackID{9, byte(i % 3)}] = 1 << 20
 		f.Entries = append(f.Entries, ForwardEntry{
 			ID: chunker.Sum([]byte{byte(i), byte(i >> 8)}),
 			To: Loc{Pack: PackID{9, byte(i % 3)}, Offset: int64(i) * 1000, Length: int64(i + 1)},
@@ -55,13 +56,17 @@ func TestForwardRoundTrip(t *testing.T) {
 
 func TestForwardEncodeRefusesBadRecords(t *testing.T) {
 	id := chunker.Sum([]byte("a"))
+	sizes := map[PackID]int64{{1}: 10, {2}: 10, {3}: 10}
 	for name, f := range map[string]*Forward{
-		"no pack":     {Entries: []ForwardEntry{{ID: id, To: Loc{Pack: PackID{2}, Length: 1}}}},
-		"repeated id": {Pack: PackID{1}, Entries: []ForwardEntry{{ID: id, To: Loc{Pack: PackID{2}, Length: 1}}, {ID: id, To: Loc{Pack: PackID{3}, Length: 1}}}},
-		"to itself":   {Pack: PackID{1}, Entries: []ForwardEntry{{ID: id, To: Loc{Pack: PackID{1}, Length: 1}}}},
-		"no target":   {Pack: PackID{1}, Entries: []ForwardEntry{{ID: id, To: Loc{Length: 1}}}},
-		"zero length": {Pack: PackID{1}, Entries: []ForwardEntry{{ID: id, To: Loc{Pack: PackID{2}}}}},
-		"negative":    {Pack: PackID{1}, Entries: []ForwardEntry{{ID: id, To: Loc{Pack: PackID{2}, Offset: -1, Length: 1}}}},
+		"no pack":        {Entries: []ForwardEntry{{ID: id, To: Loc{Pack: PackID{2}, Length: 1}}}, Sizes: map[PackID]int64{{2}: 10}},
+		"repeated id":    {Pack: PackID{1}, Entries: []ForwardEntry{{ID: id, To: Loc{Pack: PackID{2}, Length: 1}}, {ID: id, To: Loc{Pack: PackID{3}, Length: 1}}}, Sizes: sizes},
+		"to itself":      {Pack: PackID{1}, Entries: []ForwardEntry{{ID: id, To: Loc{Pack: PackID{1}, Length: 1}}}, Sizes: map[PackID]int64{{1}: 10}},
+		"no target":      {Pack: PackID{1}, Entries: []ForwardEntry{{ID: id, To: Loc{Length: 1}}}},
+		"zero length":    {Pack: PackID{1}, Entries: []ForwardEntry{{ID: id, To: Loc{Pack: PackID{2}}}}, Sizes: map[PackID]int64{{2}: 10}},
+		"negative":       {Pack: PackID{1}, Entries: []ForwardEntry{{ID: id, To: Loc{Pack: PackID{2}, Offset: -1, Length: 1}}}, Sizes: map[PackID]int64{{2}: 10}},
+		"no size":        {Pack: PackID{1}, Entries: []ForwardEntry{{ID: id, To: Loc{Pack: PackID{2}, Length: 1}}}},
+		"past its pack":  {Pack: PackID{1}, Entries: []ForwardEntry{{ID: id, To: Loc{Pack: PackID{2}, Offset: 5, Length: 6}}}, Sizes: map[PackID]int64{{2}: 10}},
+		"size of no use": {Pack: PackID{1}, Entries: []ForwardEntry{{ID: id, To: Loc{Pack: PackID{2}, Length: 1}}}, Sizes: sizes},
 	} {
 		if _, err := f.Encode(); !errors.Is(err, ErrBadForward) {
 			t.Errorf("%s: Encode error %v, want ErrBadForward", name, err)
@@ -91,6 +96,13 @@ func TestDecodeForwardBadInput(t *testing.T) {
 		}
 		return off
 	}
+	// The targets table: count, then 17 bytes each (sizes 1<<20 take 3).
+	setSize := func(size byte) []byte {
+		c := bytes.Clone(body)
+		c[entry(3)+1+16] = size
+		c = append(c[:entry(3)+1+17], c[entry(3)+1+19:]...)
+		return sealed(c)
+	}
 	set := func(at int, b ...byte) []byte {
 		c := bytes.Clone(body)
 		copy(c[at:], b)
@@ -106,10 +118,13 @@ func TestDecodeForwardBadInput(t *testing.T) {
 		{"flipped byte", append(bytes.Clone(good[:30]), append([]byte{good[30] ^ 1}, good[31:]...)...), "checksum"},
 		{"bad magic", set(0, 'X'), "not a forward record"},
 		{"other pack", set(len(forwardMagic), 7), "forwards pack"},
-		{"count too high", set(len(forwardMagic)+16, 4), "count"},
+		{"count too high", set(len(forwardMagic)+16, 5), "count"},
 		{"huge count", set(len(forwardMagic)+16, 0xff), "count"},
-		{"count too low", set(len(forwardMagic)+16, 2), "after the entries"},
+		{"count too low", set(len(forwardMagic)+16, 2), "target"},
 		{"trailing", sealed(append(bytes.Clone(body), 0)), "after the entries"},
+		{"no targets", sealed(append(bytes.Clone(body[:entry(3)]), 0)), "outside its 0 bytes"},
+		{"zero size", setSize(0), "bad size"},
+		{"targets out of order", sealed(swapTargets(body, entry(3))), "order"},
 		{"out of order", set(entry(1), f.Entries[0].ID[:]...), "order"},
 		{"to itself", set(entry(0)+32, f.Pack[:]...), "own pack"},
 		{"no target", set(entry(0)+32, make([]byte, 16)...), "no target"},
@@ -160,4 +175,15 @@ func FuzzDecodeForward(f *testing.F) {
 			t.Fatalf("re-encoded record decodes to %v, %v", again, err)
 		}
 	})
+}
+
+// swapTargets swaps the first two targets of the table at off.
+func swapTargets(body []byte, off int) []byte {
+	c := bytes.Clone(body)
+	const w = 16 + 3 // a pack id and a 3-byte size
+	a, b := c[off+1:off+1+w], c[off+1+w:off+1+2*w]
+	t := bytes.Clone(a)
+	copy(a, b)
+	copy(b, t)
+	return c
 }

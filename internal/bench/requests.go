@@ -191,7 +191,12 @@ func (b *reqBench) runPoint(ctx context.Context, n int) (*requestsPoint, error) 
 		bs.wall = clk.Since(start)
 		pt.builds = append(pt.builds, bs)
 		b.logf("history: saves #%d–#%d built in %v", bs.from, bs.to, bs.wall.Round(time.Millisecond))
-		b.setLatency(0)
+		// Restores before gc (every pack the saves name is there), then
+		// gc, then restores again (older saves through forward records).
+		suffix := fmt.Sprintf(", %s saves", num(int64(target)))
+		if err := b.restoresAt(ctx, pt, hist, suffix); err != nil {
+			return nil, err
+		}
 		st, err := storedIn(ctx, &hist.env, target)
 		if err == nil {
 			st.packsKept, st.distinct, err = keptBytes(ctx, &hist.env)
@@ -199,18 +204,13 @@ func (b *reqBench) runPoint(ctx context.Context, n int) (*requestsPoint, error) 
 		if err == nil {
 			err = b.collect(ctx, hist, &st)
 		}
+		if err == nil {
+			err = b.restoresAt(ctx, pt, hist, suffix+", after gc")
+		}
 		if err != nil {
 			return nil, err
 		}
 		pt.stored = append(pt.stored, st)
-		suffix := fmt.Sprintf(", %s saves", num(int64(target)))
-		for _, lat := range b.o.latencies {
-			b.setLatency(lat)
-			if err := b.restores(ctx, pt, hist, lat, suffix); err != nil {
-				return nil, err
-			}
-		}
-		b.setLatency(0)
 	}
 	_, err := hist.sv.stop()
 	hist.sv = nil
@@ -320,6 +320,18 @@ func (b *reqBench) restores(ctx context.Context, pt *requestsPoint, s *reqServe,
 		return err
 	}
 	pt.add(opDiff, "saves #"+num(int64(n-1))+" and #"+num(int64(n)), lat, diff)
+	return nil
+}
+
+// restoresAt measures the history's restores at every latency.
+func (b *reqBench) restoresAt(ctx context.Context, pt *requestsPoint, hist *reqServe, suffix string) error {
+	defer b.setLatency(0)
+	for _, lat := range b.o.latencies {
+		b.setLatency(lat)
+		if err := b.restores(ctx, pt, hist, lat, suffix); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

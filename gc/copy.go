@@ -1,0 +1,98 @@
+package gc
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/pitr-dev/pitr/catalog"
+	"github.com/pitr-dev/pitr/chunker"
+	"github.com/pitr-dev/pitr/manifest"
+)
+
+// copyAll copies the chunks the plans cannot forward into new packs (each
+// chunk once, however many plans hold it), in the order of the oldest
+// kept save that uses each, so that an older save's chunks lie together
+// and a restore of it reads them in few ranges. It goes a pack at a time:
+// read and checked against their ids, compressed again, uploaded. A plan
+// with a chunk that cannot be read is marked failed: its pack stays.
+func (r *repacker) copyAll(ctx context.Context, plans []*retire) ([]bool, error) {
+	failed := make([]bool, len(plans))
+	holders := map[chunker.ID][]int{}
+	var refs []catalog.Ref
+	for i, t := range plans {
+		for _, ref := range t.rem {
+			if holders[ref.ID] == nil {
+				refs = append(refs, ref)
+			}
+			holders[ref.ID] = append(holders[ref.ID], i)
+		}
+	}
+	slices.SortStableFunc(refs, func(a, b catalog.Ref) int { return cmp.Compare(r.first[a.ID], r.first[b.ID]) })
+	for start := 0; start < len(refs); {
+		end, n := start, int64(0)
+		for end < len(refs) && (end == start || n+refs[end].Loc.Length <= repackPackSize) {
+			n += refs[end].Loc.Length
+			end++
+		}
+		if err := r.copyPack(ctx, refs[start:end], holders, failed); err != nil {
+			return nil, err
+		}
+		start = end
+	}
+	return failed, nil
+}
+
+// copyPack reads refs and uploads them as one new pack.
+func (r *repacker) copyPack(ctx context.Context, refs []catalog.Ref, holders map[chunker.ID][]int, failed []bool) error {
+	frames := make([][]byte, len(refs))
+	var mu sync.Mutex
+	err := catalog.ReadEach(ctx, r.st, refs, r.opts.Parallel, func(k int, raw []byte, err error) error {
+		if err == nil {
+			frames[k], err = chunker.Compress(raw)
+			return err
+		}
+		var ce *catalog.ChunkError
+		if !errors.As(err, &ce) {
+			return err
+		}
+		logf(r.opts.Log, "gc: warning: not repacking pack %s: %v\n", refs[k].Loc.Pack, err)
+		mu.Lock()
+		for _, i := range holders[refs[k].ID] {
+			failed[i] = true
+		}
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read chunks to repack: %w", err)
+	}
+	to := manifest.NewPackID()
+	var body []byte
+	locs := map[chunker.ID]manifest.Loc{}
+	for k, f := range frames {
+		if f != nil {
+			locs[refs[k].ID] = manifest.Loc{Pack: to, Offset: int64(len(body)), Length: int64(len(f))}
+			body = append(body, f...)
+		}
+	}
+	if len(body) == 0 {
+		return nil
+	}
+	if err := r.lease.check(ctx); err != nil {
+		return err
+	}
+	if err := r.st.Put(ctx, manifest.PackKey(to), body); err != nil {
+		return fmt.Errorf("upload pack %s (%d bytes): %w", manifest.PackKey(to), len(body), err)
+	}
+	r.rep.RepackPacks++
+	r.rep.RepackCopied += int64(len(body))
+	r.written[to] = int64(len(body))
+	for id, l := range locs {
+		r.copied[id] = l
+	}
+	return nil
+}

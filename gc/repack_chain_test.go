@@ -1,0 +1,136 @@
+package gc_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/pitr-dev/pitr/catalog"
+	"github.com/pitr-dev/pitr/clock"
+	"github.com/pitr-dev/pitr/gc"
+	"github.com/pitr-dev/pitr/gcsafety"
+	"github.com/pitr-dev/pitr/manifest"
+	"github.com/pitr-dev/pitr/replicate"
+	"github.com/pitr-dev/pitr/session"
+	"github.com/pitr-dev/pitr/store/file"
+)
+
+// churn is a session of 40 nodes whose saves each change the same 30, so
+// that compaction copies the other 10 into every new pack; its saver's
+// clock moves a second per save.
+type churn struct {
+	st  *file.Store
+	s   *session.Session
+	sv  *replicate.Saver
+	clk *clock.Fake
+}
+
+func newChurn(t *testing.T) *churn {
+	c := &churn{st: newFileStore(t), s: session.New(), clk: clock.NewFake(time.Now().Add(-time.Hour))}
+	c.sv = replicate.New(c.s, replicate.Config{Store: c.st, Session: "s", Clock: c.clk, Logger: quiet})
+	putNodes(t, c.s, 30, 10, 3000, 999) // the nodes no save changes
+	return c
+}
+
+func (c *churn) save(t *testing.T, seed uint64) *manifest.Manifest {
+	t.Helper()
+	c.clk.Advance(time.Second)
+	putNodes(t, c.s, 0, 30, 3000, seed)
+	r, err := c.sv.Save(context.Background(), "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := catalog.Load(context.Background(), c.st, "s", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func (c *churn) gc(t *testing.T) (gc.Report, error) {
+	t.Helper()
+	ageChunks(t, c.st, time.Now().Add(-2*time.Hour))
+	return gc.Run(context.Background(), c.st, gc.Options{Grace: gcsafety.DefaultGrace})
+}
+
+func (c *churn) restores(t *testing.T, m *manifest.Manifest, want []byte, what string) {
+	t.Helper()
+	got, _, err := catalog.Graph(context.Background(), c.st, m, 4, nil)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("%s: the kept old save no longer restores: %v", what, err)
+	}
+}
+
+// An old save is kept (a monthly one) while the session goes on and gc
+// runs after every save: its chunks move once per round. gc rewrites the
+// records that point at a pack it repacks, so the chain stays short and
+// the save restores after more rounds than a reader follows records.
+// (Found by review: records were never rewritten, and the chain grew one
+// record a round until reads gave up.)
+func TestRepackKeepsForwardChainsShort(t *testing.T) {
+	ctx := context.Background()
+	c := newChurn(t)
+	old := c.save(t, 1)
+	want, _, err := catalog.Graph(ctx, c.st, old, 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prev *manifest.Manifest
+	rewritten := 0
+	for round := 1; round <= catalog.MaxForwards+3; round++ {
+		m := c.save(t, uint64(1000*round))
+		if prev != nil { // retention: only the old save and the newest are kept
+			if err := catalog.Delete(ctx, c.st, "s", prev.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		prev = m
+		rep, err := c.gc(t)
+		if err != nil {
+			t.Fatalf("round %d: gc: %v", round, err)
+		}
+		rewritten += rep.ForwardsRewritten
+		c.restores(t, old, want, fmt.Sprintf("round %d", round))
+	}
+	if rewritten == 0 {
+		t.Fatal("no record was rewritten")
+	}
+}
+
+// A run stops between the record of a pack Q and Q's delete, where Q is
+// reached only through another pack's record (P1 → Q): the next run marks
+// the targets of Q's record too before it completes Q's repack, so its
+// sweep keeps them. (Found by review.)
+func TestStoppedRepackOfAForwardTarget(t *testing.T) {
+	ctx := context.Background()
+	c := newChurn(t)
+	old := c.save(t, 1)
+	want, _, err := catalog.Graph(ctx, c.st, old, 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	del := func(m *manifest.Manifest) {
+		if err := catalog.Delete(ctx, c.st, "s", m.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s2 := c.save(t, 2)
+	if _, err := c.gc(t); err != nil { // P1 → P2
+		t.Fatal(err)
+	}
+	s3 := c.save(t, 3)
+	del(s2) // P2 is now marked only through P1's record
+	ageChunks(t, c.st, time.Now().Add(-2*time.Hour))
+	// Run A writes P2's record (P2 → P3) and stops before deleting P2.
+	if _, err := gc.Run(ctx, failDelete{c.st}, gc.Options{Grace: gcsafety.DefaultGrace}); err == nil {
+		t.Fatal("fixture: gc with deletes refused succeeded")
+	}
+	c.save(t, 4)
+	del(s3)                            // P3 is now marked only through P2's record
+	if _, err := c.gc(t); err != nil { // run B completes P2's repack
+		t.Fatal(err)
+	}
+	c.restores(t, old, want, "after the stopped run was completed")
+}
