@@ -1,7 +1,6 @@
 package gc
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,24 +13,33 @@ import (
 )
 
 // copyAll copies the chunks the plans cannot forward into new packs (each
-// chunk once, however many plans hold it), in the order of the oldest
-// kept save that uses each, so that an older save's chunks lie together
-// and a restore of it reads them in few ranges. It goes a pack at a time:
-// read and checked against their ids, compressed again, uploaded. A plan
-// with a chunk that cannot be read is marked failed: its pack stays.
+// chunk once, however many plans hold it). The packs are taken oldest
+// first and each one's chunks in their order in it, so that what a save's
+// pack held stays together and a restore of that save reads it in one
+// range, as compaction laid it out. (Ordering every chunk by the oldest
+// save that uses it instead spread the restore of an older save of a
+// 20,000-node graph over 2,351 ranged reads.) It goes a pack at a
+// time: read and checked against their ids, compressed again, uploaded. A
+// plan with a chunk that cannot be read is marked failed: its pack stays.
 func (r *repacker) copyAll(ctx context.Context, plans []*retire) ([]bool, error) {
 	failed := make([]bool, len(plans))
 	holders := map[chunker.ID][]int{}
+	order := make([]int, len(plans))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return r.ls.packs[plans[a].pack].ModTime.Compare(r.ls.packs[plans[b].pack].ModTime)
+	})
 	var refs []catalog.Ref
-	for i, t := range plans {
-		for _, ref := range t.rem {
+	for _, i := range order {
+		for _, ref := range plans[i].rem { // in offset order (needed)
 			if holders[ref.ID] == nil {
 				refs = append(refs, ref)
 			}
 			holders[ref.ID] = append(holders[ref.ID], i)
 		}
 	}
-	slices.SortStableFunc(refs, func(a, b catalog.Ref) int { return cmp.Compare(r.first[a.ID], r.first[b.ID]) })
 	for start := 0; start < len(refs); {
 		end, n := start, int64(0)
 		for end < len(refs) && (end == start || n+refs[end].Loc.Length <= repackPackSize) {

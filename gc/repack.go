@@ -39,9 +39,6 @@ type repacker struct {
 	need map[manifest.PackID]map[place]chunker.ID
 	// copies are the places in the store of each chunk they use.
 	copies map[chunker.ID][]manifest.Loc
-	// first orders the chunks by the oldest save that uses them (the
-	// walk's order).
-	first map[chunker.ID]int
 	// copied are the chunks this run copied into new packs, written is
 	// the size of each of those packs.
 	copied  map[chunker.ID]manifest.Loc
@@ -136,7 +133,6 @@ func (r *repacker) uses(ctx context.Context) error {
 	r.need = map[manifest.PackID]map[place]chunker.ID{}
 	r.copies = map[chunker.ID][]manifest.Loc{}
 	r.copied = map[chunker.ID]manifest.Loc{}
-	r.first = map[chunker.ID]int{}
 	r.written = map[manifest.PackID]int64{}
 	saves := r.mk.saves
 	var rootErr error
@@ -150,9 +146,6 @@ func (r *repacker) uses(ctx context.Context) error {
 		if at == nil {
 			at = map[place]chunker.ID{}
 			r.need[to.Pack] = at
-		}
-		if _, ok := r.first[id]; !ok {
-			r.first[id] = len(r.first)
 		}
 		pl := place{to.Offset, to.Length}
 		if _, seen := at[pl]; !seen {

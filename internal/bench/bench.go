@@ -101,6 +101,7 @@ type options struct {
 	nodeList  intList         // --nodes as given (a list with --requests); nodes is its first
 	requests  bool            // --requests: the requests benchmark (requests.go) instead
 	latencies []time.Duration // --latency: with --requests
+	maxUnused float64         // --max-unused: with --requests, gc's (0: its default)
 
 	scale      bool        // --scale: the scale benchmark (scale.go) instead
 	scaleSizes []scaleSize // --scale-sizes: with --scale
@@ -182,6 +183,7 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs.IntVar(&o.uploads, "uploads", 0, "run the uploads benchmark instead: this many clients PUT a 64 MiB node at once (peak RSS of serve); with --write it replaces only its section")
 	fs.BoolVar(&o.requests, "requests", false, "run the requests benchmark instead (store requests and wall time of saves and restores at each --latency); with --write it replaces only its section")
 	fs.StringVar(&latency, "latency", latency, "with --requests: latencies added to every store request, a comma-separated list")
+	fs.Float64Var(&o.maxUnused, "max-unused", 0, "with --requests: gc's --max-unused as a fraction (0: gc's default; 1: no repacking)")
 	fs.BoolVar(&o.scale, "scale", false, "run the scale benchmark instead (saves, restores and peak RSS at each --scale-sizes; --journal sets its journal PUTs); with --write it replaces only its section")
 	fs.StringVar(&sizes, "scale-sizes", sizes, "with --scale: graph sizes, node counts or GB of large meshes (e.g. 0.5g), comma-separated")
 	if err := fs.Parse(args); err != nil {

@@ -504,7 +504,7 @@ func storedIn(ctx context.Context, env *benchEnv, saves int) (storedStats, error
 // read the store gc left.
 func (b *reqBench) collect(ctx context.Context, hist *reqServe, st *storedStats) error {
 	start := clk.Now()
-	rep, err := gc.Run(ctx, hist.env.st, gc.Options{})
+	rep, err := gc.Run(ctx, hist.env.st, gc.Options{MaxUnused: b.o.maxUnused})
 	if err != nil {
 		return fmt.Errorf("gc after %d saves: %w", st.saves, err)
 	}

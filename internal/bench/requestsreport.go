@@ -273,7 +273,7 @@ func (r *requestsResults) markdown() string {
 		r.command, roundMin(r.finished.Sub(r.started)))
 	p("of the built `pitr` binary, black-box, by kind, and their wall time when every store request costs a latency (%s),", strings.Join(lats, ", "))
 	p("as on AWS S3 (~20 ms a request). `--requests --write FILE` replaces only this section of FILE. Flags: `--nodes` (a list,")
-	p("2000), `--latency` (0ms,20ms), `--saves` (1000), `--changes` (5), `--seed` (1), `--pitr`, `--write`, `--keep`.")
+	p("2000), `--latency` (0ms,20ms), `--saves` (1000), `--max-unused` (gc's default), `--changes` (5), `--seed` (1), `--pitr`, `--write`, `--keep`.")
 	p("")
 	writeMachineTable(p, "### Machine and run", r.machine, r.started, r.finished, r.loadStart, r.loadEnd)
 	p("### How it is measured")
@@ -292,8 +292,9 @@ func (r *requestsResults) markdown() string {
 	p("* Raw baselines, through the same proxy at the same latency, with minio-go: one PUT of as many bytes as the full save")
 	p("  PUT and one single-stream GET of as many as restore newest got (random bytes, a bucket of their own).")
 	p("* The history: the first latency's server goes on saving at 0 ms, 1 %% of the nodes changed before each save, until")
-	p("  the session has %s saves; both restores then run again at every latency and the bucket is listed.",
+	p("  the session has %s saves; both restores then run again at every latency and the bucket is listed; then `gc`",
 		strings.Join(intsLabel(historyPoints(r.opts.saves)), " and then "))
+	p("  runs (in-process, `--grace 0s`, `--max-unused` %s) and both restores run once more (\"after gc\").", maxUnusedLabel(r.opts.maxUnused))
 	p("* \"Serial round trips\" = (wall at the latency − wall at %s) ÷ the added latency: how many requests the operation", lats[0])
 	p("  waited for one after another.")
 	p("")
@@ -445,6 +446,9 @@ func requestsCommandLine(o options) string {
 	if o.seed != 1 {
 		args = append(args, fmt.Sprintf("--seed %d", o.seed))
 	}
+	if o.maxUnused != 0 {
+		args = append(args, fmt.Sprintf("--max-unused %g", o.maxUnused))
+	}
 	if o.write != "" {
 		args = append(args, "--write "+o.write)
 	}
@@ -460,8 +464,8 @@ func writeStored(p func(string, ...any), stored []storedStats) {
 	p("while retention keeps every save; the default keeps every save of the last 24 hours, and 1,000 saves at 30 s span")
 	p("8.3 hours) and, read from their chunk trees, the distinct bytes of the data chunks and tree nodes in those packs.")
 	p("The issue bounds the bucket after 1,000 saves, default retention and gc at ≤ 1.3 × those distinct bytes; the")
-	p("difference before gc is compaction's copies, which the older saves still name. Then `gc` runs (in-process, the")
-	p("default `--max-unused` 20 %%, `--grace 0s` since the hours of saves took minutes here): it repacks the older saves'")
+	p("difference before gc is compaction's copies, which the older saves still name. Then `gc` runs (in-process,")
+	p("`--max-unused` as above, `--grace 0s` since the hours of saves took minutes here): it repacks the older saves'")
 	p("packs (what they alone use is copied, the rest forwarded to the newest saves' packs) and deletes them. The restores")
 	p("above, at each point, read the bucket gc left (older saves through forward records).")
 	p("")
@@ -471,4 +475,12 @@ func writeStored(p func(string, ...any), stored []storedStats) {
 		p("%s", storedLine(s))
 	}
 	p("")
+}
+
+// maxUnusedLabel is the --max-unused a run used, as a percentage.
+func maxUnusedLabel(f float64) string {
+	if f == 0 {
+		f = gc.DefaultMaxUnused
+	}
+	return strconv.FormatFloat(f*100, 'f', -1, 64) + " %"
 }
