@@ -13,14 +13,15 @@ import (
 )
 
 // copyAll copies the chunks the plans cannot forward into new packs (each
-// chunk once, however many plans hold it). The packs are taken oldest
-// first and each one's chunks in their order in it, so that what a save's
-// pack held stays together and a restore of that save reads it in one
-// range, as compaction laid it out. (Ordering every chunk by the oldest
-// save that uses it instead spread the restore of an older save of a
-// 20,000-node graph over 2,351 ranged reads.) It goes a pack at a
-// time: read and checked against their ids, compressed again, uploaded. A
-// plan with a chunk that cannot be read is marked failed: its pack stays.
+// chunk once, however many plans hold it). The packs are taken newest
+// first and each one's chunks in their order in it, so that a chunk lands
+// among the others of the newest pack that held it: compaction copies a
+// live chunk forward into each tier's pack, and the newest holder is the
+// densest for the saves that read it. (Oldest first spread the restore of
+// the middle save of 1,000 on the 20,000-node graph over 2,311 ranged
+// reads; newest first, 408. BENCHMARKS.md.) It goes a pack at a time:
+// read and checked against their ids, compressed again, uploaded. A plan
+// with a chunk that cannot be read is marked failed: its pack stays.
 func (r *repacker) copyAll(ctx context.Context, plans []*retire) ([]bool, error) {
 	failed := make([]bool, len(plans))
 	holders := map[chunker.ID][]int{}
@@ -29,7 +30,7 @@ func (r *repacker) copyAll(ctx context.Context, plans []*retire) ([]bool, error)
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int {
-		return r.ls.packs[plans[a].pack].ModTime.Compare(r.ls.packs[plans[b].pack].ModTime)
+		return r.ls.packs[plans[b].pack].ModTime.Compare(r.ls.packs[plans[a].pack].ModTime)
 	})
 	var refs []catalog.Ref
 	for _, i := range order {

@@ -176,6 +176,9 @@ type marks struct {
 	packs  map[manifest.PackID]struct{}
 	// saves are the format 2 manifests read, oldest first per session.
 	saves []*manifest.Manifest
+	// named are the packs the saves name (packs reached only through
+	// forward records are gc's own copies).
+	named map[manifest.PackID]struct{}
 	// anchors are the packs gc never repacks: those the newest committed
 	// save of a session, or a save newer than it, names, and pinned ones
 	// (package doc, "Repacking").
@@ -183,7 +186,7 @@ type marks struct {
 }
 
 func mark(ctx context.Context, st store.Store, parallel int, rep *Report) (marks, error) {
-	mk := marks{packs: map[manifest.PackID]struct{}{}, anchors: map[manifest.PackID]struct{}{}}
+	mk := marks{packs: map[manifest.PackID]struct{}{}, anchors: map[manifest.PackID]struct{}{}, named: map[manifest.PackID]struct{}{}}
 	sessions, err := catalog.Sessions(ctx, st)
 	if err != nil {
 		return mk, fmt.Errorf("mark: %w", err)
@@ -214,6 +217,7 @@ func mark(ctx context.Context, st store.Store, parallel int, rep *Report) (marks
 			anchored := newest == nil || !m.Time.Before(newest.Time) || m.ID == last
 			for p := range m.Packs { // a format 2 save names every pack it uses
 				mk.packs[p] = struct{}{}
+				mk.named[p] = struct{}{}
 				if anchored {
 					mk.anchors[p] = struct{}{}
 				}

@@ -269,8 +269,13 @@ func (r *repacker) worth(p manifest.PackID, maxUnused float64) bool {
 	return float64(size-only) > maxUnused*float64(size)
 }
 
-// plan forwards each chunk needed from p to a copy in an anchored pack, or
-// else in another pack this run keeps, and copies the others.
+// plan forwards each chunk needed from p to a copy in an anchored pack
+// (laid out in graph order by the newest saves), or else in a copy gc
+// made (laid out by the pack it came from), and copies the others. A
+// copy in another save's pack that is not anchored is not used: that pack
+// may be repacked later, and a chunk copied now is forwarded to from it
+// then. worth counts such copies as reclaimable all the same, so that
+// both packs are repacked.
 func (r *repacker) plan(p manifest.PackID, retiring map[manifest.PackID]bool) *retire {
 	t := &retire{pack: p, size: r.ls.packs[p].Size, alt: map[chunker.ID]manifest.Loc{}}
 	for _, ref := range r.needed(p) {
@@ -279,7 +284,9 @@ func (r *repacker) plan(p manifest.PackID, retiring map[manifest.PackID]bool) *r
 			if l.Pack == p || retiring[l.Pack] {
 				continue
 			}
-			if _, anchored := r.mk.anchors[l.Pack]; anchored || !alt.InPack() {
+			_, anchored := r.mk.anchors[l.Pack]
+			_, named := r.mk.named[l.Pack]
+			if anchored || (!named && !alt.InPack()) {
 				alt = l
 			}
 		}

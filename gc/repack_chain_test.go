@@ -55,6 +55,18 @@ func (c *churn) gc(t *testing.T) (gc.Report, error) {
 	return gc.Run(context.Background(), c.st, gc.Options{Grace: gcsafety.DefaultGrace})
 }
 
+// oldSave makes the save that the test keeps while others come and go,
+// and returns it with its graph.
+func (c *churn) oldSave(t *testing.T) (*manifest.Manifest, []byte) {
+	t.Helper()
+	old := c.save(t, 1)
+	want, _, err := catalog.Graph(context.Background(), c.st, old, 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return old, want
+}
+
 func (c *churn) restores(t *testing.T, m *manifest.Manifest, want []byte, what string) {
 	t.Helper()
 	got, _, err := catalog.Graph(context.Background(), c.st, m, 4, nil)
@@ -72,11 +84,7 @@ func (c *churn) restores(t *testing.T, m *manifest.Manifest, want []byte, what s
 func TestRepackKeepsForwardChainsShort(t *testing.T) {
 	ctx := context.Background()
 	c := newChurn(t)
-	old := c.save(t, 1)
-	want, _, err := catalog.Graph(ctx, c.st, old, 4, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	old, want := c.oldSave(t)
 	var prev *manifest.Manifest
 	rewritten := 0
 	for round := 1; round <= catalog.MaxForwards+3; round++ {
@@ -106,11 +114,7 @@ func TestRepackKeepsForwardChainsShort(t *testing.T) {
 func TestStoppedRepackOfAForwardTarget(t *testing.T) {
 	ctx := context.Background()
 	c := newChurn(t)
-	old := c.save(t, 1)
-	want, _, err := catalog.Graph(ctx, c.st, old, 4, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	old, want := c.oldSave(t)
 	del := func(m *manifest.Manifest) {
 		if err := catalog.Delete(ctx, c.st, "s", m.ID); err != nil {
 			t.Fatal(err)
