@@ -8,6 +8,7 @@ import (
 
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/store"
+	"golang.org/x/sync/errgroup"
 )
 
 // MaxForwards is the longest chain of forward records a read follows: a
@@ -23,6 +24,11 @@ const MaxForwards = 16
 type Forwards struct {
 	mu sync.Mutex
 	m  map[manifest.PackID]*forwardSlot
+
+	// gone lists the packs with a record, from one listing of
+	// chunks/f/, taken after the first pack found gone.
+	listOnce sync.Once
+	gone     map[manifest.PackID]bool
 }
 
 type forwardSlot struct {
@@ -93,6 +99,59 @@ func (fs *Forwards) Loaded() map[manifest.PackID]*manifest.Forward {
 		}
 	}
 	return out
+}
+
+// listGone lists chunks/f/ once, so that the other packs gone are known
+// without asking for each: the read meets one missing pack, not one per
+// pack and per round. A failed listing is only a lost shortcut.
+func (fs *Forwards) listGone(ctx context.Context, st store.Store) {
+	fs.listOnce.Do(func() {
+		gone := map[manifest.PackID]bool{}
+		err := st.List(ctx, store.ListOptions{Prefix: manifest.ForwardsPrefix}, func(o store.ObjectInfo) error {
+			if p, ok := manifest.ParseForwardKey(o.Key); ok {
+				gone[p] = true
+			}
+			return nil
+		})
+		if err == nil {
+			fs.mu.Lock()
+			fs.gone = gone
+			fs.mu.Unlock()
+		}
+	})
+}
+
+// preload reads, parallel at a time, the records of the packs refs name
+// that the listing says are gone and that are not read yet, so that skip
+// moves those refs before they are planned.
+func (fs *Forwards) preload(ctx context.Context, st store.Store, refs []Ref, parallel int) {
+	fs.mu.Lock()
+	gone := fs.gone
+	if gone == nil {
+		fs.mu.Unlock()
+		return
+	}
+	var todo []manifest.PackID
+	seen := map[manifest.PackID]bool{}
+	for _, r := range refs {
+		if p := r.Loc.Pack; gone[p] && !seen[p] && fs.m[p] == nil {
+			seen[p] = true
+			todo = append(todo, p)
+		}
+	}
+	fs.mu.Unlock()
+	if len(todo) == 0 {
+		return
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, parallel))
+	for _, p := range todo {
+		g.Go(func() error {
+			_, _ = fs.Load(gctx, st, p) // a failure is met again by the read
+			return nil
+		})
+	}
+	_ = g.Wait()
 }
 
 // known returns pack p's record if it was read: the pack is gone.

@@ -171,3 +171,45 @@ func TestGraphPrefetchesThroughForwardRecords(t *testing.T) {
 		t.Errorf("%+v: want 9 requests, of which 3 for gone packs", c)
 	}
 }
+
+// Once a read has met one gone pack, the reads that follow (the next
+// level of a tree, the data) know every gone pack from one listing of the
+// records, and go straight where the chunks are: no further missing pack
+// is asked for.
+func TestReadsListTheGonePacksOnce(t *testing.T) {
+	ctx := context.Background()
+	fst, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := saveInPacks(t, fst, randomChunks(300), 3)
+	es, err := Entries(ctx, fst, m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range packsOf(m) {
+		moveAll(t, fst, p, refsIn(t, fst, m, p), nil)
+	}
+	byPack := map[manifest.PackID][]Ref{}
+	for _, e := range es {
+		byPack[e.Loc.Pack] = append(byPack[e.Loc.Pack], Ref{ID: e.ID, Loc: e.Loc})
+	}
+	st := counting.New(fst)
+	o := readOpts{parallel: 4, fwd: NewForwards()}
+	read := func(refs []Ref) {
+		t.Helper()
+		if err := readRefs(ctx, st, refs, o, func(_ int, _ []byte, err error) error { return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ps := packsOf(m)
+	read(byPack[ps[0]][:5]) // meets the first gone pack: its record, and a listing
+	first := st.Snapshot()
+	if first.Errors != 1 || first.Lists != 1 {
+		t.Fatalf("first read: %+v, want one missing pack and one listing", first)
+	}
+	read(append(byPack[ps[1]], byPack[ps[2]]...))
+	if c := st.Snapshot().Sub(first); c.Errors != 0 || c.Lists != 0 || c.Gets != 2 {
+		t.Errorf("second read: %+v, want the 2 records and no missing pack", c)
+	}
+}

@@ -182,6 +182,7 @@ func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn fu
 			o.fwd = o.cache.fwd
 		}
 	}
+	o.fwd.preload(ctx, st, refs, o.parallel)
 	var cached []int     // indices of refs whose frame o.cache holds
 	var cachedRefs []Ref // and where it holds them (after skip)
 	var todo []Ref
@@ -273,6 +274,7 @@ func doRead(ctx context.Context, st store.Store, refs []Ref, rd read, o readOpts
 			return ctx.Err()
 		}
 		if errors.Is(err, store.ErrNotFound) && !rd.pack.IsZero() && depth < MaxForwards {
+			o.fwd.listGone(ctx, st) // for the next reads
 			return readForwarded(ctx, st, refs, rd, o, depth, fn)
 		}
 		switch {

@@ -49,19 +49,20 @@ type ForwardEntry struct {
 var ErrBadForward = errors.New("bad forward record")
 
 const (
-	forwardMagic   = "pitrfwd1"
-	forwardsPrefix = "chunks/f/"
+	forwardMagic = "pitrfwd1"
+	// ForwardsPrefix is where forward records live: chunks/f/<pack>.
+	ForwardsPrefix = "chunks/f/"
 	// forwardEntryMin is the fewest bytes an entry takes.
 	forwardEntryMin = 32 + 16 + 1 + 1
 )
 
 // ForwardKey is the store key of pack p's forward record.
-func ForwardKey(p PackID) string { return forwardsPrefix + p.String() }
+func ForwardKey(p PackID) string { return ForwardsPrefix + p.String() }
 
 // ParseForwardKey returns the pack a forward record's key names; ok is
 // false for any other key.
 func ParseForwardKey(key string) (p PackID, ok bool) {
-	rest, found := strings.CutPrefix(key, forwardsPrefix)
+	rest, found := strings.CutPrefix(key, ForwardsPrefix)
 	if !found {
 		return p, false
 	}
