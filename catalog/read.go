@@ -169,6 +169,12 @@ func ReadEach(ctx context.Context, st store.Store, refs []Ref, parallel int, fn 
 	return readRefs(ctx, st, refs, readOpts{parallel: parallel}, fn)
 }
 
+// ReadEachWith is ReadEach with the forward records in fw (see
+// NodeCache.EntriesWith).
+func ReadEachWith(ctx context.Context, st store.Store, refs []Ref, parallel int, fw *Forwards, fn func(i int, raw []byte, err error) error) error {
+	return readRefs(ctx, st, refs, readOpts{parallel: parallel, fwd: fw}, fn)
+}
+
 // decodeBatch is how many cached frames one goroutine decodes at a time.
 const decodeBatch = 64
 

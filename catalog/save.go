@@ -45,6 +45,15 @@ func (c NodeCache) Entries(ctx context.Context, st store.Store, m *manifest.Mani
 	return c.entries(ctx, st, m, visit, newSpans())
 }
 
+// EntriesWith is Entries with the forward records read so far (and to be
+// read) in fw, for a caller that reads many saves: each record is read,
+// and the records listed, once.
+func (c NodeCache) EntriesWith(ctx context.Context, st store.Store, m *manifest.Manifest, visit func(TreeNodeAt), fw *Forwards) ([]manifest.Entry, error) {
+	sp := newSpans()
+	sp.fwd = fw
+	return c.entries(ctx, st, m, visit, sp)
+}
+
 func (c NodeCache) entries(ctx context.Context, st store.Store, m *manifest.Manifest, visit func(TreeNodeAt), sp *spans) ([]manifest.Entry, error) {
 	var out []manifest.Entry
 	var err error

@@ -68,7 +68,6 @@ func (c *checker) checkSubset(ctx context.Context, saves []*save, percent float6
 	for i, k := range order {
 		keys[k] = got[i]
 	}
-	fw := catalog.NewForwards()
 	vs := make([]verdict, len(toStat))
 	for j, i := range toStat {
 		e := all[i]
@@ -76,7 +75,7 @@ func (c *checker) checkSubset(ctx context.Context, saves []*save, percent float6
 		switch {
 		case v.kind == Missing && e.Loc.InPack():
 			// A pack gc repacked: the chunk is where its record says.
-			if v, err = c.forwarded(ctx, fw, e, keys); err != nil {
+			if v, err = c.forwarded(ctx, c.fw, e, keys); err != nil {
 				return fmt.Errorf("verify: check data chunks: %w", err)
 			}
 		case v.kind != "" && e.Loc.InPack():
@@ -142,7 +141,7 @@ func (c *checker) downloadAll(ctx context.Context, es []manifest.Entry) ([][]byt
 	if err != nil {
 		return nil, err
 	}
-	err = catalog.ReadEach(ctx, c.st, refs, c.parallel, func(j int, raw []byte, err error) error {
+	err = catalog.ReadEachWith(ctx, c.st, refs, c.parallel, c.fw, func(j int, raw []byte, err error) error {
 		e := es[packed[j]]
 		var v verdict
 		var ce *catalog.ChunkError

@@ -155,10 +155,11 @@ func Run(ctx context.Context, st store.Store, session string, opts Options) (Rep
 		return rep, err
 	}
 	rep.Saves = len(saves)
-	if err := checkLists(ctx, st, saves, opts.Parallel, &rep); err != nil {
+	fw := catalog.NewForwards() // every read below shares the forward records it meets
+	if err := checkLists(ctx, st, saves, opts.Parallel, fw, &rep); err != nil {
 		return rep, err
 	}
-	c := &checker{st: st, parallel: opts.Parallel, rep: &rep, verdicts: map[chunker.ID]verdict{}, progress: opts.Progress}
+	c := &checker{st: st, parallel: opts.Parallel, rep: &rep, fw: fw, verdicts: map[chunker.ID]verdict{}, progress: opts.Progress}
 	switch {
 	case opts.ReadData:
 		err = c.readAll(ctx, saves)
@@ -234,8 +235,8 @@ func manifestProblem(id string, err error) Problem {
 
 // checkLists reads every distinct list chunk once and sets the entries of
 // every save whose lists are whole.
-func checkLists(ctx context.Context, st store.Store, saves []*save, parallel int, rep *Report) error {
-	if err := checkTrees(ctx, st, saves, rep); err != nil {
+func checkLists(ctx context.Context, st store.Store, saves []*save, parallel int, fw *catalog.Forwards, rep *Report) error {
+	if err := checkTrees(ctx, st, saves, fw, rep); err != nil {
 		return err
 	}
 	var ids []chunker.ID
@@ -309,13 +310,13 @@ func checkLists(ctx context.Context, st store.Store, saves []*save, parallel int
 
 // checkTrees reads the chunk tree of every format 2 save (each distinct
 // node once) and sets the entries of every save whose tree is whole.
-func checkTrees(ctx context.Context, st store.Store, saves []*save, rep *Report) error {
+func checkTrees(ctx context.Context, st store.Store, saves []*save, fw *catalog.Forwards, rep *Report) error {
 	cache := catalog.NodeCache{}
 	for _, s := range saves {
 		if s.m == nil || s.m.Tree == nil {
 			continue
 		}
-		entries, err := cache.Entries(ctx, st, s.m, nil)
+		entries, err := cache.EntriesWith(ctx, st, s.m, nil, fw)
 		if err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("verify: read chunk trees: %w", ctx.Err())
@@ -388,6 +389,7 @@ type checker struct {
 	st       store.Store
 	parallel int
 	rep      *Report
+	fw       *catalog.Forwards // the forward records met, shared by every read
 
 	mu       sync.Mutex
 	verdicts map[chunker.ID]verdict

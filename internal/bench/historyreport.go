@@ -410,12 +410,15 @@ func (r *historyResults) writeObservations(p func(string, ...any)) {
 		c := g.counted.counts
 		manifestPages := pr.counted.counts.List
 		p("* **gc** marks from every manifest of every session (a format 2 manifest lists its packs; a format 1 save's list")
-		p("  chunks are read too: GET %s before prune for %s manifests), then lists the chunk objects: LIST %s = 1 for the",
-			num(c.Get), num(int64(m.length)), num(c.List))
-		p("  sessions + %s for the", num(manifestPages))
-		p("  manifest keys + %s pages of chunk keys (%s chunk objects, 1,000 a page). A dry run HEADs nothing. So gc",
-			num(c.List-1-manifestPages), num(int64(m.chunkObjects)))
-		p("  costs O(saves + chunk objects / 1,000), plus the sweep's requests (below).")
+		p("  chunks are read too: GET %s before prune for %s manifests, with each session's newest committed save and",
+			num(c.Get), num(int64(m.length)))
+		p("  claim), then lists the chunk objects: LIST %s = 1 for the sessions + 1 for the newest committed save + %s for the",
+			num(c.List), num(manifestPages))
+		p("  manifest keys + %s pages of chunk keys (%s chunk objects, 1,000 a page) + 1 for the claims. To plan its",
+			num(c.List-3-manifestPages), num(int64(m.chunkObjects)))
+		p("  repacking it then reads every distinct tree node of the kept saves (%s MB in, by ranges of their packs);", mbf(c.BytesGot))
+		p("  a dry run HEADs and deletes nothing. So gc costs O(saves + tree nodes + chunk objects / 1,000), plus the")
+		p("  repack's and the sweep's requests (below).")
 	}
 	var prReal *opResult
 	for i := range r.ops {
@@ -447,7 +450,10 @@ func (r *historyResults) writeObservations(p func(string, ...any)) {
 			p("  %s chunks freed: two requests per chunk, 16 in flight. S3's multi-object delete (up to 1,000 keys a request)", num(del[0]))
 			p("  is not used; it is the larger part of a gc's wall time here.")
 		} else {
-			p("* **gc's sweep**: %s HEADs and %s DELETEs.", num(c.Head), num(c.Delete))
+			p("* **gc's repack and sweep**: %s PUTs (the packs of copied chunks, a forward record per pack repacked, the",
+				num(c.Put))
+			p("  gc lease), %s HEADs (each swept object re-checked before its delete) and %s DELETEs (the packs repacked,", num(c.Head), num(c.Delete))
+			p("  the objects swept, the lease).")
 		}
 	}
 	if prReal != nil && gcReal != nil && gcReal.op.inspect {

@@ -467,7 +467,7 @@ func writeStored(p func(string, ...any), stored []storedStats) {
 	p("difference before gc is compaction's copies, which the older saves still name. Then `gc` runs (in-process,")
 	p("`--max-unused` as above, `--grace 0s` since the hours of saves took minutes here): it repacks the older saves'")
 	p("packs (what they alone use is copied, the rest forwarded to the newest saves' packs) and deletes them. The restores")
-	p("above, at each point, read the bucket gc left (older saves through forward records).")
+	p("above marked \"after gc\" read the bucket gc left (older saves through forward records).")
 	p("")
 	p("| after | chunks/ objects | chunks/ bytes | sessions/ objects | sessions/ bytes | other objects | total bytes | in packs the saves name | distinct chunk and node bytes | packs ÷ distinct | gc: repacked, copied, wall | chunks/ bytes after gc | after gc ÷ distinct |")
 	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
