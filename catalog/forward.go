@@ -49,6 +49,9 @@ func (fs *Forwards) Load(ctx context.Context, st store.Store, p manifest.PackID)
 		fs.mu.Unlock()
 		select {
 		case <-s.done:
+			if isContextErr(s.err) && ctx.Err() == nil {
+				return fs.Load(ctx, st, p) // the reader that read it gave up; this one has not
+			}
 			return s.f, s.err
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -67,7 +70,7 @@ func (fs *Forwards) Load(ctx context.Context, st store.Store, p manifest.PackID)
 	}
 	fs.mu.Lock()
 	s.f, s.err = f, err
-	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, manifest.ErrBadForward) {
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, manifest.ErrBadForward) && fs.m[p] == s {
 		delete(fs.m, p) // a passing failure: ask again next time
 	}
 	close(s.done)
@@ -213,4 +216,8 @@ func (fs *Forwards) forward(ctx context.Context, st store.Store, p manifest.Pack
 		moved[k] = Ref{ID: refs[i].ID, Loc: to}
 	}
 	return moved, bad, nil
+}
+
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -232,11 +232,16 @@ func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn fu
 		}
 		g.Go(func() error {
 			return doRead(gctx, st, todo, rd, o, 0, func(j int, frame []byte, err error) error {
+				i := index[j]
 				var raw []byte
 				if err == nil {
-					raw, err = decode(todo[j], frame, o.into, index[j])
+					raw, err = decode(todo[j], frame, o.into, i)
+				} else if errors.Is(err, ErrMissing) && todo[j].Loc != refs[i].Loc {
+					// Moved by a record whose pack is still there (a gc run
+					// stopped before deleting it): read it where the save says.
+					raw, err = readWhereNamed(gctx, st, refs[i], o.into, i)
 				}
-				return fn(index[j], raw, err)
+				return fn(i, raw, err)
 			})
 		})
 	}
@@ -244,6 +249,21 @@ func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn fu
 		return err
 	}
 	return ctx.Err()
+}
+
+// readWhereNamed reads ref r (index i of a read) at its own location,
+// following forward records only if its pack is gone.
+func readWhereNamed(ctx context.Context, st store.Store, r Ref, into func(int) []byte, i int) ([]byte, error) {
+	var raw []byte
+	o := readOpts{parallel: 1}
+	if into != nil {
+		o.into = func(int) []byte { return into(i) }
+	}
+	err := readRefs(ctx, st, []Ref{r}, o, func(_ int, b []byte, err error) error {
+		raw = b
+		return err
+	})
+	return raw, err
 }
 
 // decode decompresses and checks ref r's frame, the chunk at index i,

@@ -123,9 +123,10 @@
 // read (catalog.Walk, each distinct node once) and resolves every chunk
 // and tree node they use through forward records to the pack in the store
 // that holds it. For a candidate P, the needed chunks are those resolved
-// into P; one with a copy in an anchored pack (used there by an anchored
-// save) is forwarded to it, the others are copied into a new pack. P is
-// repacked when more than Options.MaxUnused of its bytes are not copied:
+// into P; one with a copy in a pack the run keeps (that exists and is not
+// being repacked: an anchored one first) is forwarded to it, the others
+// are copied into a new pack. P is repacked when more than
+// Options.MaxUnused of its bytes are not copied:
 // after the copy is uploaded, P's record is written (If-None-Match), then
 // P is deleted. An anchored pack that is gone (a rollback named it) may
 // be used in full by its writer, so every chunk its record forwards is
@@ -158,7 +159,9 @@
 //	    gc runs may fail, as a read of a save being pruned may.
 //	(g) A reader that loaded a save before P went reads P's record when it
 //	    finds P gone (catalog.Forwards): repacking a kept save's pack never
-//	    fails a restore.
+//	    fails a restore. A reader that knows P has a record from a listing
+//	    of chunks/f/ but finds the chunk missing where it leads (P still
+//	    there: a stopped run) reads it in P, where the save names it.
 //	(h) Only one gc runs at a time (the lease), so a run never deletes a
 //	    target of a record another run is writing. A run that stalls past
 //	    its lease stops at its next check; one that stopped between a record

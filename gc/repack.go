@@ -215,8 +215,8 @@ func (r *repacker) resolveFrom(ctx context.Context, id chunker.ID, loc manifest.
 	}
 	_, present := r.ls.packs[loc.Pack]
 	_, forwarded := r.ls.forwards[loc.Pack]
-	if present && !forwarded {
-		return loc, true, nil
+	if _, mine := r.written[loc.Pack]; mine || (present && !forwarded) {
+		return loc, true, nil // a pack this run wrote is not in its listing
 	}
 	if depth >= catalog.MaxForwards {
 		return loc, false, fmt.Errorf("chunk %s: more than %d forward records from pack %s", id, catalog.MaxForwards, loc.Pack)
@@ -269,13 +269,12 @@ func (r *repacker) worth(p manifest.PackID, maxUnused float64) bool {
 	return float64(size-only) > maxUnused*float64(size)
 }
 
-// plan forwards each chunk needed from p to a copy in an anchored pack
-// (laid out in graph order by the newest saves), or else in a copy gc
-// made (laid out by the pack it came from), and copies the others. A
-// copy in another save's pack that is not anchored is not used: that pack
-// may be repacked later, and a chunk copied now is forwarded to from it
-// then. worth counts such copies as reclaimable all the same, so that
-// both packs are repacked.
+// plan forwards each chunk needed from p to a copy in a pack this run
+// keeps: an anchored one (laid out in graph order by the newest saves)
+// first, then one of gc's copies, then any other; it copies the others.
+// worth counts the same copies, so that a pack it finds worth repacking
+// copies no more than it expected, and a copy is not repacked again on
+// the next run for a chunk another pack holds.
 func (r *repacker) plan(p manifest.PackID, retiring map[manifest.PackID]bool) *retire {
 	t := &retire{pack: p, size: r.ls.packs[p].Size, alt: map[chunker.ID]manifest.Loc{}}
 	for _, ref := range r.needed(p) {
@@ -284,9 +283,7 @@ func (r *repacker) plan(p manifest.PackID, retiring map[manifest.PackID]bool) *r
 			if l.Pack == p || retiring[l.Pack] {
 				continue
 			}
-			_, anchored := r.mk.anchors[l.Pack]
-			_, named := r.mk.named[l.Pack]
-			if anchored || (!named && !alt.InPack()) {
+			if rank(r, l.Pack) > rank(r, alt.Pack) {
 				alt = l
 			}
 		}
@@ -298,6 +295,23 @@ func (r *repacker) plan(p manifest.PackID, retiring map[manifest.PackID]bool) *r
 		t.bytes += ref.Loc.Length
 	}
 	return t
+}
+
+// rank orders the packs a chunk may be forwarded to: an anchored pack,
+// then one of gc's copies (a pack no save names), then any other; 0 is no
+// pack.
+func rank(r *repacker, p manifest.PackID) int {
+	_, anchored := r.mk.anchors[p]
+	_, named := r.mk.named[p]
+	switch {
+	case p.IsZero():
+		return 0
+	case anchored:
+		return 3
+	case !named:
+		return 2
+	}
+	return 1
 }
 
 // count reports t repacked; a dry run counts the bytes it would copy,
@@ -387,7 +401,8 @@ func (r *repacker) compress(ctx context.Context) error {
 		changed := false
 		for _, e := range f.Entries {
 			to := e.To
-			if _, present := r.ls.packs[to.Pack]; !present {
+			_, present := r.ls.packs[to.Pack]
+			if _, mine := r.written[to.Pack]; !present && !mine {
 				if end, ok, err := r.resolve(ctx, e.ID, to); err != nil {
 					return err
 				} else if ok {
