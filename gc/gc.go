@@ -51,9 +51,8 @@ type Options struct {
 	Log io.Writer
 	// MaxUnused: a pack kept saves name, but not the newest ones, is
 	// repacked once more than this share of its bytes is unused by them
-	// or held by another copy in a pack the newest saves name (default
-	// DefaultMaxUnused; 1 or more: never). See "Repacking" in the package
-	// comment.
+	// or held by another copy in another pack (default DefaultMaxUnused;
+	// 1 or more: never). See "Repacking" in the package comment.
 	MaxUnused float64
 }
 
@@ -180,8 +179,8 @@ type marks struct {
 	// forward records are gc's own copies).
 	named map[manifest.PackID]struct{}
 	// anchors are the packs gc never repacks: those the newest committed
-	// save of a session, or a save newer than it, names, and pinned ones
-	// (package doc, "Repacking").
+	// save of a session, a save newer than it or the claim's last commit
+	// names, and pinned ones (package doc, "Repacking").
 	anchors map[manifest.PackID]struct{}
 }
 
