@@ -17,7 +17,7 @@ import (
 // against the packs its save lists. Reads follow forward records through
 // fw. This is how gc learns every chunk and node location the kept saves
 // use, reading each node once however many saves share it.
-func Walk(ctx context.Context, st store.Store, ms []*manifest.Manifest, fw *Forwards, root func(*manifest.Manifest, Ref), fn func(*manifest.Manifest, TreeNodeAt) error) error {
+func Walk(ctx context.Context, st store.Store, ms []*manifest.Manifest, fw *Forwards, root func(*manifest.Manifest, Ref) error, fn func(*manifest.Manifest, TreeNodeAt) error) error {
 	seen := map[chunker.ID]bool{}
 	cache := NodeCache{}
 	for _, m := range ms {
@@ -25,7 +25,9 @@ func Walk(ctx context.Context, st store.Store, ms []*manifest.Manifest, fw *Forw
 			continue
 		}
 		r := Ref{ID: m.Tree.Root, Loc: m.Tree.RootLoc}
-		root(m, r)
+		if err := root(m, r); err != nil {
+			return err
+		}
 		if err := walkSave(ctx, st, m, r, fw, seen, cache, fn); err != nil {
 			return fmt.Errorf("save %s of session %s: chunk tree: %w", m.ID, m.Session, err)
 		}

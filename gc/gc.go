@@ -131,7 +131,7 @@ func Run(ctx context.Context, st store.Store, opts Options) (Report, error) {
 	}
 	logf(opts.Log, "gc: %d sessions, %d saves, %d chunks referenced (%d list chunks read), %d packs forwarded\n",
 		rep.Sessions, rep.Saves, rep.Referenced, rep.ListChunks, rep.Forwarded)
-	r := &repacker{st: st, opts: opts, mk: marked, ls: ls, fw: fw, lease: l, rep: &rep}
+	r := newRepacker(st, opts, marked, ls, fw, l, &rep)
 	if err := r.run(ctx); err != nil {
 		return rep, fmt.Errorf("gc of %s: repack: %w", st, err)
 	}

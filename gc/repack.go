@@ -45,6 +45,12 @@ type repacker struct {
 	written map[manifest.PackID]int64
 }
 
+func newRepacker(st store.Store, opts Options, mk marks, ls listing, fw *catalog.Forwards, l *lease, rep *Report) *repacker {
+	return &repacker{st: st, opts: opts, mk: mk, ls: ls, fw: fw, lease: l, rep: rep,
+		need: map[manifest.PackID]map[place]chunker.ID{}, copies: map[chunker.ID][]manifest.Loc{},
+		copied: map[chunker.ID]manifest.Loc{}, written: map[manifest.PackID]int64{}}
+}
+
 type place struct{ off, length int64 }
 
 // retire is the plan for one pack: forward to alt what has a copy
@@ -109,7 +115,7 @@ func (r *repacker) run(ctx context.Context) error {
 	}
 	for i, t := range plans {
 		if !failed[i] {
-			if err := r.forwardAndDelete(ctx, t, r.copied); err != nil {
+			if err := r.forwardAndDelete(ctx, t); err != nil {
 				return err
 			}
 		}
@@ -125,17 +131,11 @@ func (r *repacker) run(ctx context.Context) error {
 }
 
 // uses walks the trees of every kept save and records where each chunk
-// and tree node they use is now (through forward records), and which of
-// those places are in anchored packs. A save that names a pack that is
-// gone and anchored (a rollback's) may use any chunk its record
-// forwards, so all of them are needed.
+// and tree node they use is now (through forward records): need by pack,
+// copies by chunk. A save that names a pack that is gone and anchored (a
+// rollback's) may use any chunk its record forwards, so all of them are
+// needed.
 func (r *repacker) uses(ctx context.Context) error {
-	r.need = map[manifest.PackID]map[place]chunker.ID{}
-	r.copies = map[chunker.ID][]manifest.Loc{}
-	r.copied = map[chunker.ID]manifest.Loc{}
-	r.written = map[manifest.PackID]int64{}
-	saves := r.mk.saves
-	var rootErr error
 	walked := 0
 	use := func(id chunker.ID, loc manifest.Loc) error {
 		to, ok, err := r.resolve(ctx, id, loc)
@@ -154,10 +154,8 @@ func (r *repacker) uses(ctx context.Context) error {
 		}
 		return nil
 	}
-	err := catalog.Walk(ctx, r.st, saves, r.fw, func(m *manifest.Manifest, ref catalog.Ref) {
-		if err := use(ref.ID, ref.Loc); err != nil && rootErr == nil {
-			rootErr = err
-		}
+	err := catalog.Walk(ctx, r.st, r.mk.saves, r.fw, func(m *manifest.Manifest, ref catalog.Ref) error {
+		return use(ref.ID, ref.Loc)
 	}, func(m *manifest.Manifest, n catalog.TreeNodeAt) error {
 		if walked++; walked%1024 == 0 { // a long walk keeps the lease
 			if err := r.lease.check(ctx); err != nil {
@@ -171,9 +169,6 @@ func (r *repacker) uses(ctx context.Context) error {
 		}
 		return nil
 	})
-	if err == nil {
-		err = rootErr
-	}
 	if err != nil {
 		return err
 	}
@@ -315,7 +310,7 @@ func rank(r *repacker, p manifest.PackID) int {
 }
 
 // count reports t repacked; a dry run counts the bytes it would copy,
-// a real one those it wrote (batch).
+// a real one those it wrote (copyPack).
 func (r *repacker) count(t *retire) {
 	r.rep.Repacked++
 	r.rep.RepackFreed += t.size
@@ -324,24 +319,21 @@ func (r *repacker) count(t *retire) {
 	}
 }
 
-// forwardAndDelete writes t's forward record, then deletes its pack. A
-// record already there (a run that stopped between the two) is used if
-// it forwards every chunk needed to a pack in the store.
-func (r *repacker) forwardAndDelete(ctx context.Context, t *retire, locs map[chunker.ID]manifest.Loc) error {
+// forwardAndDelete writes t's forward record (its copied chunks where
+// copyAll put them), then deletes its pack. A record already there (a run
+// that stopped between the two) is used if it forwards every chunk needed
+// to a pack in the store.
+func (r *repacker) forwardAndDelete(ctx context.Context, t *retire) error {
 	f := &manifest.Forward{Pack: t.pack, Sizes: map[manifest.PackID]int64{}}
 	add := func(id chunker.ID, l manifest.Loc) {
 		f.Entries = append(f.Entries, manifest.ForwardEntry{ID: id, To: l})
-		if size, ok := r.written[l.Pack]; ok {
-			f.Sizes[l.Pack] = size
-		} else {
-			f.Sizes[l.Pack] = r.ls.packs[l.Pack].Size
-		}
+		f.Sizes[l.Pack], _ = r.sizeOf(l.Pack)
 	}
 	for id, l := range t.alt {
 		add(id, l)
 	}
 	for _, ref := range t.rem {
-		add(ref.ID, locs[ref.ID])
+		add(ref.ID, r.copied[ref.ID])
 	}
 	b, err := f.Encode()
 	if err != nil {
@@ -380,6 +372,16 @@ func (r *repacker) forwardAndDelete(ctx context.Context, t *retire, locs map[chu
 	return nil
 }
 
+// sizeOf returns the size of pack p if it is in the store: one this run
+// wrote, or one it listed.
+func (r *repacker) sizeOf(p manifest.PackID) (int64, bool) {
+	if size, ok := r.written[p]; ok {
+		return size, true
+	}
+	o, ok := r.ls.packs[p]
+	return o.Size, ok
+}
+
 // compress rewrites the records of gone packs that forward chunks to a
 // pack that is gone too (repacked by this run or an earlier one), so that
 // they point where the chunks are now: chains stay one record long, and a
@@ -410,15 +412,13 @@ func (r *repacker) compress(ctx context.Context) error {
 				}
 			}
 			nf.Entries = append(nf.Entries, manifest.ForwardEntry{ID: e.ID, To: to})
-			if size, ok := r.written[to.Pack]; ok {
-				nf.Sizes[to.Pack] = size
-			} else if o, ok := r.ls.packs[to.Pack]; ok {
-				nf.Sizes[to.Pack] = o.Size
-			} else {
-				nf.Sizes[to.Pack] = f.Sizes[to.Pack]
+			size, ok := r.sizeOf(to.Pack)
+			if !ok {
+				size = f.Sizes[to.Pack] // a pack gone, as the record says
 			}
+			nf.Sizes[to.Pack] = size
 		}
-		if !changed || r.opts.DryRun {
+		if !changed {
 			continue
 		}
 		b, err := nf.Encode()
