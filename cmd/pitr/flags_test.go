@@ -58,3 +58,21 @@ func TestVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestPercentFlag(t *testing.T) {
+	for in, want := range map[string]float64{"20%": 0.2, "100": 1, " 5.5% ": 0.055} {
+		var p percentFlag
+		if err := p.Set(in); err != nil || p.v != want {
+			t.Errorf("Set(%q) = %v, %v; want %v", in, p.v, err, want)
+		}
+	}
+	for _, in := range []string{"0", "-1", "101%", "x", ""} {
+		var p percentFlag
+		if err := p.Set(in); err == nil {
+			t.Errorf("Set(%q) accepted: %v", in, p.v)
+		}
+	}
+	if got := (&percentFlag{v: 0.2}).String(); got != "20%" {
+		t.Errorf("String = %q", got)
+	}
+}
