@@ -71,8 +71,9 @@ func (c *spans) put(p manifest.PackID, off int64, b []byte) {
 // when they total at most WholeSave bytes; otherwise it reads nothing.
 // It is only a shortcut: a pack that cannot be read, or has another size
 // than the manifest says, is left out, and the reads that need it then
-// fail with the error that names their chunk. For a pack that is gone,
-// its forward record is read instead, and in a next round, from each pack
+// fail with the error that names their chunk. For a pack that is gone
+// (or that c's listing of chunks/f/, if taken, says was repacked), its
+// forward record is read instead, and in a next round, from each pack
 // the records forward to, the span that holds what they forward, if
 // those spans total at most WholeSave too (an older save, after gc
 // repacked its packs).
@@ -146,7 +147,12 @@ func prefetchRound(ctx context.Context, st store.Store, packs map[manifest.PackI
 		g.Go(func() error {
 			var b []byte
 			var err error
-			if x.whole {
+			if c.fwd.listedGone(p) {
+				// Listed as repacked: its record, not a GET that fails.
+				// (A pack a stopped run left behind is read where its
+				// record leads, or by the read that misses it there.)
+				err = store.ErrNotFound
+			} else if x.whole {
 				b, err = st.Get(gctx, manifest.PackKey(p))
 			} else {
 				b, err = st.GetRange(gctx, manifest.PackKey(p), x.off, x.length)

@@ -124,6 +124,21 @@ func (fs *Forwards) listGone(ctx context.Context, st store.Store) {
 	})
 }
 
+// ListGone lists the forward records in the store now, before any read
+// finds a pack gone: a reader of a save that may name repacked packs (one
+// that is not its session's newest) then asks for no pack that is gone.
+// A failed listing is only a lost shortcut, as for the listing a read
+// takes by itself after its first missing pack.
+func (fs *Forwards) ListGone(ctx context.Context, st store.Store) { fs.listGone(ctx, st) }
+
+// listedGone reports whether the listing of chunks/f/ holds a record for
+// pack p.
+func (fs *Forwards) listedGone(p manifest.PackID) bool {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.gone[p]
+}
+
 // preload reads, parallel at a time, the records of the packs refs name
 // that the listing says are gone and that are not read yet, so that skip
 // moves those refs before they are planned.

@@ -161,16 +161,27 @@ func TestGraphPrefetchesThroughForwardRecords(t *testing.T) {
 		other = packsOf(m)[1]
 	}
 	moveAll(t, fst, other, refsIn(t, fst, m, other), nil)
-	st := counting.New(fst)
-	got, _, err := Graph(ctx, st, m, 4, nil)
-	if err != nil || !bytes.Equal(got, want) {
-		t.Fatalf("Graph: %v", err)
-	}
-	// 3 whole GETs (2 gone: 2 records), 2 forwarded spans (q gone: its
-	// record), 1 span at the chain's end.
-	c := st.Snapshot()
-	if c.Errors != 3 || c.Requests() != 9 {
-		t.Errorf("%+v: want 9 requests, of which 3 for gone packs", c)
+	for _, tc := range []struct {
+		older                   bool
+		errors, lists, requests int64
+	}{
+		// 3 whole GETs (2 gone: 2 records), 2 forwarded spans (q gone: its
+		// record), 1 span at the chain's end.
+		{older: false, errors: 3, lists: 0, requests: 9},
+		// Listed first: no GET of a gone pack (the tree pack, the other
+		// and q): one listing for three failed GETs.
+		{older: true, errors: 0, lists: 1, requests: 7},
+	} {
+		st := counting.New(fst)
+		got, _, err := GraphWith(ctx, st, m, GraphOptions{Parallel: 4, Older: tc.older})
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("older=%v: Graph: %v", tc.older, err)
+		}
+		c := st.Snapshot()
+		if c.Errors != tc.errors || c.Lists != tc.lists || c.Requests() != tc.requests {
+			t.Errorf("older=%v: %+v: want %d requests (%d lists), of which %d for gone packs",
+				tc.older, c, tc.requests, tc.lists, tc.errors)
+		}
 	}
 }
 

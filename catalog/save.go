@@ -219,10 +219,31 @@ type Progress func(done, total int64)
 // manifest (format 2: ContentSHA256, which with the chunk ids covers every
 // byte; format 1: the whole graph's SHA-256).
 func Graph(ctx context.Context, st store.Store, m *manifest.Manifest, parallel int, progress Progress) ([]byte, []manifest.Entry, error) {
+	return GraphWith(ctx, st, m, GraphOptions{Parallel: parallel, Progress: progress})
+}
+
+// GraphOptions tune GraphWith.
+type GraphOptions struct {
+	Parallel int      // reads at once (at most MaxReadsInFlight, the default)
+	Progress Progress // told the bytes filled so far, if set
+	// Older says the save is not its session's newest, so gc may have
+	// repacked packs it names: the forward records are listed (one LIST a
+	// thousand records) before its packs are read, and a repacked pack
+	// costs its record's GET, not a GET that fails first. A newest save's
+	// packs are never repacked (gc anchors them).
+	Older bool
+}
+
+// GraphWith is Graph with options.
+func GraphWith(ctx context.Context, st store.Store, m *manifest.Manifest, o GraphOptions) ([]byte, []manifest.Entry, error) {
+	parallel, progress := o.Parallel, o.Progress
 	if parallel <= 0 || parallel > MaxReadsInFlight {
 		parallel = MaxReadsInFlight
 	}
 	sp := newSpans()
+	if o.Older && m.Tree != nil {
+		sp.fwd.ListGone(ctx, st)
+	}
 	prefetch(ctx, st, m, parallel, sp)
 	entries, err := NodeCache{}.entries(ctx, st, m, nil, sp)
 	if err != nil {

@@ -89,7 +89,7 @@ func toDir(ctx context.Context, st store.Store, m *manifest.Manifest, isNewest b
 	default:
 		return nil, fmt.Errorf("restore: find the newest save of session %s: %w", m.Session, err)
 	}
-	graph, _, err := catalog.Graph(ctx, st, m, DefaultParallel, progress)
+	graph, _, err := catalog.GraphWith(ctx, st, m, catalog.GraphOptions{Parallel: DefaultParallel, Progress: progress, Older: m.ID != newestID})
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -167,5 +168,36 @@ func TestForceRestoreKeepsJournaledEdits(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, journal.Dir)); !os.IsNotExist(err) {
 		t.Fatalf("journal left in the restored data dir: %v", err)
+	}
+}
+
+// listings records the prefixes a store is listed with.
+type listings struct {
+	store.Store
+	prefixes []string
+}
+
+func (l *listings) List(ctx context.Context, o store.ListOptions, fn func(store.ObjectInfo) error) error {
+	l.prefixes = append(l.prefixes, o.Prefix)
+	return l.Store.List(ctx, o, fn)
+}
+
+// Restoring a save that is not the newest lists the forward records before
+// reading its packs (gc may have repacked them); the newest save's packs
+// are anchored, so its restore does not.
+func TestRestoreOfAnOlderSaveListsForwardRecordsFirst(t *testing.T) {
+	st, ms := saved(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		m    *manifest.Manifest
+		want bool
+	}{{ms[0], true}, {ms[1], false}} {
+		l := &listings{Store: st}
+		if _, err := restore.ToDir(ctx, l, tc.m, filepath.Join(t.TempDir(), "data"), false, "", nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.Contains(l.prefixes, manifest.ForwardsPrefix); got != tc.want {
+			t.Errorf("save %s: listed %q, want a listing of %s: %v", tc.m.ID, l.prefixes, manifest.ForwardsPrefix, tc.want)
+		}
 	}
 }
