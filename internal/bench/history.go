@@ -12,17 +12,11 @@ package bench
 // minutes per save, so 1,000 saves span about a week of save times and
 // retention rules have hours and days to work on.
 //
-// The saver's GC-safety rule relies on a chunk already in the store only
-// if it is younger than half the gc grace, else uploads it again. With the
-// fake clock a real gc grace (1h) would make every third save re-upload the
-// ~3,000 chunks it keeps using, and a real server saving every 10 minutes
-// does just that (README: once every 30 minutes). Those re-uploads PUT the
-// same keys with the same bytes: they change object ModTimes, never which
-// objects exist or what they hold. The build therefore gives its savers a
-// gc grace of 1000h, which skips them and keeps the build at about 0.2 s
-// per save; the store it leaves is object for object the one a real server
-// would leave. (Measuring prune, gc and verify does not depend on ModTimes:
-// gc runs with --grace 0s, after the build.)
+// The savers keep the default gc grace: a format 2 saver relies on no
+// chunk because it exists, only on the packs its newest save names, so it
+// uploads nothing again however old they are (package gc), and the
+// grace's only use in a save, its deadline, runs on the real clock. gc
+// below runs with --grace 0s, since the week of saves took minutes.
 //
 // Measuring. Every command is the built pitr binary against that store,
 // black-box, run twice from the same state: once straight against MinIO,
@@ -56,7 +50,6 @@ import (
 	"github.com/pitr-dev/pitr/catalog"
 	"github.com/pitr-dev/pitr/chunker"
 	"github.com/pitr-dev/pitr/clock"
-	"github.com/pitr-dev/pitr/gcsafety"
 	"github.com/pitr-dev/pitr/internal/graphgen"
 	"github.com/pitr-dev/pitr/internal/miniotest"
 	"github.com/pitr-dev/pitr/replicate"
@@ -67,8 +60,6 @@ import (
 const (
 	// historyInterval is the fake time between two saves.
 	historyInterval = 10 * time.Minute
-	// historyGrace is the build savers' GCGrace (see the comment above).
-	historyGrace = 1000 * time.Hour
 	// historySeedSalt separates the history's mutation stream from other
 	// uses of --seed.
 	historySeedSalt = 0x68697374 // "hist"
@@ -180,7 +171,7 @@ func buildHistories(ctx context.Context, base *benchEnv, o options, nodes []grap
 		hs.cnt = counting.New(st)
 		hs.saver = replicate.New(sess, replicate.Config{
 			Store: hs.cnt, Session: base.session, Host: "pitr-bench", StoreURL: hs.env.storeURL(),
-			Clock: fake, GCGrace: gcsafety.Grace(historyGrace), Logger: slog.New(slog.DiscardHandler),
+			Clock: fake, Logger: slog.New(slog.DiscardHandler),
 		})
 		b.stores = append(b.stores, hs)
 	}

@@ -263,12 +263,9 @@ func (r *historyResults) writeBuild(p func(string, ...any)) {
 	p("packs under chunks/. The saver made %s PUTs and %s HEADs (store `Stat`) to build it.",
 		num(c.Puts), num(c.Stats))
 	p("")
-	p("The saver is given a gc grace of %.0fh for the build instead of the default 1h. Its GC-safety rule relies on a", historyGrace.Hours())
-	p("chunk already in the store only while it is younger than half the grace; with 1h and a save every 10 minutes it")
-	p("would PUT the ~3,000 chunks it keeps using again every third save, as a real server does (README: once every 30")
-	p("minutes). Those PUTs rewrite the same keys with the same bytes: they change ModTimes, not which objects exist or")
-	p("what they hold, so the store is object for object what a real server would leave, built in a fraction of the time.")
-	p("gc below runs with `--grace 0s`, so ModTimes do not matter to it either.")
+	p("The saver uploads no chunk again to keep it alive, however old (gc's safety comes from the protocol, not from")
+	p("refreshing live data: gc/doc.go); the PUTs above are its packs and manifests, one each per save.")
+	p("gc below runs with `--grace 0s`, since the week of saves was built in minutes.")
 	p("")
 }
 
