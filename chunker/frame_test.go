@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -205,6 +206,104 @@ func FuzzDecode(f *testing.F) {
 		}
 		if err := DecodeInto(id, body, make([]byte, len(data)+1)); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("DecodeInto into one byte too many: %v", err)
+		}
+	})
+}
+
+// TestDecodeBlocks checks DecodeInto's direct path on the frames Compress
+// writes (one block, several, stored blocks) and on others it reads, and
+// that it gives up, for the lz4 reader to judge, on what it does not take.
+func TestDecodeBlocks(t *testing.T) {
+	random := make([]byte, 200_000) // incompressible: stored blocks
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range random {
+		random[i] = byte(rng.Uint32())
+	}
+	for _, raw := range [][]byte{testData(1, 1), testData(100, 2), testData(300<<10, 3), testData(9<<20, 4), random} {
+		body, err := Compress(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := make([]byte, len(raw))
+		if !decodeBlocks(body, dst) || !bytes.Equal(dst, raw) {
+			t.Fatalf("decodeBlocks of Compress(%d bytes) failed", len(raw))
+		}
+		if err := DecodeInto(Sum(raw), body, make([]byte, len(raw))); err != nil {
+			t.Fatalf("DecodeInto of %d bytes: %v", len(raw), err)
+		}
+		if decodeBlocks(body, make([]byte, len(raw)+1)) || (len(raw) > 1 && decodeBlocks(body, make([]byte, len(raw)-1))) {
+			t.Fatalf("decodeBlocks of %d bytes into another size succeeded", len(raw))
+		}
+		if decodeBlocks(append(slices.Clone(body), 0), dst) {
+			t.Fatalf("decodeBlocks with a trailing byte succeeded")
+		}
+		for cut := range min(len(body), 64) {
+			if decodeBlocks(body[:cut], dst) {
+				t.Fatalf("decodeBlocks of %d of %d bytes succeeded", cut, len(body))
+			}
+		}
+	}
+	raw := testData(300<<10, 5)
+	for _, opts := range [][]lz4.Option{
+		{lz4.BlockChecksumOption(true), lz4.ChecksumOption(true)},
+		{lz4.ChecksumOption(false), lz4.BlockSizeOption(lz4.Block64Kb)},
+	} {
+		body := lz4Frame(t, raw, opts...)
+		dst := make([]byte, len(raw))
+		if !decodeBlocks(body, dst) || !bytes.Equal(dst, raw) {
+			t.Fatalf("decodeBlocks of a frame with options %v failed", opts)
+		}
+	}
+	// Two frames in one body: the lz4 reader's to read.
+	two := append(lz4Frame(t, raw[:1000]), lz4Frame(t, raw[1000:2000])...)
+	if decodeBlocks(two, make([]byte, 2000)) {
+		t.Fatal("decodeBlocks of two frames succeeded")
+	}
+	if err := DecodeInto(Sum(raw[:2000]), two, make([]byte, 2000)); err != nil {
+		t.Fatalf("DecodeInto of two frames: %v", err)
+	}
+	// Damaged data is ErrCorrupt. A damaged xxh32 checksum alone is not
+	// looked at: the content hashes to its id, which is the check.
+	body := lz4Frame(t, raw, lz4.ChecksumOption(true))
+	bad := slices.Clone(body)
+	bad[len(bad)/2] ^= 1
+	if err := DecodeInto(Sum(raw), bad, make([]byte, len(raw))); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("DecodeInto of a damaged frame: %v; want ErrCorrupt", err)
+	}
+	bad = slices.Clone(body)
+	bad[len(bad)-1] ^= 1
+	if err := DecodeInto(Sum(raw), bad, make([]byte, len(raw))); err != nil {
+		t.Fatalf("DecodeInto of a frame with a damaged checksum but its content: %v", err)
+	}
+}
+
+// FuzzDecodeBlocks: DecodeInto's direct path never panics, and whatever
+// it accepts the lz4 reader decodes to the same bytes, when the reader
+// accepts it too (the direct path skips the xxh32 checksums).
+func FuzzDecodeBlocks(f *testing.F) {
+	for _, raw := range [][]byte{[]byte("x"), testData(1000, 1), testData(70_000, 2), testData(300<<10, 3)} {
+		body, err := Compress(raw)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(body, uint32(len(raw)))
+	}
+	f.Add([]byte("garbage"), uint32(7))
+	f.Fuzz(func(t *testing.T, body []byte, size uint32) {
+		if size > 4<<20 {
+			return
+		}
+		dst := make([]byte, size)
+		if !decodeBlocks(body, dst) {
+			return
+		}
+		zr := lz4.NewReader(bytes.NewReader(body))
+		var out bytes.Buffer
+		if _, err := out.ReadFrom(io.LimitReader(zr, int64(size)+1)); err != nil {
+			return // the reader refuses it (its checksums, say): the id decides
+		}
+		if !bytes.Equal(out.Bytes(), dst) {
+			t.Fatalf("direct path decoded %d bytes, the lz4 reader %d other bytes", len(dst), out.Len())
 		}
 	})
 }
