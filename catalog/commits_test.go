@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/pitr-dev/pitr/manifest"
+	"github.com/pitr-dev/pitr/store"
 )
 
 // savesWithGenerations stores one save per generation entry, a minute apart.
@@ -116,4 +118,66 @@ func TestCatalogListsEverythingWithoutAClaim(t *testing.T) {
 		}
 		checkLoadCommitted(t, st, ms, []bool{true, true, true})
 	}
+}
+
+// claimAfterList holds the claim's read until a listing has begun.
+type claimAfterList struct {
+	*countingStore
+	listed chan struct{}
+	once   sync.Once
+}
+
+func (c *claimAfterList) List(ctx context.Context, opts store.ListOptions, fn func(store.ObjectInfo) error) error {
+	c.once.Do(func() { close(c.listed) })
+	return c.countingStore.List(ctx, opts, fn)
+}
+
+func (c *claimAfterList) Get(ctx context.Context, key string) ([]byte, error) {
+	if key == manifest.ClaimKey("s") {
+		select {
+		case <-c.listed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return c.countingStore.Get(ctx, key)
+}
+
+// Newest and At read the claim while they list (two round trips, not
+// three), and still judge the listed saves by it; a claim that cannot be
+// read fails them.
+func TestNewestReadsTheClaimWhileItLists(t *testing.T) {
+	st := newStore(t)
+	ms := savesWithGenerations(t, st, 1, 1, 1)
+	putClaim(t, st, fmt.Sprintf(`{"format_version": 1, "generation": 1, "last_save": %q, "holder": {"id": "a"}}`, ms[1].ID))
+	for _, find := range []func(context.Context, store.Store) (*manifest.Manifest, error){
+		func(ctx context.Context, st store.Store) (*manifest.Manifest, error) { return Newest(ctx, st, "s") },
+		func(ctx context.Context, st store.Store) (*manifest.Manifest, error) { return At(ctx, st, "s", ms[2].Time) },
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		m, err := find(ctx, &claimAfterList{countingStore: st, listed: make(chan struct{})})
+		cancel()
+		if err != nil || m.ID != ms[1].ID {
+			t.Fatalf("with the claim read only once a listing began: %v %v, want %s (in flight: %s)", m, err, ms[1].ID, ms[2].ID)
+		}
+	}
+	bad := &failingGets{countingStore: st, key: manifest.ClaimKey("s")}
+	if _, err := Newest(context.Background(), bad, "s"); !errors.Is(err, errUnreadable) {
+		t.Fatalf("with an unreadable claim: %v", err)
+	}
+}
+
+var errUnreadable = errors.New("unreadable")
+
+// failingGets fails every Get of key.
+type failingGets struct {
+	*countingStore
+	key string
+}
+
+func (f *failingGets) Get(ctx context.Context, key string) ([]byte, error) {
+	if key == f.key {
+		return nil, errUnreadable
+	}
+	return f.countingStore.Get(ctx, key)
 }

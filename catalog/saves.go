@@ -124,15 +124,31 @@ func refOf(session string, o store.ObjectInfo) (SaveRef, bool) {
 // firstCommitted returns the first committed save in the listing opts
 // selects (newest first), or nil when there is none. Usually the first key
 // is committed: one List request with a small page, one claim read and one
-// manifest read.
+// manifest read. The claim is read while the listing and the manifest
+// are: two round trips, not three. (Whichever answers first, a save the
+// listing shows is judged by a claim read after it was written: a save
+// committed by then counts, one a fenced writer stored does not.)
 func firstCommitted(ctx context.Context, st store.Store, session string, opts store.ListOptions) (*manifest.Manifest, error) {
-	commits, err := claim.ReadCommits(ctx, st, session)
-	if err != nil {
-		return nil, err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	var commits *claim.Commits
+	var claimErr error
+	go func() {
+		defer close(done)
+		commits, claimErr = claim.ReadCommits(ctx, st, session)
+	}()
+	readCommits := func() error {
+		select {
+		case <-done:
+			return claimErr
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	var found *manifest.Manifest
 	opts.Limit = 4
-	err = st.List(ctx, opts, func(o store.ObjectInfo) error {
+	err := st.List(ctx, opts, func(o store.ObjectInfo) error {
 		ref, good := refOf(session, o)
 		if !good {
 			return nil
@@ -140,6 +156,9 @@ func firstCommitted(ctx context.Context, st store.Store, session string, opts st
 		m, err := loadKey(ctx, st, session, ref.ID, ref.Key)
 		if err != nil {
 			return err
+		}
+		if readCommits() != nil {
+			return store.ErrStop // reported below
 		}
 		if commits.Committed(m) {
 			found = m
@@ -149,6 +168,10 @@ func firstCommitted(ctx context.Context, st store.Store, session string, opts st
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", opts.Prefix, err)
+	}
+	// A claim that cannot be read fails the search, even of no save.
+	if err := readCommits(); err != nil {
+		return nil, err
 	}
 	return found, nil
 }
