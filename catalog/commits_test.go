@@ -152,7 +152,9 @@ func TestNewestReadsTheClaimWhileItLists(t *testing.T) {
 	putClaim(t, st, fmt.Sprintf(`{"format_version": 1, "generation": 1, "last_save": %q, "holder": {"id": "a"}}`, ms[1].ID))
 	for _, find := range []func(context.Context, store.Store) (*manifest.Manifest, error){
 		func(ctx context.Context, st store.Store) (*manifest.Manifest, error) { return Newest(ctx, st, "s") },
-		func(ctx context.Context, st store.Store) (*manifest.Manifest, error) { return At(ctx, st, "s", ms[2].Time) },
+		func(ctx context.Context, st store.Store) (*manifest.Manifest, error) {
+			return At(ctx, st, "s", ms[2].Time)
+		},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		m, err := find(ctx, &claimAfterList{countingStore: st, listed: make(chan struct{})})
