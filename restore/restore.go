@@ -73,23 +73,34 @@ func toDir(ctx context.Context, st store.Store, m *manifest.Manifest, isNewest b
 	}
 	// The newest committed save now: the rollback stands only while it is
 	// still the newest. When it cannot be read (a damaged newest save is a
-	// reason to restore an older one), the rollback stands regardless.
+	// reason to restore an older one), the rollback stands regardless. It
+	// is found while the graph is read.
 	newestID := ""
-	var newest *manifest.Manifest
-	var err error
+	var newestErr error
+	found := make(chan struct{})
 	if isNewest {
-		newest = m
+		newestID = m.ID
+		close(found)
 	} else {
-		newest, err = catalog.Newest(ctx, st, m.Session)
+		go func() {
+			defer close(found)
+			newest, err := catalog.Newest(ctx, st, m.Session)
+			switch {
+			case err == nil:
+				newestID = newest.ID
+			case errors.Is(err, manifest.ErrInvalid), errors.Is(err, manifest.ErrBadList), errors.Is(err, manifest.ErrNewerFormat):
+			default:
+				newestErr = fmt.Errorf("restore: find the newest save of session %s: %w", m.Session, err)
+			}
+		}()
 	}
-	switch {
-	case err == nil:
-		newestID = newest.ID
-	case errors.Is(err, manifest.ErrInvalid), errors.Is(err, manifest.ErrBadList), errors.Is(err, manifest.ErrNewerFormat):
-	default:
-		return nil, fmt.Errorf("restore: find the newest save of session %s: %w", m.Session, err)
+	// A save restored by time may name packs gc repacked (only the newest
+	// save's are never): list the forward records first.
+	graph, _, err := catalog.GraphWith(ctx, st, m, catalog.GraphOptions{Parallel: DefaultParallel, Progress: progress, Older: !isNewest})
+	<-found
+	if newestErr != nil {
+		return nil, newestErr
 	}
-	graph, _, err := catalog.GraphWith(ctx, st, m, catalog.GraphOptions{Parallel: DefaultParallel, Progress: progress, Older: m.ID != newestID})
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -171,33 +172,64 @@ func TestForceRestoreKeepsJournaledEdits(t *testing.T) {
 	}
 }
 
-// listings records the prefixes a store is listed with.
+// listings records the prefixes a store is listed with, and holds the
+// listing of the saves until a pack is read, if packRead is set.
 type listings struct {
 	store.Store
+	mu       sync.Mutex
 	prefixes []string
+	packRead chan struct{}
+	once     sync.Once
 }
 
 func (l *listings) List(ctx context.Context, o store.ListOptions, fn func(store.ObjectInfo) error) error {
+	l.mu.Lock()
 	l.prefixes = append(l.prefixes, o.Prefix)
+	l.mu.Unlock()
+	if l.packRead != nil && o.Prefix == manifest.SavesPrefix("s") {
+		select {
+		case <-l.packRead:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	return l.Store.List(ctx, o, fn)
 }
 
-// Restoring a save that is not the newest lists the forward records before
-// reading its packs (gc may have repacked them); the newest save's packs
-// are anchored, so its restore does not.
-func TestRestoreOfAnOlderSaveListsForwardRecordsFirst(t *testing.T) {
+func (l *listings) Get(ctx context.Context, key string) ([]byte, error) {
+	if l.packRead != nil && strings.HasPrefix(key, "chunks/") {
+		l.once.Do(func() { close(l.packRead) })
+	}
+	return l.Store.Get(ctx, key)
+}
+
+// Restoring a save by time lists the forward records before reading its
+// packs (gc may have repacked them), and looks for the newest save (to
+// know whether the restore is a rollback) while it reads them. Restoring
+// the newest save does neither: gc never repacks its packs.
+func TestRestoreByTimeListsForwardRecordsAndFindsTheNewestMeanwhile(t *testing.T) {
 	st, ms := saved(t)
-	ctx := context.Background()
 	for _, tc := range []struct {
-		m    *manifest.Manifest
-		want bool
-	}{{ms[0], true}, {ms[1], false}} {
-		l := &listings{Store: st}
-		if _, err := restore.ToDir(ctx, l, tc.m, filepath.Join(t.TempDir(), "data"), false, "", nil); err != nil {
+		m     *manifest.Manifest
+		to    func(context.Context, store.Store, *manifest.Manifest, string, bool, string, restore.Progress) (*datadir.Diverged, error)
+		lists []string
+	}{
+		{ms[0], restore.ToDir, []string{manifest.ForwardsPrefix, manifest.SavesPrefix("s")}},
+		{ms[1], restore.ToDir, []string{manifest.ForwardsPrefix, manifest.SavesPrefix("s")}},
+		{ms[1], restore.NewestToDir, nil},
+	} {
+		// The listing of the saves waits for a pack to be read: it
+		// must not come first.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		l := &listings{Store: st, packRead: make(chan struct{})}
+		_, err := tc.to(ctx, l, tc.m, filepath.Join(t.TempDir(), "data"), false, "", nil)
+		cancel()
+		if err != nil {
 			t.Fatal(err)
 		}
-		if got := slices.Contains(l.prefixes, manifest.ForwardsPrefix); got != tc.want {
-			t.Errorf("save %s: listed %q, want a listing of %s: %v", tc.m.ID, l.prefixes, manifest.ForwardsPrefix, tc.want)
+		slices.Sort(l.prefixes)
+		if !slices.Equal(l.prefixes, tc.lists) {
+			t.Errorf("save %s: listed %q, want %q", tc.m.ID, l.prefixes, tc.lists)
 		}
 	}
 }
