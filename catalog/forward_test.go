@@ -299,3 +299,61 @@ func TestReadFallsBackToAPackStillThere(t *testing.T) {
 		t.Fatalf("read of a chunk in a pack still there, after a listing: %v", err)
 	}
 }
+
+// A small save whose chunks gc moved far apart in the packs it moved
+// them to (among what other saves need) still reads them in one round, a
+// span per pack, as long as those spans total at most WholeForwarded:
+// more bytes than the chunks, fewer requests.
+func TestGraphPrefetchesForwardedSpansBeyondTheSavesSize(t *testing.T) {
+	ctx := context.Background()
+	fst, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, want := saveInPacks(t, fst, randomChunks(300), 1)
+	from := packsOf(m)[0]
+	body, err := fst.Get(ctx, manifest.PackKey(from))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The moved pack: the save's frames, half of them after WholeSave + 1
+	// MiB of what other saves need.
+	refs := refsIn(t, fst, m, from)
+	to := manifest.NewPackID()
+	var pack []byte
+	rec := &manifest.Forward{Pack: from}
+	for i, r := range refs {
+		if i == len(refs)/2 {
+			pack = append(pack, make([]byte, WholeSave+1<<20)...)
+		}
+		l := manifest.Loc{Pack: to, Offset: int64(len(pack)), Length: r.Loc.Length}
+		pack = append(pack, body[r.Loc.Offset:r.Loc.Offset+r.Loc.Length]...)
+		rec.Entries = append(rec.Entries, manifest.ForwardEntry{ID: r.ID, To: l})
+	}
+	rec.Sizes = map[manifest.PackID]int64{to: int64(len(pack))}
+	if int64(len(pack)) <= WholeSave || int64(len(pack)) > WholeForwarded {
+		t.Fatalf("the moved pack is %d bytes: want it between the budgets", len(pack))
+	}
+	enc, err := rec.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, b := range map[string][]byte{manifest.PackKey(to): pack, manifest.ForwardKey(from): enc} {
+		if err := fst.Put(ctx, key, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fst.Delete(ctx, manifest.PackKey(from)); err != nil {
+		t.Fatal(err)
+	}
+	st := counting.New(fst)
+	got, _, err := GraphWith(ctx, st, m, GraphOptions{Parallel: 4, Older: true})
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("Graph: %v", err)
+	}
+	// The listing, the record, the one span: the tree and the data then
+	// cost nothing more.
+	if c := st.Snapshot(); c.Requests() != 3 || c.Errors != 0 {
+		t.Errorf("%+v: want 3 requests", c)
+	}
+}
