@@ -76,6 +76,8 @@ type reqServe struct {
 	sv  *serveProc
 	ids []string // its saves, oldest first
 	cur []graphgen.Node
+	// graphBytes is the size of the graph file the last restore wrote.
+	graphBytes int64
 }
 
 func runRequests(ctx context.Context, o options, out, logw io.Writer) error {
@@ -288,6 +290,13 @@ func (b *reqBench) measureAt(ctx context.Context, pt *requestsPoint, nodes []gra
 	}
 	pt.add(opRawPut, "", lat, put)
 	pt.add(opRawGet, "", lat, get)
+	disk, err := b.writeGraph(s.graphBytes)
+	if err != nil {
+		return s, fmt.Errorf("raw baselines: %w", err)
+	}
+	disk.wall += get.wall
+	disk.c = get.c
+	pt.add(opRawGetDisk, "", lat, disk)
 	return s, nil
 }
 
@@ -413,6 +422,11 @@ func (b *reqBench) restore(ctx context.Context, s *reqServe, at, wantID string) 
 	if sj.SaveID != wantID || sj.NodeCount != len(s.cur) {
 		return m, fmt.Errorf("pitr restore --at %s restored save %q with %d nodes, want %s with %d", at, sj.SaveID, sj.NodeCount, wantID, len(s.cur))
 	}
+	fi, err := os.Stat(filepath.Join(dataDir, "graph.pitrg"))
+	if err != nil {
+		return m, fmt.Errorf("restored data dir: %w", err)
+	}
+	s.graphBytes = fi.Size()
 	b.logf("  restore --at %-32s %8v  %s", clip(at, 32), m.wall.Round(time.Millisecond), m.c.brief())
 	return m, nil
 }
@@ -472,6 +486,49 @@ func (b *reqBench) raw(ctx context.Context, bucket string, putBytes, getBytes in
 	get.c = b.cp.Counts().sub(before)
 	b.logf("  raw PUT of %d bytes %v, raw GET of %d bytes %v", putBytes, put.wall.Round(time.Millisecond), getBytes, get.wall.Round(time.Millisecond))
 	return put, get, nil
+}
+
+// writeGraph measures the disk's part of a restore: n bytes written to a
+// new file in the bench's directory, the file and the directory fsync'd.
+func (b *reqBench) writeGraph(n int64) (reqMeasure, error) {
+	data := make([]byte, n)
+	_, _ = rand.Read(data)
+	dir, err := os.MkdirTemp(b.env.dir, "disk-")
+	if err != nil {
+		return reqMeasure{}, err
+	}
+	defer os.RemoveAll(dir)
+	start := clk.Now()
+	f, err := os.Create(filepath.Join(dir, "graph"))
+	if err != nil {
+		return reqMeasure{}, err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		return reqMeasure{}, fmt.Errorf("write %d bytes: %w", n, err)
+	}
+	m := reqMeasure{wall: clk.Since(start)}
+	b.logf("  %d bytes written and fsync'd in %v", n, m.wall.Round(time.Millisecond))
+	return m, nil
+}
+
+// syncDir fsyncs directory dir.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // storedIn lists env's bucket (straight, not counted).

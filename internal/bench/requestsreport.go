@@ -27,6 +27,7 @@ const (
 	opNoop          = "no-op save"
 	opRestoreNewest = "restore newest"
 	opRawGet        = "raw GET (1 request, restore newest's bytes)"
+	opRawGetDisk    = "raw GET, then its graph's bytes written and fsync'd"
 	opRestoreOlder  = "restore older"
 	opShow          = "show one node (`pitr show --at latest`)"
 	opDiff          = "diff of the last two saves (`pitr diff`)"
@@ -97,7 +98,7 @@ func (p *requestsPoint) find(op string, lat time.Duration) *reqRow {
 // ops returns the operations measured, in report order: the fixed ones,
 // then the others (the history's) as first recorded.
 func (p *requestsPoint) ops() []string {
-	order := []string{opFull, opRawPut, opSmall, opOneNode, opNoop, opRestoreNewest, opRawGet, opRestoreOlder, opShow, opDiff}
+	order := []string{opFull, opRawPut, opSmall, opOneNode, opNoop, opRestoreNewest, opRawGet, opRawGetDisk, opRestoreOlder, opShow, opDiff}
 	seen := map[string]bool{}
 	var out []string
 	for _, op := range order {
@@ -290,7 +291,9 @@ func (r *requestsResults) markdown() string {
 	p("  `POST /v1/saves`, client wall time), then `pitr restore --at latest` and `--at <id of the middle save>` into a new")
 	p("  data dir (process wall time, checked: the right save, every node). \"Worst\" is the largest of each column.")
 	p("* Raw baselines, through the same proxy at the same latency, with minio-go: one PUT of as many bytes as the full save")
-	p("  PUT and one single-stream GET of as many as restore newest got (random bytes, a bucket of their own).")
+	p("  PUT and one single-stream GET of as many as restore newest got (random bytes, a bucket of their own); and that")
+	p("  GET's time plus writing as many bytes as the restored graph file to a new file in a local directory, with the")
+	p("  file and the directory fsync'd as restore does: what a restore cannot go below on this machine's disk.")
 	p("* The history: the first latency's server goes on saving at 0 ms, 1 %% of the nodes changed before each save, until")
 	p("  the session has %s saves; both restores then run again at every latency and the bucket is listed; then `gc`",
 		strings.Join(intsLabel(historyPoints(r.opts.saves)), " and then "))
@@ -362,13 +365,14 @@ func (r *requestsResults) writePoint(p func(string, ...any), pt *requestsPoint) 
 	}
 	for _, lat := range pt.latencies {
 		full, put := pt.find(opFull, lat), pt.find(opRawPut, lat)
-		rest, get := pt.find(opRestoreNewest, lat), pt.find(opRawGet, lat)
-		if full == nil || put == nil || rest == nil || get == nil {
+		rest, get, disk := pt.find(opRestoreNewest, lat), pt.find(opRawGet, lat), pt.find(opRawGetDisk, lat)
+		if full == nil || put == nil || rest == nil || get == nil || disk == nil {
 			continue
 		}
-		p("* At %s: the full save took %.1f× the raw PUT of its bytes; restore newest %.1f× the raw GET of its bytes.",
+		p("* At %s: the full save took %.1f× the raw PUT of its bytes; restore newest %.1f× the raw GET of its bytes (speed %.2f×), %.1f× that GET followed by writing the graph's bytes to disk with fsync (speed %.2f×).",
 			latencyLabel(lat), full.runs[0].wall.Seconds()/put.runs[0].wall.Seconds(),
-			rest.runs[0].wall.Seconds()/get.runs[0].wall.Seconds())
+			rest.runs[0].wall.Seconds()/get.runs[0].wall.Seconds(), get.runs[0].wall.Seconds()/rest.runs[0].wall.Seconds(),
+			rest.runs[0].wall.Seconds()/disk.runs[0].wall.Seconds(), disk.runs[0].wall.Seconds()/rest.runs[0].wall.Seconds())
 	}
 	for _, bs := range pt.builds {
 		n := bs.to - bs.from + 1
