@@ -23,12 +23,14 @@ import (
 // least half used by it, so this reads at most twice the save's bytes.
 //
 // After gc repacked a small save's packs, what their records forward is
-// read the same way, a span per pack it went to, if those spans total at
-// most WholeForwarded bytes. The spans hold what other saves need from
-// those packs too: read at once, they cost more bytes than the reads of
-// the chunks the tree names, and far fewer requests. (The middle save of
-// 1,000 on the 2,000-node graph, after gc: 15 requests and 63 MB with a
-// budget of 64 MiB, 36 requests and 45 MB with 32 MiB, which it passed.)
+// read the same way, a span per pack it went to, a round per record
+// followed, as long as everything read beforehand then holds at most
+// WholeForwarded bytes (the most a restore keeps besides the graph). The
+// spans hold what other saves need from those packs too: read at once,
+// they cost more bytes than the reads of the chunks the tree names, and
+// far fewer requests. (The middle save of 1,000 on the 2,000-node graph,
+// after gc: 15 requests and 63 MB with 64 MiB, 36 requests and 45 MB when
+// forwarded spans had a budget of 32 MiB of their own.)
 const (
 	TreeWindow     = 1 << 20
 	WholePack      = 2 << 20
@@ -66,6 +68,19 @@ func (c *spans) get(l manifest.Loc) []byte {
 	return nil
 }
 
+// held returns the bytes kept.
+func (c *spans) held() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n int64
+	for _, ss := range c.m {
+		for _, s := range ss {
+			n += int64(len(s.b))
+		}
+	}
+	return n
+}
+
 // put keeps b, the bytes of pack p from off.
 func (c *spans) put(p manifest.PackID, off int64, b []byte) {
 	if c == nil {
@@ -84,8 +99,8 @@ func (c *spans) put(p manifest.PackID, off int64, b []byte) {
 // (or that c's listing of chunks/f/, if taken, says was repacked), its
 // forward record is read instead, and in a next round, from each pack
 // the records forward to, the span that holds what they forward, if
-// those spans total at most WholeForwarded (an older save, after gc
-// repacked its packs).
+// what is read then totals at most WholeForwarded (an older save, after
+// gc repacked its packs).
 func prefetch(ctx context.Context, st store.Store, m *manifest.Manifest, parallel int, c *spans) {
 	if m.Tree == nil || len(m.Packs) == 0 {
 		return
@@ -117,11 +132,11 @@ func prefetch(ctx context.Context, st store.Store, m *manifest.Manifest, paralle
 				}
 			}
 		}
-		var more int64 // forwarded spans have a budget of their own
+		var more int64 // what is held, and what the next round would add
 		for _, x := range next {
 			more += x.length
 		}
-		if len(next) == 0 || more > WholeForwarded {
+		if len(next) == 0 || c.held()+more > WholeForwarded {
 			return
 		}
 		round = next

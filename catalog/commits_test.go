@@ -183,3 +183,39 @@ func (f *failingGets) Get(ctx context.Context, key string) ([]byte, error) {
 	}
 	return f.countingStore.Get(ctx, key)
 }
+
+// cancelAfterManifest lets the claim be read, then cancels the caller's
+// context as soon as a manifest was read (a Ctrl-C while Newest runs).
+type cancelAfterManifest struct {
+	*countingStore
+	claimRead chan struct{}
+	cancel    context.CancelFunc
+}
+
+func (c *cancelAfterManifest) Get(ctx context.Context, key string) ([]byte, error) {
+	if key == manifest.ClaimKey("s") {
+		defer close(c.claimRead)
+		return c.countingStore.Get(ctx, key)
+	}
+	b, err := c.countingStore.Get(ctx, key)
+	<-c.claimRead
+	c.cancel()
+	return b, err
+}
+
+// A Newest cancelled while it reads finds the save or reports the
+// cancellation, never "no saves" (which a server starting would take for
+// an empty session). Which of the two depends on the scheduler: many
+// runs.
+func TestNewestCancelledIsNeverNoSaves(t *testing.T) {
+	st := newStore(t)
+	savesWithGenerations(t, st, 0, 0)
+	for range 200 {
+		ctx, cancel := context.WithCancel(context.Background())
+		m, err := Newest(ctx, &cancelAfterManifest{countingStore: st, claimRead: make(chan struct{}), cancel: cancel}, "s")
+		cancel()
+		if errors.Is(err, manifest.ErrNoSaves) || (err == nil && m == nil) {
+			t.Fatalf("a cancelled Newest: %v %v", m, err)
+		}
+	}
+}

@@ -26,10 +26,17 @@ type Forwards struct {
 	m  map[manifest.PackID]*forwardSlot
 
 	// gone lists the packs with a record, from one listing of
-	// chunks/f/, taken after the first pack found gone.
-	listOnce sync.Once
-	gone     map[manifest.PackID]bool
+	// chunks/f/, taken after the first pack found gone (or before the
+	// first read, ListGone); listings failed so far are counted, and
+	// the reads stop asking after maxListFailures.
+	listMu       sync.Mutex
+	listFailures int
+	gone         map[manifest.PackID]bool
 }
+
+// maxListFailures is how many failed listings of chunks/f/ a read takes
+// before it goes on without one.
+const maxListFailures = 2
 
 type forwardSlot struct {
 	done chan struct{} // closed once f and err are set
@@ -108,27 +115,36 @@ func (fs *Forwards) Loaded() map[manifest.PackID]*manifest.Forward {
 // without asking for each: the read meets one missing pack, not one per
 // pack and per round. A failed listing is only a lost shortcut.
 func (fs *Forwards) listGone(ctx context.Context, st store.Store) {
-	fs.listOnce.Do(func() {
-		gone := map[manifest.PackID]bool{}
-		err := st.List(ctx, store.ListOptions{Prefix: manifest.ForwardsPrefix}, func(o store.ObjectInfo) error {
-			if p, ok := manifest.ParseForwardKey(o.Key); ok {
-				gone[p] = true
-			}
-			return nil
-		})
-		if err == nil {
-			fs.mu.Lock()
-			fs.gone = gone
-			fs.mu.Unlock()
+	fs.listMu.Lock()
+	defer fs.listMu.Unlock()
+	fs.mu.Lock()
+	listed := fs.gone != nil
+	fs.mu.Unlock()
+	if listed || fs.listFailures >= maxListFailures {
+		return
+	}
+	gone := map[manifest.PackID]bool{}
+	err := st.List(ctx, store.ListOptions{Prefix: manifest.ForwardsPrefix}, func(o store.ObjectInfo) error {
+		if p, ok := manifest.ParseForwardKey(o.Key); ok {
+			gone[p] = true
 		}
+		return nil
 	})
+	if err != nil {
+		fs.listFailures++
+		return
+	}
+	fs.mu.Lock()
+	fs.gone = gone
+	fs.mu.Unlock()
 }
 
 // ListGone lists the forward records in the store now, before any read
 // finds a pack gone: a reader of a save that may name repacked packs (one
 // that is not its session's newest) then asks for no pack that is gone.
-// A failed listing is only a lost shortcut, as for the listing a read
-// takes by itself after its first missing pack.
+// A failed listing is only a lost shortcut: the read lists again after
+// its first missing pack, as it does without ListGone. A pack repacked
+// after the listing is found gone by its read, as without one.
 func (fs *Forwards) ListGone(ctx context.Context, st store.Store) { fs.listGone(ctx, st) }
 
 // listedGone reports whether the listing of chunks/f/ holds a record for

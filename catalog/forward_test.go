@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -300,60 +301,150 @@ func TestReadFallsBackToAPackStillThere(t *testing.T) {
 	}
 }
 
-// A small save whose chunks gc moved far apart in the packs it moved
-// them to (among what other saves need) still reads them in one round, a
-// span per pack, as long as those spans total at most WholeForwarded:
-// more bytes than the chunks, fewer requests.
-func TestGraphPrefetchesForwardedSpansBeyondTheSavesSize(t *testing.T) {
+// moveFar moves save m's chunks in pack from into a new pack, half of
+// them after filler bytes (what other saves need), writes from's record
+// and deletes from.
+func moveFar(t *testing.T, st store.Store, m *manifest.Manifest, from manifest.PackID, filler int) {
+	t.Helper()
 	ctx := context.Background()
-	fst, err := file.New(t.TempDir())
+	body, err := st.Get(ctx, manifest.PackKey(from))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, want := saveInPacks(t, fst, randomChunks(300), 1)
-	from := packsOf(m)[0]
-	body, err := fst.Get(ctx, manifest.PackKey(from))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The moved pack: the save's frames, half of them after WholeSave + 1
-	// MiB of what other saves need.
-	refs := refsIn(t, fst, m, from)
+	refs := refsIn(t, st, m, from)
 	to := manifest.NewPackID()
 	var pack []byte
 	rec := &manifest.Forward{Pack: from}
 	for i, r := range refs {
 		if i == len(refs)/2 {
-			pack = append(pack, make([]byte, WholeSave+1<<20)...)
+			pack = append(pack, make([]byte, filler)...)
 		}
 		l := manifest.Loc{Pack: to, Offset: int64(len(pack)), Length: r.Loc.Length}
 		pack = append(pack, body[r.Loc.Offset:r.Loc.Offset+r.Loc.Length]...)
 		rec.Entries = append(rec.Entries, manifest.ForwardEntry{ID: r.ID, To: l})
 	}
 	rec.Sizes = map[manifest.PackID]int64{to: int64(len(pack))}
-	if int64(len(pack)) <= WholeSave || int64(len(pack)) > WholeForwarded {
-		t.Fatalf("the moved pack is %d bytes: want it between the budgets", len(pack))
-	}
 	enc, err := rec.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for key, b := range map[string][]byte{manifest.PackKey(to): pack, manifest.ForwardKey(from): enc} {
-		if err := fst.Put(ctx, key, b); err != nil {
+		if err := st.Put(ctx, key, b); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := fst.Delete(ctx, manifest.PackKey(from)); err != nil {
+	if err := st.Delete(ctx, manifest.PackKey(from)); err != nil {
 		t.Fatal(err)
 	}
-	st := counting.New(fst)
-	got, _, err := GraphWith(ctx, st, m, GraphOptions{Parallel: 4, Older: true})
-	if err != nil || !bytes.Equal(got, want) {
-		t.Fatalf("Graph: %v", err)
+}
+
+// A small save whose chunks gc moved far apart in the packs it moved
+// them to (among what other saves need) still reads them in one round, a
+// span per pack, as long as what it then holds totals at most
+// WholeForwarded: more bytes than the chunks, fewer requests. Beyond
+// that, it reads what the tree names.
+func TestGraphPrefetchesForwardedSpansWithinABudget(t *testing.T) {
+	ctx := context.Background()
+	big := make([]byte, 4<<20) // incompressible
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range big {
+		big[i] = byte(r.Uint32())
 	}
-	// The listing, the record, the one span: the tree and the data then
-	// cost nothing more.
-	if c := st.Snapshot(); c.Requests() != 3 || c.Errors != 0 {
-		t.Errorf("%+v: want 3 requests", c)
+	for _, tc := range []struct {
+		name string
+		held int  // MiB in the pack that stays, read first
+		span bool // whether the moved pack's span is read at once
+	}{
+		// The listing, the kept pack, the record, the one span; the
+		// tree and the data then cost nothing more.
+		{"little else held", 0, true},
+		// 31 MiB held, and the span of 33 MiB would pass 64: the tree
+		// and the data are read from the moved pack by what they name
+		// (its two halves, far apart).
+		{"the save's other pack held", 31, false},
+	} {
+		fst, err := file.New(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Chunks alternate between the two packs: pack 0, which stays,
+		// gets tc.held MiB in chunks of up to 4 MiB first.
+		var datas [][]byte
+		left := tc.held << 20
+		for i, c := range randomChunks(300) {
+			if i%2 == 0 && left > 0 {
+				c = slices.Clone(big[:min(left, len(big))])
+				c[0] = byte(i)
+				left -= len(c)
+			}
+			datas = append(datas, c)
+		}
+		m, want := saveInPacks(t, fst, datas, 2)
+		moveFar(t, fst, m, m.Tree.RootLoc.Pack, WholeSave+1<<20)
+		st := counting.New(fst)
+		got, _, err := GraphWith(ctx, st, m, GraphOptions{Parallel: 4, Older: true})
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: Graph: %v", tc.name, err)
+		}
+		c := st.Snapshot()
+		if c.Errors != 0 {
+			t.Errorf("%s: %+v: a missing pack asked for", tc.name, c)
+		}
+		spanRead := c.BytesGot > int64(tc.held<<20)+WholeSave
+		if spanRead != tc.span || (tc.span && c.Requests() != 4) {
+			t.Errorf("%s: %+v: the span read at once: %v, want %v (and then 4 requests)", tc.name, c, spanRead, tc.span)
+		}
+	}
+}
+
+// failFirstList fails the first listing of chunks/f/.
+type failFirstList struct {
+	store.Store
+	failed bool
+}
+
+func (f *failFirstList) List(ctx context.Context, o store.ListOptions, fn func(store.ObjectInfo) error) error {
+	if o.Prefix == manifest.ForwardsPrefix && !f.failed {
+		f.failed = true
+		return errors.New("list: slow down")
+	}
+	return f.Store.List(ctx, o, fn)
+}
+
+// A listing taken before the reads (ListGone) that fails costs only the
+// shortcut: the first missing pack lists again, and the reads after it
+// know every gone pack.
+func TestAFailedListingIsTakenAgain(t *testing.T) {
+	ctx := context.Background()
+	fst, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := saveInPacks(t, fst, randomChunks(300), 3)
+	es, err := Entries(ctx, fst, m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range packsOf(m) {
+		moveAll(t, fst, p, refsIn(t, fst, m, p), nil)
+	}
+	byPack := map[manifest.PackID][]Ref{}
+	for _, e := range es {
+		byPack[e.Loc.Pack] = append(byPack[e.Loc.Pack], Ref{ID: e.ID, Loc: e.Loc})
+	}
+	st := counting.New(&failFirstList{Store: fst})
+	fw := NewForwards()
+	fw.ListGone(ctx, st)
+	o := readOpts{parallel: 4, fwd: fw}
+	ps := packsOf(m)
+	for _, refs := range [][]Ref{byPack[ps[0]][:5], append(byPack[ps[1]], byPack[ps[2]]...)} {
+		if err := readRefs(ctx, st, refs, o, func(_ int, _ []byte, err error) error { return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The failed listing, one missing pack, the listing again; then
+	// the records of the other two packs and no missing pack.
+	if c := st.Snapshot(); c.Lists != 2 || c.Errors != 2 {
+		t.Errorf("%+v: want 2 listings and 2 errors (the failed listing, one missing pack)", c)
 	}
 }

@@ -226,11 +226,12 @@ func Graph(ctx context.Context, st store.Store, m *manifest.Manifest, parallel i
 type GraphOptions struct {
 	Parallel int      // reads at once (at most MaxReadsInFlight, the default)
 	Progress Progress // told the bytes filled so far, if set
-	// Older says the save is not its session's newest, so gc may have
-	// repacked packs it names: the forward records are listed (one LIST a
-	// thousand records) before its packs are read, and a repacked pack
-	// costs its record's GET, not a GET that fails first. A newest save's
-	// packs are never repacked (gc anchors them).
+	// Older says the save may not be its session's newest, so gc may
+	// have repacked packs it names: the forward records are listed (one
+	// LIST a thousand records) before its packs are read, and a repacked
+	// pack costs its record's GET, not a GET that fails first. gc anchors
+	// the newest save's packs (only a rollback's newest save may name
+	// packs repacked before it, each found gone by its read).
 	Older bool
 }
 
@@ -262,7 +263,10 @@ func GraphWith(ctx context.Context, st store.Store, m *manifest.Manifest, o Grap
 	var done int64
 	// Each chunk is decompressed straight into its first place in the
 	// graph, then copied to the others.
-	into := func(i int) []byte { return graph[l.Offsets[i] : l.Offsets[i]+entries[i].Size] }
+	into := func(i int) []byte {
+		end := l.Offsets[i] + entries[i].Size
+		return graph[l.Offsets[i]:end:end] // a decoder cannot write past it
+	}
 	err = readRefs(ctx, st, l.Refs(), readOpts{parallel: parallel, cache: sp, sizes: m.Packs, into: into}, func(i int, raw []byte, err error) error {
 		if err != nil {
 			return err

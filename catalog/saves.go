@@ -125,9 +125,10 @@ func refOf(session string, o store.ObjectInfo) (SaveRef, bool) {
 // selects (newest first), or nil when there is none. Usually the first key
 // is committed: one List request with a small page, one claim read and one
 // manifest read. The claim is read while the listing and the manifest
-// are: two round trips, not three. (Whichever answers first, a save the
-// listing shows is judged by a claim read after it was written: a save
-// committed by then counts, one a fenced writer stored does not.)
+// are: two round trips, not three. (Whichever the store answers first,
+// the claim judges the listed saves as a claim read before the listing
+// would, or knowing more: a save committed by then counts, one a fenced
+// writer stored does not, one still in flight does not.)
 func firstCommitted(ctx context.Context, st store.Store, session string, opts store.ListOptions) (*manifest.Manifest, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -138,13 +139,9 @@ func firstCommitted(ctx context.Context, st store.Store, session string, opts st
 		defer close(done)
 		commits, claimErr = claim.ReadCommits(ctx, st, session)
 	}()
-	readCommits := func() error {
-		select {
-		case <-done:
-			return claimErr
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	readCommits := func() error { // ReadCommits ends with ctx
+		<-done
+		return claimErr
 	}
 	var found *manifest.Manifest
 	opts.Limit = 4

@@ -142,8 +142,11 @@ func decodeBlocks(body, dst []byte) bool {
 	if len(body) < 7 || binary.LittleEndian.Uint32(body) != magic {
 		return false
 	}
-	flg := body[4]
+	flg, bd := body[4], body[5]
 	if flg>>6 != 1 || flg&flagIndep == 0 || flg&flagDict != 0 || flg&2 != 0 {
+		return false
+	}
+	if bd&0x8F != 0 || bd>>4 < 4 { // reserved bits, block maximum 64 KiB–4 MiB
 		return false
 	}
 	p := 6 // magic, FLG, BD

@@ -253,6 +253,22 @@ func TestDecodeBlocks(t *testing.T) {
 		if !decodeBlocks(body, dst) || !bytes.Equal(dst, raw) {
 			t.Fatalf("decodeBlocks of a frame with options %v failed", opts)
 		}
+		// No content size in these frames: a wrong size is found by the
+		// blocks, into a larger buffer as into a shorter one.
+		for _, n := range []int{len(raw) - 1, len(raw) + 1} {
+			if decodeBlocks(body, make([]byte, n)) {
+				t.Fatalf("decodeBlocks of %d bytes into %d succeeded", len(raw), n)
+			}
+		}
+		// A block maximum of 16 KiB (not one lz4 defines) or a reserved
+		// bit set in the descriptor: the lz4 reader's to judge.
+		for _, bd := range []byte{0x30, body[5] | 0x80, body[5] | 0x01} {
+			bad := slices.Clone(body)
+			bad[5] = bd
+			if decodeBlocks(bad, make([]byte, len(raw))) {
+				t.Fatalf("decodeBlocks with descriptor byte %#x succeeded", bd)
+			}
+		}
 	}
 	// Two frames in one body: the lz4 reader's to read.
 	two := append(lz4Frame(t, raw[:1000]), lz4Frame(t, raw[1000:2000])...)
@@ -293,8 +309,20 @@ func FuzzDecodeBlocks(f *testing.F) {
 		if size > 4<<20 {
 			return
 		}
-		dst := make([]byte, size)
-		if !decodeBlocks(body, dst) {
+		// dst has room past its end, as a chunk's place in the graph
+		// would without its cap: nothing may be written there.
+		buf := make([]byte, int(size)+64)
+		for i := range buf[size:] {
+			buf[int(size)+i] = 0xA5
+		}
+		dst := buf[:size]
+		ok := decodeBlocks(body, dst)
+		for _, b := range buf[size:] {
+			if b != 0xA5 {
+				t.Fatalf("decodeBlocks wrote past the end of dst")
+			}
+		}
+		if !ok {
 			return
 		}
 		zr := lz4.NewReader(bytes.NewReader(body))

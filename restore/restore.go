@@ -78,6 +78,8 @@ func toDir(ctx context.Context, st store.Store, m *manifest.Manifest, isNewest b
 	newestID := ""
 	var newestErr error
 	found := make(chan struct{})
+	readCtx, stopRead := context.WithCancel(ctx)
+	defer stopRead()
 	if isNewest {
 		newestID = m.ID
 		close(found)
@@ -91,12 +93,14 @@ func toDir(ctx context.Context, st store.Store, m *manifest.Manifest, isNewest b
 			case errors.Is(err, manifest.ErrInvalid), errors.Is(err, manifest.ErrBadList), errors.Is(err, manifest.ErrNewerFormat):
 			default:
 				newestErr = fmt.Errorf("restore: find the newest save of session %s: %w", m.Session, err)
+				stopRead() // the restore fails: read no more of the graph
 			}
 		}()
 	}
-	// A save restored by time may name packs gc repacked (only the newest
-	// save's are never): list the forward records first.
-	graph, _, err := catalog.GraphWith(ctx, st, m, catalog.GraphOptions{Parallel: DefaultParallel, Progress: progress, Older: !isNewest})
+	// A save restored by time may name packs gc repacked (gc anchors the
+	// newest save's packs, but for a rollback's): list the forward records
+	// first.
+	graph, _, err := catalog.GraphWith(readCtx, st, m, catalog.GraphOptions{Parallel: DefaultParallel, Progress: progress, Older: !isNewest})
 	<-found
 	if newestErr != nil {
 		return nil, newestErr

@@ -233,3 +233,45 @@ func TestRestoreByTimeListsForwardRecordsAndFindsTheNewestMeanwhile(t *testing.T
 		}
 	}
 }
+
+var errClaimDown = errors.New("claim unreadable")
+
+// claimFails fails every read of the claim and holds every read of a
+// pack until its context ends.
+type claimFails struct{ store.Store }
+
+func (c *claimFails) Get(ctx context.Context, key string) ([]byte, error) {
+	if key == manifest.ClaimKey("s") {
+		return nil, errClaimDown
+	}
+	if strings.HasPrefix(key, "chunks/") {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return c.Store.Get(ctx, key)
+}
+
+func (c *claimFails) GetRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// A restore by time that cannot find the newest save (here the claim
+// cannot be read) fails with that error, and stops reading the graph it
+// was reading meanwhile.
+func TestRestoreStopsReadingWhenTheNewestSaveCannotBeFound(t *testing.T) {
+	st, ms := saved(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := restore.ToDir(context.Background(), &claimFails{st}, ms[0], filepath.Join(t.TempDir(), "data"), false, "", nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, errClaimDown) {
+			t.Fatalf("ToDir: %v, want the claim's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ToDir went on reading the graph after the newest save could not be found")
+	}
+}

@@ -76,8 +76,6 @@ type reqServe struct {
 	sv  *serveProc
 	ids []string // its saves, oldest first
 	cur []graphgen.Node
-	// graphBytes is the size of the graph file the last restore wrote.
-	graphBytes int64
 }
 
 func runRequests(ctx context.Context, o options, out, logw io.Writer) error {
@@ -290,7 +288,7 @@ func (b *reqBench) measureAt(ctx context.Context, pt *requestsPoint, nodes []gra
 	}
 	pt.add(opRawPut, "", lat, put)
 	pt.add(opRawGet, "", lat, get)
-	disk, err := b.writeGraph(s.graphBytes)
+	disk, err := b.writeGraph(newest.runs[0].graph)
 	if err != nil {
 		return s, fmt.Errorf("raw baselines: %w", err)
 	}
@@ -426,7 +424,7 @@ func (b *reqBench) restore(ctx context.Context, s *reqServe, at, wantID string) 
 	if err != nil {
 		return m, fmt.Errorf("restored data dir: %w", err)
 	}
-	s.graphBytes = fi.Size()
+	m.graph = fi.Size()
 	b.logf("  restore --at %-32s %8v  %s", clip(at, 32), m.wall.Round(time.Millisecond), m.c.brief())
 	return m, nil
 }

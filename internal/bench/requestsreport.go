@@ -38,6 +38,8 @@ const (
 type reqMeasure struct {
 	c    reqCounts
 	wall time.Duration
+	// graph is the size of the graph file a restore wrote.
+	graph int64
 }
 
 // reqRow is one operation at one latency: one measure, or several (the
