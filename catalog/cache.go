@@ -116,6 +116,13 @@ func prefetch(ctx context.Context, st store.Store, m *manifest.Manifest, paralle
 	}
 	read := map[manifest.PackID]bool{}
 	for range MaxForwards {
+		// The records of the packs listed as repacked, at once (from the
+		// bundle, where it holds them).
+		listed := make([]manifest.PackID, 0, len(round))
+		for p := range round {
+			listed = append(listed, p)
+		}
+		c.fwd.preloadPacks(ctx, st, listed, parallel)
 		gone := prefetchRound(ctx, st, round, parallel, c)
 		for p := range round {
 			read[p] = true

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/pitr-dev/pitr/manifest"
 	"github.com/pitr-dev/pitr/store"
@@ -32,6 +33,18 @@ type Forwards struct {
 	listMu       sync.Mutex
 	listFailures int
 	gone         map[manifest.PackID]bool
+	// times are the records' ModTimes as listed, and bundle the newest
+	// forward bundle listed (manifest.BundleIndex): a record listed as
+	// older than the bundle is read from it, with the others it holds.
+	times  map[manifest.PackID]time.Time
+	bundle store.ObjectInfo
+	// recordsOnly: never from a bundle (gc reads the records themselves).
+	recordsOnly bool
+
+	bundleMu     sync.Mutex
+	bundleIdx    *manifest.BundleIndex
+	bundleAll    []byte // the whole bundle, if read whole
+	bundleFailed bool
 }
 
 // maxListFailures is how many failed listings of chunks/f/ a read takes
@@ -124,9 +137,14 @@ func (fs *Forwards) listGone(ctx context.Context, st store.Store) {
 		return
 	}
 	gone := map[manifest.PackID]bool{}
+	times := map[manifest.PackID]time.Time{}
+	var bundle store.ObjectInfo
 	err := st.List(ctx, store.ListOptions{Prefix: manifest.ForwardsPrefix}, func(o store.ObjectInfo) error {
 		if p, ok := manifest.ParseForwardKey(o.Key); ok {
 			gone[p] = true
+			times[p] = o.ModTime
+		} else if manifest.IsBundleKey(o.Key) && (bundle.Key == "" || o.ModTime.After(bundle.ModTime)) {
+			bundle = o
 		}
 		return nil
 	})
@@ -135,7 +153,14 @@ func (fs *Forwards) listGone(ctx context.Context, st store.Store) {
 		return
 	}
 	fs.mu.Lock()
-	fs.gone = gone
+	fs.gone, fs.times, fs.bundle = gone, times, bundle
+	fs.mu.Unlock()
+}
+
+// RecordsOnly makes fs read every record itself, never a bundled copy.
+func (fs *Forwards) RecordsOnly() {
+	fs.mu.Lock()
+	fs.recordsOnly = true
 	fs.mu.Unlock()
 }
 
@@ -159,22 +184,23 @@ func (fs *Forwards) listedGone(p manifest.PackID) bool {
 // that the listing says are gone and that are not read yet, so that skip
 // moves those refs before they are planned.
 func (fs *Forwards) preload(ctx context.Context, st store.Store, refs []Ref, parallel int) {
-	fs.mu.Lock()
-	gone := fs.gone
-	if gone == nil {
-		fs.mu.Unlock()
+	packs := make([]manifest.PackID, 0, len(refs))
+	for _, r := range refs {
+		packs = append(packs, r.Loc.Pack)
+	}
+	fs.preloadPacks(ctx, st, packs, parallel)
+}
+
+// preloadPacks reads the records of those of packs that the listing says
+// are gone and that are not read yet: from the bundle those it holds a
+// copy of as they are, the others one GET each.
+func (fs *Forwards) preloadPacks(ctx context.Context, st store.Store, packs []manifest.PackID, parallel int) {
+	todo := fs.unread(packs)
+	if len(todo) == 0 {
 		return
 	}
-	var todo []manifest.PackID
-	seen := map[manifest.PackID]bool{}
-	for _, r := range refs {
-		if p := r.Loc.Pack; gone[p] && !seen[p] && fs.m[p] == nil {
-			seen[p] = true
-			todo = append(todo, p)
-		}
-	}
-	fs.mu.Unlock()
-	if len(todo) == 0 {
+	fs.fromBundle(ctx, st, todo, parallel)
+	if todo = fs.unread(todo); len(todo) == 0 {
 		return
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -186,6 +212,22 @@ func (fs *Forwards) preload(ctx context.Context, st store.Store, refs []Ref, par
 		})
 	}
 	_ = g.Wait()
+}
+
+// unread returns, each once, those of packs the listing says are gone
+// whose records are not read (nor being read).
+func (fs *Forwards) unread(packs []manifest.PackID) []manifest.PackID {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	var todo []manifest.PackID
+	seen := map[manifest.PackID]bool{}
+	for _, p := range packs {
+		if fs.gone[p] && !seen[p] && fs.m[p] == nil {
+			seen[p] = true
+			todo = append(todo, p)
+		}
+	}
+	return todo
 }
 
 // known returns pack p's record if it was read: the pack is gone.

@@ -41,14 +41,21 @@ func TestGCRepacksAndOlderSavesStillRestore(t *testing.T) {
 	before := listObjects(t, st)
 	r := st.mustPitr(t, "gc", "--grace", "0s")
 	repacked := gcCount(t, regexp.MustCompile(`repacked (\d+) pack`), r.stdout)
-	forwards := 0
+	forwards, bundles := 0, 0
 	for k := range listObjects(t, st) {
-		if strings.HasPrefix(k, "chunks/f/") {
+		switch {
+		case strings.HasPrefix(k, "chunks/f/bundle/"):
+			bundles++
+		case strings.HasPrefix(k, "chunks/f/"):
 			forwards++
 		}
 	}
 	if repacked == 0 || forwards != repacked {
 		t.Fatalf("gc repacked %d packs, the bucket has %d forward records; want the same number > 0:\n%s", repacked, forwards, r.stdout)
+	}
+	// And one bundle of them, for the restores of older saves below.
+	if bundled := gcCount(t, regexp.MustCompile(`bundled (\d+) forward record`), r.stdout); bundles != 1 || bundled != forwards {
+		t.Fatalf("%d bundles in the bucket, of %d records; want one, of the %d records:\n%s", bundles, bundled, forwards, r.stdout)
 	}
 	if packBytes(listObjects(t, st)) >= packBytes(before) {
 		t.Errorf("gc did not shrink the packs:\n%s", r.stdout)

@@ -171,6 +171,17 @@
 //	    chunk to a pack in the store. gc versions without repacking
 //	    must not run against a store that has forward records: they do not
 //	    mark what the records point to.
+//	(i) After the sweep, a run that changed records (or finds them newer
+//	    than the newest forward bundle) writes a bundle,
+//	    chunks/f/bundle/<id>, with a copy of every record in force it read
+//	    or wrote (manifest.BundleIndex), then deletes the older bundles.
+//	    Nothing gc marks, keeps or deletes depends on a bundle (gc and
+//	    verify read the records themselves), so a bundle can only make a
+//	    reader read a record's older version, which (f) already allows: a
+//	    reader takes a copy only of a record the listing shows older than
+//	    the bundle, i.e. unchanged since the copy, and a chunk missing
+//	    where a copy leads is read where the save names it, following the
+//	    records themselves (g).
 //
 // # Consequences for operators
 //

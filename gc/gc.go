@@ -79,11 +79,15 @@ type Report struct {
 	Missing      int   // referenced chunk objects and packs absent from chunks/, with no forward record (see pitr verify)
 	Ignored      int   // objects under chunks/ that are neither a chunk, a pack nor a forward record
 
-	Forwarded    int   // packs gone whose forward records were followed
-	Repacked     int   // packs repacked: forwarded, then deleted (DryRun: that would be)
-	RepackFreed  int64 // their stored size
-	RepackCopied int64 // bytes of chunks only they held, copied into new packs
-	RepackPacks  int   // new packs written for those
+	Forwarded int // packs gone whose forward records were followed
+	// Bundled counts the records copied into the forward bundle the run
+	// wrote (0: none written); BundleSkipped says why none could be.
+	Bundled       int
+	BundleSkipped string
+	Repacked      int   // packs repacked: forwarded, then deleted (DryRun: that would be)
+	RepackFreed   int64 // their stored size
+	RepackCopied  int64 // bytes of chunks only they held, copied into new packs
+	RepackPacks   int   // new packs written for those
 	// ForwardsRewritten counts records rewritten to point past packs
 	// repacked since they were written.
 	ForwardsRewritten int
@@ -123,6 +127,7 @@ func Run(ctx context.Context, st store.Store, opts Options) (Report, error) {
 		ls, err = list(ctx, st, &rep)
 	}
 	fw := catalog.NewForwards()
+	fw.RecordsOnly() // gc goes by the records themselves, never a bundle's copies
 	if err == nil {
 		err = reach(ctx, st, marked, ls, fw, &rep)
 	}
@@ -149,6 +154,9 @@ func Run(ctx context.Context, st store.Store, opts Options) (Report, error) {
 		return rep, fmt.Errorf("gc of %s: sweep: %w", st, err)
 	}
 	if err := sweep(ctx, st, cands, opts.Parallel, &rep); err != nil {
+		return rep, fmt.Errorf("gc of %s: %w", st, err)
+	}
+	if err := bundle(ctx, st, ls, cands, fw, l, opts.Log, &rep); err != nil {
 		return rep, fmt.Errorf("gc of %s: %w", st, err)
 	}
 	return rep, nil
@@ -343,6 +351,7 @@ func markPinned(ctx context.Context, st store.Store, mk marks, rep *Report) erro
 type listing struct {
 	packs    map[manifest.PackID]store.ObjectInfo
 	forwards map[manifest.PackID]store.ObjectInfo
+	bundles  []store.ObjectInfo // forward bundles (bundle.go)
 	objects  []store.ObjectInfo // format 1 chunk objects
 }
 
@@ -351,6 +360,10 @@ func list(ctx context.Context, st store.Store, rep *Report) (listing, error) {
 	ls := listing{packs: map[manifest.PackID]store.ObjectInfo{}, forwards: map[manifest.PackID]store.ObjectInfo{}}
 	err := st.List(ctx, store.ListOptions{Prefix: chunksPrefix}, func(o store.ObjectInfo) error {
 		if o.IsPrefix || o.Key == LeaseKey {
+			return nil
+		}
+		if manifest.IsBundleKey(o.Key) {
+			ls.bundles = append(ls.bundles, o)
 			return nil
 		}
 		if p, ok := manifest.ParsePackKey(o.Key); ok {

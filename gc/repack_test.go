@@ -336,3 +336,77 @@ func TestRepackKeepsWhatARollbackNames(t *testing.T) {
 	h.saves, h.graphs = []*manifest.Manifest{&back}, h.graphs[:1]
 	h.restoresAll(t, h.st)
 }
+
+// bundles returns the forward bundles in st.
+func bundles(t *testing.T, st store.Store) []store.ObjectInfo {
+	t.Helper()
+	var out []store.ObjectInfo
+	err := st.List(context.Background(), store.ListOptions{Prefix: manifest.BundlesPrefix}, func(o store.ObjectInfo) error {
+		out = append(out, o)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A run that repacks writes one forward bundle with a copy of every record
+// in force, as stored; a run that changes no record leaves it; once the
+// records are swept, so is the bundle.
+func TestGCBundlesTheRecordsInForce(t *testing.T) {
+	ctx := context.Background()
+	h := newHistory(t)
+	rep, err := gc.Run(ctx, h.st, gc.Options{Grace: gcsafety.DefaultGrace})
+	if err != nil || rep.Repacked == 0 {
+		t.Fatalf("%v %+v", err, rep)
+	}
+	bs := bundles(t, h.st)
+	if len(bs) != 1 || rep.Bundled != rep.Repacked {
+		t.Fatalf("%d bundles, %d records bundled, %d packs repacked", len(bs), rep.Bundled, rep.Repacked)
+	}
+	b, err := h.st.Get(ctx, bs[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := manifest.DecodeBundleIndex(b, int64(len(b)))
+	if err != nil || len(idx.Entries) != rep.Bundled {
+		t.Fatalf("bundle index: %v", err)
+	}
+	for _, e := range idx.Entries {
+		copyOf, err := manifest.DecodeForward(b[e.Offset:e.Offset+e.Length], e.Pack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, err := h.st.Get(ctx, manifest.ForwardKey(e.Pack))
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := copyOf.Encode()
+		if err != nil || !bytes.Equal(again, stored) {
+			t.Fatalf("the bundle's copy of pack %s's record differs from the record", e.Pack)
+		}
+	}
+	h.restoresAll(t, h.st)
+
+	again, err := gc.Run(ctx, h.st, gc.Options{Grace: gcsafety.DefaultGrace})
+	if err != nil || again.Bundled != 0 {
+		t.Fatalf("a run that changed nothing: %v %+v", err, again)
+	}
+	if now := bundles(t, h.st); len(now) != 1 || now[0].Key != bs[0].Key {
+		t.Fatalf("a run that changed nothing replaced the bundle: %v", now)
+	}
+
+	for _, m := range h.saves[:len(h.saves)-1] {
+		if err := catalog.Delete(ctx, h.st, "s", m.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ageChunks(t, h.st, time.Now().Add(-2*time.Hour))
+	if _, err := gc.Run(ctx, h.st, gc.Options{Grace: gcsafety.DefaultGrace}); err != nil {
+		t.Fatal(err)
+	}
+	if left := bundles(t, h.st); len(left) != 0 {
+		t.Fatalf("bundles left with no record: %v", left)
+	}
+}

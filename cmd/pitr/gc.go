@@ -113,6 +113,12 @@ func printGC(w io.Writer, rep gc.Report, grace gcsafety.Grace) {
 	if rep.RepackSkipped != "" {
 		fmt.Fprintf(w, "did not repack: %s\n", rep.RepackSkipped)
 	}
+	if rep.Bundled > 0 {
+		fmt.Fprintf(w, "bundled %s for readers of older saves\n", plural(rep.Bundled, "forward record"))
+	}
+	if rep.BundleSkipped != "" {
+		fmt.Fprintf(w, "did not bundle the forward records: %s\n", rep.BundleSkipped)
+	}
 	if rep.Ignored > 0 {
 		fmt.Fprintf(w, "left alone %s under chunks/ that are not chunks\n", plural(rep.Ignored, "object"))
 	}
