@@ -137,6 +137,29 @@ func (fs *Forwards) bundleIndex(ctx context.Context, st store.Store, b store.Obj
 	return idx, fs.bundleAll
 }
 
+// records returns the forward records fs reads through the records
+// themselves: fs if it never takes a bundle's copies, else one set, made
+// the first time, shared by every read that fs's copies failed.
+func (fs *Forwards) records() *Forwards {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.recordsOnly {
+		return fs
+	}
+	if fs.twin == nil {
+		fs.twin = NewForwards()
+		fs.twin.recordsOnly = true
+	}
+	return fs.twin
+}
+
+// bundleHeld returns the bytes of the bundle kept whole.
+func (fs *Forwards) bundleHeld() int64 {
+	fs.bundleMu.Lock()
+	defer fs.bundleMu.Unlock()
+	return int64(len(fs.bundleAll))
+}
+
 // setIfUnread keeps f as its pack's record unless one is read or being
 // read.
 func (fs *Forwards) setIfUnread(f *manifest.Forward) {

@@ -116,13 +116,13 @@ func prefetch(ctx context.Context, st store.Store, m *manifest.Manifest, paralle
 	}
 	read := map[manifest.PackID]bool{}
 	for range MaxForwards {
-		// The records of the packs listed as repacked, at once (from the
-		// bundle, where it holds them).
+		// The records of the packs listed as repacked that the bundle
+		// holds, at once (the others are read in the round).
 		listed := make([]manifest.PackID, 0, len(round))
 		for p := range round {
 			listed = append(listed, p)
 		}
-		c.fwd.preloadPacks(ctx, st, listed, parallel)
+		c.fwd.fromBundle(ctx, st, c.fwd.unread(listed), parallel)
 		gone := prefetchRound(ctx, st, round, parallel, c)
 		for p := range round {
 			read[p] = true
@@ -143,7 +143,7 @@ func prefetch(ctx context.Context, st store.Store, m *manifest.Manifest, paralle
 		for _, x := range next {
 			more += x.length
 		}
-		if len(next) == 0 || c.held()+more > WholeForwarded {
+		if len(next) == 0 || c.held()+c.fwd.bundleHeld()+more > WholeForwarded {
 			return
 		}
 		round = next

@@ -38,8 +38,10 @@ type Forwards struct {
 	// older than the bundle is read from it, with the others it holds.
 	times  map[manifest.PackID]time.Time
 	bundle store.ObjectInfo
-	// recordsOnly: never from a bundle (gc reads the records themselves).
+	// recordsOnly: never from a bundle (gc reads the records themselves);
+	// twin is the set that reads them so for fs (records).
 	recordsOnly bool
+	twin        *Forwards
 
 	bundleMu     sync.Mutex
 	bundleIdx    *manifest.BundleIndex

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -94,6 +95,9 @@ type readOpts struct {
 	into func(i int) []byte
 	// fwd keeps the forward records read (default: the cache's, or new).
 	fwd *Forwards
+	// named: the refs are read where the save names them (after a read
+	// where a record led failed); a failure is final.
+	named bool
 }
 
 // plan groups refs into reads: format 1 chunks one object each, pack chunks
@@ -208,6 +212,12 @@ func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn fu
 		todo = append(todo, r)
 		index = append(index, i)
 	}
+	// The refs moved by a record (or a bundle's copy of one) and not where
+	// it leads (a gc run that stopped before deleting the pack, a stale
+	// copy) are read afterwards where the save names them, together,
+	// through the records themselves.
+	var retryMu sync.Mutex
+	var retry []int
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.parallel)
 	// Frames already read are decoded on the group too, a batch each, so
@@ -236,10 +246,11 @@ func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn fu
 				var raw []byte
 				if err == nil {
 					raw, err = decode(todo[j], frame, o.into, i)
-				} else if errors.Is(err, ErrMissing) && todo[j].Loc != refs[i].Loc {
-					// Moved by a record whose pack is still there (a gc run
-					// stopped before deleting it): read it where the save says.
-					raw, err = readWhereNamed(gctx, st, refs[i], o.into, i)
+				} else if errors.Is(err, ErrMissing) && todo[j].Loc != refs[i].Loc && !o.named {
+					retryMu.Lock()
+					retry = append(retry, i)
+					retryMu.Unlock()
+					return nil
 				}
 				return fn(i, raw, err)
 			})
@@ -248,22 +259,27 @@ func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn fu
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	if len(retry) > 0 && ctx.Err() == nil {
+		return readWhereNamed(ctx, st, refs, retry, o, fn)
+	}
 	return ctx.Err()
 }
 
-// readWhereNamed reads ref r (index i of a read) at its own location,
-// following forward records only if its pack is gone.
-func readWhereNamed(ctx context.Context, st store.Store, r Ref, into func(int) []byte, i int) ([]byte, error) {
-	var raw []byte
-	o := readOpts{parallel: 1}
-	if into != nil {
-		o.into = func(int) []byte { return into(i) }
+// readWhereNamed reads refs[idx] at their own locations, following forward
+// records (read afresh, never a bundle's copies) only where a pack is
+// gone, and gives each to fn at its index in refs.
+func readWhereNamed(ctx context.Context, st store.Store, refs []Ref, idx []int, o readOpts, fn func(int, []byte, error) error) error {
+	sub := make([]Ref, len(idx))
+	for k, i := range idx {
+		sub[k] = refs[i]
 	}
-	err := readRefs(ctx, st, []Ref{r}, o, func(_ int, b []byte, err error) error {
-		raw = b
-		return err
+	so := readOpts{parallel: o.parallel, fwd: o.fwd.records(), named: true}
+	if o.into != nil {
+		so.into = func(k int) []byte { return o.into(idx[k]) }
+	}
+	return readRefs(ctx, st, sub, so, func(k int, raw []byte, err error) error {
+		return fn(idx[k], raw, err)
 	})
-	return raw, err
 }
 
 // decode decompresses and checks ref r's frame, the chunk at index i,

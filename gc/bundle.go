@@ -11,12 +11,16 @@ import (
 	"github.com/pitr-dev/pitr/store"
 )
 
-// bundle writes, after the sweep, a forward bundle (manifest.BundleIndex)
-// of every record in force that the run read or wrote, when the records
-// changed since the newest bundle (or there is none), then deletes the
-// bundles listed before. A bundle is a copy for readers of older saves
-// (they read a dozen records in two or three requests); nothing gc decides
-// depends on it, so failing to write one is only a warning.
+// bundleHead is how much of a bundle gc reads first for its index.
+const bundleHead = 64 << 10
+
+// bundle leaves, after the sweep, one forward bundle (manifest.BundleIndex)
+// holding a copy of every record in force the run read or wrote: the
+// newest bundle if its index says it holds exactly those records, as
+// stored, else a new one; the other bundles are deleted. A bundle is a
+// copy for readers of older saves (they read a dozen records in one or a
+// few requests); nothing gc decides depends on one, so failing to write
+// or delete one is only a warning.
 func bundle(ctx context.Context, st store.Store, ls listing, swept []store.ObjectInfo, fw *catalog.Forwards, l *lease, log io.Writer, rep *Report) error {
 	gone := map[string]bool{}
 	for _, o := range swept {
@@ -24,24 +28,10 @@ func bundle(ctx context.Context, st store.Store, ls listing, swept []store.Objec
 	}
 	loaded := fw.Loaded()
 	records := map[manifest.PackID][]byte{}
-	var newest store.ObjectInfo
-	for _, b := range ls.bundles {
-		if b.ModTime.After(newest.ModTime) {
-			newest = b
-		}
-	}
-	stale := newest.Key == "" || rep.Repacked > 0 || rep.ForwardsRewritten > 0
 	for p, o := range ls.forwards {
-		if gone[o.Key] {
-			stale = true // a record the newest bundle may hold is deleted
-			continue
-		}
-		if !o.ModTime.IsZero() && !o.ModTime.Before(newest.ModTime) {
-			stale = true // written since (or by a run that wrote no bundle)
-		}
 		f := loaded[p]
-		if f == nil {
-			continue // not read: a record no kept save needs
+		if gone[o.Key] || f == nil {
+			continue // deleted, or a record no kept save needs (not read)
 		}
 		b, err := f.Encode()
 		if err != nil {
@@ -49,35 +39,70 @@ func bundle(ctx context.Context, st store.Store, ls listing, swept []store.Objec
 		}
 		records[p] = b
 	}
-	if !stale || len(records) == 0 && len(ls.bundles) == 0 {
+	var newest store.ObjectInfo
+	for _, b := range ls.bundles {
+		if newest.Key == "" || b.ModTime.After(newest.ModTime) {
+			newest = b
+		}
+	}
+	warn := func(err error) error {
+		if ctx.Err() != nil || errors.Is(err, ErrLeaseLost) {
+			return err
+		}
+		logf(log, "gc: warning: %v\n", err)
+		rep.BundleSkipped = err.Error()
 		return nil
 	}
-	if err := l.check(ctx); err != nil {
-		return fmt.Errorf("bundle: %w", err)
-	}
-	if len(records) > 0 {
+	keep := ""
+	switch {
+	case len(records) == 0:
+	case newest.Key != "" && holds(ctx, st, newest, records):
+		keep = newest.Key
+	default:
+		if err := l.check(ctx); err != nil {
+			return fmt.Errorf("bundle: %w", err)
+		}
 		b, err := manifest.EncodeBundle(records)
-		if err == nil {
-			key := manifest.BundleKey()
-			if err = st.Put(ctx, key, b); err != nil {
-				err = fmt.Errorf("write forward bundle %s (%d records, %d bytes): %w", key, len(records), len(b), err)
-			}
-		}
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, ErrLeaseLost) {
-				return err
-			}
-			logf(log, "gc: warning: %v\n", err)
-			rep.BundleSkipped = err.Error()
-			return nil // the older bundles stay: readers check each copy's age
+			return fmt.Errorf("bundle: %w", err)
 		}
-		rep.Bundled = len(records)
+		key := manifest.BundleKey()
+		if err := st.Put(ctx, key, b); err != nil {
+			// The older bundles stay: readers take a copy only of a
+			// record listed as older than its bundle.
+			return warn(fmt.Errorf("write forward bundle %s (%d records, %d bytes): %w", key, len(records), len(b), err))
+		}
+		keep, rep.Bundled = key, len(records)
 	}
 	// A reader of a bundle deleted under it reads the records instead.
 	for _, o := range ls.bundles {
+		if o.Key == keep {
+			continue
+		}
+		if err := l.check(ctx); err != nil {
+			return fmt.Errorf("bundle: %w", err)
+		}
 		if err := st.Delete(ctx, o.Key); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("delete forward bundle %s: %w", o.Key, err)
+			return warn(fmt.Errorf("delete forward bundle %s: %w", o.Key, err))
 		}
 	}
 	return nil
+}
+
+// holds reports whether bundle b's index says it holds exactly records,
+// each as encoded there (any failure to tell is a no).
+func holds(ctx context.Context, st store.Store, b store.ObjectInfo, records map[manifest.PackID][]byte) bool {
+	head, err := st.GetRange(ctx, b.Key, 0, min(bundleHead, b.Size))
+	var n int
+	if err == nil {
+		n, err = manifest.BundleIndexLen(head)
+	}
+	if err == nil && n > len(head) {
+		head, err = st.GetRange(ctx, b.Key, 0, int64(n))
+	}
+	var idx *manifest.BundleIndex
+	if err == nil {
+		idx, err = manifest.DecodeBundleIndex(head, b.Size)
+	}
+	return err == nil && idx.Holds(records)
 }

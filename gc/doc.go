@@ -171,17 +171,19 @@
 //	    chunk to a pack in the store. gc versions without repacking
 //	    must not run against a store that has forward records: they do not
 //	    mark what the records point to.
-//	(i) After the sweep, a run that changed records (or finds them newer
-//	    than the newest forward bundle) writes a bundle,
-//	    chunks/f/bundle/<id>, with a copy of every record in force it read
-//	    or wrote (manifest.BundleIndex), then deletes the older bundles.
-//	    Nothing gc marks, keeps or deletes depends on a bundle (gc and
-//	    verify read the records themselves), so a bundle can only make a
-//	    reader read a record's older version, which (f) already allows: a
-//	    reader takes a copy only of a record the listing shows older than
-//	    the bundle, i.e. unchanged since the copy, and a chunk missing
-//	    where a copy leads is read where the save names it, following the
-//	    records themselves (g).
+//	(i) After the sweep, gc leaves one forward bundle, chunks/f/bundle/<id>:
+//	    a copy of every record in force it read or wrote, behind an index
+//	    that holds each copy's SHA-256 (manifest.BundleIndex). It keeps the
+//	    newest bundle if that index matches the records as they are, else
+//	    writes a new one, and deletes the others. Nothing gc marks, keeps
+//	    or deletes depends on a bundle (gc and verify read the records
+//	    themselves). A reader takes a copy only of a record the listing
+//	    shows older than the bundle, that is unchanged since the copy, as
+//	    long as the store's clock orders writes; when it does not (a gc
+//	    run stamped by a clock that was behind), a copy may be stale, and a
+//	    chunk missing where it leads is read, with the others like it,
+//	    where the save names it, through the records themselves (g). The
+//	    next gc run replaces such a bundle whatever the times say.
 //
 // # Consequences for operators
 //

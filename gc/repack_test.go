@@ -410,3 +410,60 @@ func TestGCBundlesTheRecordsInForce(t *testing.T) {
 		t.Fatalf("bundles left with no record: %v", left)
 	}
 }
+
+// A bundle that does not hold the records as stored (a run that stopped
+// between rewriting a record and bundling, a clock that made a record look
+// older than it) is replaced by the next run, whatever the times say; a
+// store with several bundles is left with one.
+func TestGCReplacesABundleThatDiffersFromTheRecords(t *testing.T) {
+	ctx := context.Background()
+	h := newHistory(t)
+	if _, err := gc.Run(ctx, h.st, gc.Options{Grace: gcsafety.DefaultGrace}); err != nil {
+		t.Fatal(err)
+	}
+	bs := bundles(t, h.st)
+	if len(bs) != 1 {
+		t.Fatalf("%d bundles", len(bs))
+	}
+	// A newer bundle, written last, whose copy of one record differs: it
+	// forwards nothing.
+	b, err := h.st.Get(ctx, bs[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := manifest.DecodeBundleIndex(b, int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := map[manifest.PackID][]byte{}
+	for _, e := range idx.Entries {
+		recs[e.Pack] = b[e.Offset : e.Offset+e.Length]
+	}
+	p := idx.Entries[0].Pack
+	if recs[p], err = (&manifest.Forward{Pack: p}).Encode(); err != nil {
+		t.Fatal(err)
+	}
+	wrong, err := manifest.EncodeBundle(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.st.Put(ctx, manifest.BundleKey(), wrong); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := gc.Run(ctx, h.st, gc.Options{Grace: gcsafety.DefaultGrace})
+	if err != nil || rep.Bundled != len(idx.Entries) {
+		t.Fatalf("%v %+v: want the records bundled again", err, rep)
+	}
+	left := bundles(t, h.st)
+	if len(left) != 1 || left[0].Key == bs[0].Key {
+		t.Fatalf("bundles left: %v", left)
+	}
+	got, err := h.st.Get(ctx, left[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx, err := manifest.DecodeBundleIndex(got, int64(len(got))); err != nil || idx.Holds(recs) {
+		t.Fatalf("the new bundle: %v, holding the wrong copy %v", err, err == nil)
+	}
+	h.restoresAll(t, h.st)
+}

@@ -24,23 +24,27 @@ import (
 //
 //	"pitrfwb1"                                  8 bytes
 //	count                                       4 bytes, big-endian
-//	count × (pack id 16 bytes, offset 8 bytes, length 4 bytes), big-endian
+//	count × (pack id 16 bytes, offset 8 bytes, length 4 bytes,
+//	         SHA-256 of the record 32 bytes), big-endian
 //	SHA-256 of everything before it             32 bytes
 //	the records (Forward.Encode), at the offsets the index gives
 //
 // The index is sorted by pack id, each once; offsets are from the start
-// of the object, past the index, and the records do not overlap. Each
-// record carries its own checksum.
+// of the object, past the index, and the records follow each other in
+// its order. Each record carries its own checksum; the index's copy of
+// its SHA-256 lets gc tell, from the index alone, whether the bundle
+// still holds every record as stored.
 type BundleIndex struct {
 	Entries []BundleEntry
 	Size    int64 // the bytes the records end at
 }
 
-// BundleEntry is where one record lies in a bundle.
+// BundleEntry is where one record lies in a bundle, and its SHA-256.
 type BundleEntry struct {
 	Pack   PackID
 	Offset int64
 	Length int64
+	Sum    [sha256.Size]byte
 }
 
 // ErrBadBundle: a bundle's index does not decode.
@@ -51,7 +55,7 @@ const (
 	// BundlesPrefix is where forward bundles live.
 	BundlesPrefix = ForwardsPrefix + "bundle/"
 	// bundleEntrySize is the bytes of one index entry.
-	bundleEntrySize = 16 + 8 + 4
+	bundleEntrySize = 16 + 8 + 4 + sha256.Size
 	// MaxBundleRecords bounds the records of a bundle.
 	MaxBundleRecords = 1 << 20
 	// maxRecordBytes bounds one bundled record.
@@ -95,6 +99,8 @@ func EncodeBundle(records map[PackID][]byte) ([]byte, error) {
 		b = append(b, p[:]...)
 		b = binary.BigEndian.AppendUint64(b, uint64(off))
 		b = binary.BigEndian.AppendUint32(b, uint32(n))
+		sum := sha256.Sum256(records[p])
+		b = append(b, sum[:]...)
 		off += n
 	}
 	sum := sha256.Sum256(b)
@@ -149,6 +155,7 @@ func DecodeBundleIndex(b []byte, size int64) (*BundleIndex, error) {
 		e := &idx.Entries[i]
 		copy(e.Pack[:], rest[:16])
 		off, length := binary.BigEndian.Uint64(rest[16:24]), binary.BigEndian.Uint32(rest[24:28])
+		copy(e.Sum[:], rest[28:28+sha256.Size])
 		rest = rest[bundleEntrySize:]
 		switch {
 		case e.Pack.IsZero():
@@ -166,6 +173,21 @@ func DecodeBundleIndex(b []byte, size int64) (*BundleIndex, error) {
 		idx.Size += e.Length
 	}
 	return idx, nil
+}
+
+// Holds reports whether the bundle holds exactly the records given
+// (encoded, by pack), each as given.
+func (idx *BundleIndex) Holds(records map[PackID][]byte) bool {
+	if len(idx.Entries) != len(records) {
+		return false
+	}
+	for _, e := range idx.Entries {
+		b, ok := records[e.Pack]
+		if !ok || sha256.Sum256(b) != e.Sum {
+			return false
+		}
+	}
+	return true
 }
 
 // Find returns the entry of pack p's record, if the bundle holds one.

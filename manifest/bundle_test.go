@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"maps"
 	"slices"
 	"testing"
 
@@ -58,6 +59,22 @@ func TestBundleRoundTrip(t *testing.T) {
 	}
 	if _, ok := idx.Find(NewPackID()); ok {
 		t.Fatal("found a pack the bundle does not hold")
+	}
+	if !idx.Holds(recs) {
+		t.Fatal("the bundle does not hold the records it was made of")
+	}
+	for p := range recs {
+		other := maps.Clone(recs)
+		delete(other, p)
+		if idx.Holds(other) {
+			t.Fatal("Holds without one of its records")
+		}
+		other = maps.Clone(recs)
+		other[p] = append(slices.Clone(recs[p][:len(recs[p])-1]), recs[p][len(recs[p])-1]^1)
+		if idx.Holds(other) {
+			t.Fatal("Holds with a record changed")
+		}
+		break
 	}
 	if !IsBundleKey(BundleKey()) || IsBundleKey(ForwardKey(NewPackID())) || IsBundleKey(BundlesPrefix+"x") {
 		t.Fatal("IsBundleKey")
@@ -140,3 +157,38 @@ func FuzzDecodeBundleIndex(f *testing.F) {
 }
 
 func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
+
+// FuzzDecodeBundleIndexBody fuzzes the index behind a valid checksum, so
+// that the entries' checks are reached.
+func FuzzDecodeBundleIndexBody(f *testing.F) {
+	b, err := EncodeBundle(sampleRecords(f, 4))
+	if err != nil {
+		f.Fatal(err)
+	}
+	head := BundleHeaderLen(4)
+	f.Add(b[12:head-32], int64(len(b)))
+	f.Fuzz(func(t *testing.T, entries []byte, size int64) {
+		n := len(entries) / bundleEntrySize
+		x := binary.BigEndian.AppendUint32([]byte(bundleMagic), uint32(n))
+		x = append(x, entries[:n*bundleEntrySize]...)
+		sum := sha256.Sum256(x)
+		x = append(x, sum[:]...)
+		idx, err := DecodeBundleIndex(x, size)
+		if err != nil {
+			if !errors.Is(err, ErrBadBundle) {
+				t.Fatalf("error does not wrap ErrBadBundle: %v", err)
+			}
+			return
+		}
+		end := int64(len(x))
+		for i, e := range idx.Entries {
+			if e.Offset != end || e.Length < 1 || e.Offset+e.Length > size || (i > 0 && bytes.Compare(idx.Entries[i-1].Pack[:], e.Pack[:]) >= 0) {
+				t.Fatalf("entry %d: %+v", i, e)
+			}
+			end += e.Length
+		}
+		if idx.Size != end {
+			t.Fatalf("records end at %d, the index says %d", end, idx.Size)
+		}
+	})
+}
