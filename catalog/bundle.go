@@ -35,8 +35,8 @@ func (fs *Forwards) fromBundle(ctx context.Context, st store.Store, packs []mani
 		}
 	}
 	fs.mu.Unlock()
-	if ro || b.Key == "" || len(want) == 0 {
-		return
+	if ro || b.Key == "" || len(want) < 2 && fs.bundleHeld() == 0 {
+		return // one record costs one GET of its own: less than the bundle
 	}
 	idx, whole := fs.bundleIndex(ctx, st, b)
 	if idx == nil {

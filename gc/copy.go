@@ -59,7 +59,7 @@ func (r *repacker) copyAll(ctx context.Context, plans []*retire) ([]bool, error)
 func (r *repacker) copyPack(ctx context.Context, refs []catalog.Ref, holders map[chunker.ID][]int, failed []bool) error {
 	frames := make([][]byte, len(refs))
 	var mu sync.Mutex
-	err := catalog.ReadEach(ctx, r.st, refs, r.opts.Parallel, func(k int, raw []byte, err error) error {
+	err := catalog.ReadEachWith(ctx, r.st, refs, r.opts.Parallel, r.fw, func(k int, raw []byte, err error) error {
 		if err == nil {
 			frames[k], err = chunker.Compress(raw)
 			return err
