@@ -3,6 +3,7 @@ package catalog
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 
 	"golang.org/x/sync/errgroup"
@@ -105,9 +106,22 @@ func (fs *Forwards) bundleIndex(ctx context.Context, st store.Store, b store.Obj
 	if fs.bundleIdx != nil || fs.bundleFailed {
 		return fs.bundleIdx, fs.bundleAll
 	}
+	idx, all, err := ReadBundleIndex(ctx, st, b, b.Size <= WholeBundle)
+	if err != nil {
+		fs.bundleFailed = ctx.Err() == nil // a reader that gave up leaves it to the next
+		return nil, nil
+	}
+	fs.bundleIdx, fs.bundleAll = idx, all
+	return idx, all
+}
+
+// ReadBundleIndex reads the index of forward bundle b (as listed, with
+// its size): its first bytes (64 KiB, and the rest of the index if
+// longer), or, if whole, the whole bundle, which it returns too.
+func ReadBundleIndex(ctx context.Context, st store.Store, b store.ObjectInfo, whole bool) (*manifest.BundleIndex, []byte, error) {
 	var head []byte
 	var err error
-	if b.Size <= WholeBundle {
+	if whole {
 		head, err = st.Get(ctx, b.Key)
 	} else {
 		head, err = st.GetRange(ctx, b.Key, 0, min(bundleHead, b.Size))
@@ -123,18 +137,16 @@ func (fs *Forwards) bundleIndex(ctx context.Context, st store.Store, b store.Obj
 	if err == nil {
 		idx, err = manifest.DecodeBundleIndex(head, b.Size)
 	}
-	if err == nil && b.Size <= WholeBundle && idx.Size != int64(len(head)) {
-		err = manifest.ErrBadBundle // another object than listed
+	if err == nil && whole && idx.Size != int64(len(head)) {
+		err = fmt.Errorf("%w: %d bytes, the index says %d", manifest.ErrBadBundle, len(head), idx.Size)
 	}
 	if err != nil {
-		fs.bundleFailed = ctx.Err() == nil // a reader that gave up leaves it to the next
-		return nil, nil
+		return nil, nil, fmt.Errorf("read forward bundle %s: %w", b.Key, err)
 	}
-	fs.bundleIdx = idx
-	if b.Size <= WholeBundle {
-		fs.bundleAll = head
+	if !whole {
+		head = nil
 	}
-	return idx, fs.bundleAll
+	return idx, head, nil
 }
 
 // records returns the forward records fs reads through the records

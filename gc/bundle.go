@@ -11,9 +11,6 @@ import (
 	"github.com/pitr-dev/pitr/store"
 )
 
-// bundleHead is how much of a bundle gc reads first for its index.
-const bundleHead = 64 << 10
-
 // bundle leaves, after the sweep, one forward bundle (manifest.BundleIndex)
 // holding a copy of every record in force the run read or wrote: the
 // newest bundle if its index says it holds exactly those records, as
@@ -92,17 +89,6 @@ func bundle(ctx context.Context, st store.Store, ls listing, swept []store.Objec
 // holds reports whether bundle b's index says it holds exactly records,
 // each as encoded there (any failure to tell is a no).
 func holds(ctx context.Context, st store.Store, b store.ObjectInfo, records map[manifest.PackID][]byte) bool {
-	head, err := st.GetRange(ctx, b.Key, 0, min(bundleHead, b.Size))
-	var n int
-	if err == nil {
-		n, err = manifest.BundleIndexLen(head)
-	}
-	if err == nil && n > len(head) {
-		head, err = st.GetRange(ctx, b.Key, 0, int64(n))
-	}
-	var idx *manifest.BundleIndex
-	if err == nil {
-		idx, err = manifest.DecodeBundleIndex(head, b.Size)
-	}
+	idx, _, err := catalog.ReadBundleIndex(ctx, st, b, false)
 	return err == nil && idx.Holds(records)
 }
