@@ -448,3 +448,69 @@ func TestAFailedListingIsTakenAgain(t *testing.T) {
 		t.Errorf("%+v: want 2 listings and 2 errors (the failed listing, one missing pack)", c)
 	}
 }
+
+// stillThere: pack x is still in the store with a record sending its
+// chunks to y, which was repacked since without forwarding them (a gc run
+// stopped before deleting x); g is a plain repacked pack.
+func stillThere(t *testing.T) (st *file.Store, refsX, refsG []Ref) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := saveInPacks(t, st, randomChunks(300), 3)
+	ps := packsOf(m)
+	x, g := ps[0], ps[1]
+	refsX = refsIn(t, st, m, x)
+	body, err := st.Get(ctx, manifest.PackKey(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, _ := moveAll(t, st, x, refsX, nil)
+	if err := st.Put(ctx, manifest.PackKey(x), body); err != nil {
+		t.Fatal(err)
+	}
+	moveAll(t, st, y, nil, nil)
+	refsG = refsIn(t, st, m, g)
+	moveAll(t, st, g, refsG, nil)
+	return st, refsX, refsG
+}
+
+// A chunk not where x's record leads is read in x, where the save names
+// it: by a reader that goes by the records only (verify, gc), and by one
+// whose retries have listed the records after a stale copy.
+func TestAChunkNotWhereItsRecordLeadsIsReadWhereNamed(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		fw   func(refsG []Ref) *Forwards
+	}{
+		{"records only", func([]Ref) *Forwards {
+			fw := NewForwards()
+			fw.RecordsOnly()
+			return fw
+		}},
+		{"after a stale copy", func(refsG []Ref) *Forwards {
+			fw := NewForwards()
+			// A stale copy of g's record, as a bundle's could be: it
+			// sends g's chunk to a pack that does not exist.
+			z := manifest.NewPackID()
+			fw.setIfUnread(&manifest.Forward{Pack: refsG[0].Loc.Pack, Sizes: map[manifest.PackID]int64{z: refsG[0].Loc.Length},
+				Entries: []manifest.ForwardEntry{{ID: refsG[0].ID, To: manifest.Loc{Pack: z, Length: refsG[0].Loc.Length}}}})
+			return fw
+		}},
+	} {
+		st, refsX, refsG := stillThere(t)
+		fw := tc.fw(refsG)
+		read := func(refs []Ref) error {
+			return readRefs(ctx, st, refs, readOpts{parallel: 4, fwd: fw}, func(_ int, _ []byte, err error) error { return err })
+		}
+		if err := read(refsG[:1]); err != nil {
+			t.Fatalf("%s: a chunk of g: %v", tc.name, err)
+		}
+		if err := read(refsX[:1]); err != nil {
+			t.Fatalf("%s: a chunk in x, still there: %v", tc.name, err)
+		}
+	}
+}

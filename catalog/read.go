@@ -95,9 +95,12 @@ type readOpts struct {
 	into func(i int) []byte
 	// fwd keeps the forward records read (default: the cache's, or new).
 	fwd *Forwards
-	// named: the refs are read where the save names them (after a read
-	// where a record led failed); a failure is final.
-	named bool
+	// named counts the retries of refs not found where a record (or a
+	// bundle's copy of one) led: 1, read through the records themselves
+	// (fwd.records()); 2, read in the very pack the save names, following
+	// a record only if it is gone (a pack a stopped run left behind). A
+	// failure at 2 is final.
+	named int
 }
 
 // plan groups refs into reads: format 1 chunks one object each, pack chunks
@@ -192,7 +195,9 @@ func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn fu
 			o.fwd = o.cache.fwd
 		}
 	}
-	o.fwd.preload(ctx, st, refs, o.parallel)
+	if o.named < 2 {
+		o.fwd.preload(ctx, st, refs, o.parallel)
+	}
 	var cached []int     // indices of refs whose frame o.cache holds
 	var cachedRefs []Ref // and where it holds them (after skip)
 	var todo []Ref
@@ -203,7 +208,9 @@ func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn fu
 			continue // each distinct id once, at its first index
 		}
 		seen[r.ID] = true
-		r = o.fwd.skip(r)
+		if o.named < 2 {
+			r = o.fwd.skip(r)
+		}
 		if o.cache.get(r.Loc) != nil {
 			cached = append(cached, i)
 			cachedRefs = append(cachedRefs, r)
@@ -246,7 +253,7 @@ func readRefs(ctx context.Context, st store.Store, refs []Ref, o readOpts, fn fu
 				var raw []byte
 				if err == nil {
 					raw, err = decode(todo[j], frame, o.into, i)
-				} else if errors.Is(err, ErrMissing) && todo[j].Loc != refs[i].Loc && !o.named {
+				} else if errors.Is(err, ErrMissing) && todo[j].Loc != refs[i].Loc && o.named < 2 {
 					retryMu.Lock()
 					retry = append(retry, i)
 					retryMu.Unlock()
@@ -273,7 +280,7 @@ func readWhereNamed(ctx context.Context, st store.Store, refs []Ref, idx []int, 
 	for k, i := range idx {
 		sub[k] = refs[i]
 	}
-	so := readOpts{parallel: o.parallel, fwd: o.fwd.records(), named: true}
+	so := readOpts{parallel: o.parallel, fwd: o.fwd.records(), named: o.named + 1}
 	if o.into != nil {
 		so.into = func(k int) []byte { return o.into(idx[k]) }
 	}

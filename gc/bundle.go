@@ -61,7 +61,7 @@ func bundle(ctx context.Context, st store.Store, ls listing, swept []store.Objec
 		}
 		b, err := manifest.EncodeBundle(records)
 		if err != nil {
-			return fmt.Errorf("bundle: %w", err)
+			return warn(fmt.Errorf("bundle: %w", err))
 		}
 		key := manifest.BundleKey()
 		if err := st.Put(ctx, key, b); err != nil {

@@ -462,8 +462,14 @@ func TestGCReplacesABundleThatDiffersFromTheRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if idx, err := manifest.DecodeBundleIndex(got, int64(len(got))); err != nil || idx.Holds(recs) {
-		t.Fatalf("the new bundle: %v, holding the wrong copy %v", err, err == nil)
+	stored := map[manifest.PackID][]byte{}
+	for _, e := range idx.Entries {
+		if stored[e.Pack], err = h.st.Get(ctx, manifest.ForwardKey(e.Pack)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if idx, err := manifest.DecodeBundleIndex(got, int64(len(got))); err != nil || idx.Holds(recs) || !idx.Holds(stored) {
+		t.Fatalf("the new bundle: %v; it holds the records as stored: %v", err, err == nil && idx.Holds(stored))
 	}
 	h.restoresAll(t, h.st)
 }

@@ -22,7 +22,7 @@ import (
 //
 // Encoding:
 //
-//	"pitrfwb1"                                  8 bytes
+//	"pitrfwb2"                                  8 bytes
 //	count                                       4 bytes, big-endian
 //	count × (pack id 16 bytes, offset 8 bytes, length 4 bytes,
 //	         SHA-256 of the record 32 bytes), big-endian
@@ -51,7 +51,7 @@ type BundleEntry struct {
 var ErrBadBundle = errors.New("bad forward bundle")
 
 const (
-	bundleMagic = "pitrfwb1"
+	bundleMagic = "pitrfwb2"
 	// BundlesPrefix is where forward bundles live.
 	BundlesPrefix = ForwardsPrefix + "bundle/"
 	// bundleEntrySize is the bytes of one index entry.

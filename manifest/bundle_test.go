@@ -136,7 +136,7 @@ func FuzzDecodeBundleIndex(f *testing.F) {
 	}
 	f.Add(b, int64(len(b)))
 	f.Add(b[:BundleHeaderLen(4)], int64(len(b)))
-	f.Add([]byte("pitrfwb1\x00\x00\x00\x00"), int64(44))
+	f.Add([]byte("pitrfwb2\x00\x00\x00\x00"), int64(44))
 	f.Fuzz(func(t *testing.T, b []byte, size int64) {
 		idx, err := DecodeBundleIndex(b, size)
 		if err != nil {
