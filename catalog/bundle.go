@@ -15,7 +15,7 @@ import (
 // bundleHead is how much of a bundle is read first, for its index: the
 // index of about 1,000 records. A bundle of at most WholeBundle bytes is read
 // whole instead, at its first use: one request for every record it holds
-// (1,000 saves of 2,000 nodes: 4.5 MB).
+// (1,000 saves of 2,000 nodes: about 7 MB).
 const (
 	bundleHead  = 64 << 10
 	WholeBundle = 8 << 20
