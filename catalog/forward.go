@@ -174,6 +174,10 @@ func (fs *Forwards) RecordsOnly() {
 // after the listing is found gone by its read, as without one.
 func (fs *Forwards) ListGone(ctx context.Context, st store.Store) { fs.listGone(ctx, st) }
 
+// Listed reports whether the listing of chunks/f/ (ListGone, if it was
+// taken) holds a record for pack p.
+func (fs *Forwards) Listed(p manifest.PackID) bool { return fs.listedGone(p) }
+
 // listedGone reports whether the listing of chunks/f/ holds a record for
 // pack p.
 func (fs *Forwards) listedGone(p manifest.PackID) bool {

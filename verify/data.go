@@ -45,11 +45,20 @@ func (c *checker) checkSubset(ctx context.Context, saves []*save, percent float6
 	if _, err := c.downloadAll(ctx, toRead); err != nil {
 		return fmt.Errorf("verify: check data chunks: %w", err)
 	}
-	// A pack holds many chunks: each object is Stat-ed once.
+	// A pack holds many chunks: each object is Stat-ed once. A pack the
+	// listing of chunks/f/ (Run's) says gc repacked is not: its chunks are checked
+	// through its record first, and the pack Stat-ed only if they are not
+	// where it leads (a gc run that stopped before deleting it).
 	keys := map[string]verdict{}
+	repacked := map[string]bool{}
 	var order []string
 	for _, i := range toStat {
-		k := all[i].Loc.Key(all[i].ID)
+		l := all[i].Loc
+		k := l.Key(all[i].ID)
+		if l.InPack() && c.fw.Listed(l.Pack) {
+			repacked[k] = true
+			continue
+		}
 		if _, ok := keys[k]; !ok {
 			keys[k] = verdict{}
 			order = append(order, k)
@@ -71,8 +80,27 @@ func (c *checker) checkSubset(ctx context.Context, saves []*save, percent float6
 	vs := make([]verdict, len(toStat))
 	for j, i := range toStat {
 		e := all[i]
-		v := keys[e.Loc.Key(e.ID)]
+		key := e.Loc.Key(e.ID)
+		v := keys[key]
 		switch {
+		case repacked[key]:
+			if v, err = c.forwarded(ctx, c.fw, e, keys); err != nil {
+				return fmt.Errorf("verify: check data chunks: %w", err)
+			}
+			if v.kind == Missing {
+				own, ok := keys[key]
+				if !ok {
+					_, serr := c.st.Stat(ctx, key)
+					var stop error
+					if own, stop = storeVerdict(ctx, serr); stop != nil {
+						return fmt.Errorf("verify: check data chunks: %w", stop)
+					}
+					keys[key] = own
+				}
+				if own.kind != Missing {
+					v = own // the pack the save names is still there (or cannot be read)
+				}
+			}
 		case v.kind == Missing && e.Loc.InPack():
 			// A pack gc repacked: the chunk is where its record says.
 			if v, err = c.forwarded(ctx, c.fw, e, keys); err != nil {

@@ -157,6 +157,7 @@ func Run(ctx context.Context, st store.Store, session string, opts Options) (Rep
 	rep.Saves = len(saves)
 	fw := catalog.NewForwards() // every read below shares the forward records it meets
 	fw.RecordsOnly()            // verify checks the records themselves, not a bundle's copies
+	fw.ListGone(ctx, st)        // so that no read asks for a pack gc repacked
 	if err := checkLists(ctx, st, saves, opts.Parallel, fw, &rep); err != nil {
 		return rep, err
 	}
