@@ -84,22 +84,8 @@ func (c *checker) checkSubset(ctx context.Context, saves []*save, percent float6
 		v := keys[key]
 		switch {
 		case repacked[key]:
-			if v, err = c.forwarded(ctx, c.fw, e, keys); err != nil {
+			if v, err = c.repackedVerdict(ctx, e, key, keys); err != nil {
 				return fmt.Errorf("verify: check data chunks: %w", err)
-			}
-			if v.kind == Missing {
-				own, ok := keys[key]
-				if !ok {
-					_, serr := c.st.Stat(ctx, key)
-					var stop error
-					if own, stop = storeVerdict(ctx, serr); stop != nil {
-						return fmt.Errorf("verify: check data chunks: %w", stop)
-					}
-					keys[key] = own
-				}
-				if own.kind != Missing {
-					v = own // the pack the save names is still there (or cannot be read)
-				}
 			}
 		case v.kind == Missing && e.Loc.InPack():
 			// A pack gc repacked: the chunk is where its record says.
@@ -277,6 +263,30 @@ func (c *checker) decode(s *save, data map[chunker.ID][]byte) {
 		return
 	}
 	c.rep.Decoded++
+}
+
+// repackedVerdict checks data chunk e, in a pack the listing says gc
+// repacked (its key), through the pack's record; only if the chunk is
+// not where the record leads, in the pack itself (a gc run that stopped
+// before deleting it). keys caches the Stat verdicts of pack keys.
+func (c *checker) repackedVerdict(ctx context.Context, e manifest.Entry, key string, keys map[string]verdict) (verdict, error) {
+	v, err := c.forwarded(ctx, c.fw, e, keys)
+	if err != nil || v.kind != Missing {
+		return v, err
+	}
+	own, ok := keys[key]
+	if !ok {
+		_, serr := c.st.Stat(ctx, key)
+		var stop error
+		if own, stop = storeVerdict(ctx, serr); stop != nil {
+			return verdict{}, stop
+		}
+		keys[key] = own
+	}
+	if own.kind != Missing {
+		return own, nil // the pack the save names is still there (or cannot be read)
+	}
+	return v, nil
 }
 
 // forwarded checks data chunk e, whose pack is gone, through the pack's
