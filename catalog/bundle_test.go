@@ -100,14 +100,7 @@ func TestGraphReadsRecordsFromTheBundle(t *testing.T) {
 		if recs[other.Pack], err = other.Encode(); err != nil {
 			t.Fatal(err)
 		}
-		bundle, err := manifest.EncodeBundle(recs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		key := manifest.BundleKey()
-		if err := fst.Put(ctx, key, bundle); err != nil {
-			t.Fatal(err)
-		}
+		key, bundle := putBundle(t, fst, recs)
 		hourAgo := time.Now().Add(-time.Hour)
 		for _, p := range gone {
 			touch(t, filepath.Join(fst.Root(), manifest.ForwardKey(p)), hourAgo)
@@ -164,14 +157,7 @@ func TestAStaleBundleCopyCostsOneListing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bundle, err := manifest.EncodeBundle(recs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := manifest.BundleKey()
-	if err := fst.Put(ctx, key, bundle); err != nil {
-		t.Fatal(err)
-	}
+	putBundle(t, fst, recs)
 	// Later: Q repacked into R, P's record rewritten to point at R, Q's
 	// record gone; P's record stamped an hour back.
 	r, movedToR := moveAll(t, fst, q, movedToQ, nil)
@@ -205,4 +191,18 @@ func TestAStaleBundleCopyCostsOneListing(t *testing.T) {
 	if c := st.Snapshot(); c.Lists > 2 || c.Requests() > 20 {
 		t.Errorf("%+v: want at most 2 listings and 20 requests", c)
 	}
+}
+
+// putBundle stores a bundle of recs and returns its key and bytes.
+func putBundle(t *testing.T, st store.Store, recs map[manifest.PackID][]byte) (string, []byte) {
+	t.Helper()
+	b, err := manifest.EncodeBundle(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := manifest.BundleKey()
+	if err := st.Put(context.Background(), key, b); err != nil {
+		t.Fatal(err)
+	}
+	return key, b
 }

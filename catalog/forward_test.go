@@ -186,11 +186,11 @@ func TestGraphPrefetchesThroughForwardRecords(t *testing.T) {
 	}
 }
 
-// Once a read has met one gone pack, the reads that follow (the next
-// level of a tree, the data) know every gone pack from one listing of the
-// records, and go straight where the chunks are: no further missing pack
-// is asked for.
-func TestReadsListTheGonePacksOnce(t *testing.T) {
+// allRepacked returns a store holding a save of 300 chunks in 3 packs,
+// every pack moved (moveAll), and the save's data chunks by the pack the
+// save names.
+func allRepacked(t *testing.T) (*file.Store, *manifest.Manifest, map[manifest.PackID][]Ref) {
+	t.Helper()
 	ctx := context.Background()
 	fst, err := file.New(t.TempDir())
 	if err != nil {
@@ -208,6 +208,16 @@ func TestReadsListTheGonePacksOnce(t *testing.T) {
 	for _, e := range es {
 		byPack[e.Loc.Pack] = append(byPack[e.Loc.Pack], Ref{ID: e.ID, Loc: e.Loc})
 	}
+	return fst, m, byPack
+}
+
+// Once a read has met one gone pack, the reads that follow (the next
+// level of a tree, the data) know every gone pack from one listing of the
+// records, and go straight where the chunks are: no further missing pack
+// is asked for.
+func TestReadsListTheGonePacksOnce(t *testing.T) {
+	ctx := context.Background()
+	fst, m, byPack := allRepacked(t)
 	st := counting.New(fst)
 	o := readOpts{parallel: 4, fwd: NewForwards()}
 	read := func(refs []Ref) {
@@ -416,22 +426,7 @@ func (f *failFirstList) List(ctx context.Context, o store.ListOptions, fn func(s
 // know every gone pack.
 func TestAFailedListingIsTakenAgain(t *testing.T) {
 	ctx := context.Background()
-	fst, err := file.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, _ := saveInPacks(t, fst, randomChunks(300), 3)
-	es, err := Entries(ctx, fst, m, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range packsOf(m) {
-		moveAll(t, fst, p, refsIn(t, fst, m, p), nil)
-	}
-	byPack := map[manifest.PackID][]Ref{}
-	for _, e := range es {
-		byPack[e.Loc.Pack] = append(byPack[e.Loc.Pack], Ref{ID: e.ID, Loc: e.Loc})
-	}
+	fst, m, byPack := allRepacked(t)
 	st := counting.New(&failFirstList{Store: fst})
 	fw := NewForwards()
 	fw.ListGone(ctx, st)
